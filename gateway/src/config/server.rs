@@ -1,0 +1,58 @@
+//! `[server]`: the proxy listeners and the process. Changing these needs a restart (or a
+//! binary upgrade); a reload that changes them applies everything else and says so.
+
+use serde::Deserialize;
+use std::ops::Range;
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Proxy listener addresses, `IP:PORT`.
+    pub listen: Vec<Spanned<String>>,
+    /// Worker threads of the proxy service.
+    pub threads: usize,
+    /// Unix socket over which a new binary takes the listeners (`tidegate -u`).
+    pub upgrade_sock: String,
+    pub pid_file: String,
+    /// Seconds the old process keeps serving after a hand-off or a graceful stop.
+    pub grace_period_seconds: u64,
+    /// Seconds the runtimes get to stop after the grace period.
+    pub graceful_shutdown_timeout_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![Spanned::new(0..0, "127.0.0.1:8080".to_string())],
+            threads: 2,
+            upgrade_sock: "/tmp/tidegate_upgrade.sock".into(),
+            pid_file: "/tmp/tidegate.pid".into(),
+            grace_period_seconds: 30,
+            graceful_shutdown_timeout_seconds: 5,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
+        if self.listen.is_empty() {
+            report(None, "server.listen needs at least one address".into());
+        }
+        for addr in &self.listen {
+            if let Err(e) = addr.get_ref().parse::<std::net::SocketAddr>() {
+                report(
+                    Some(addr.span()),
+                    format!("bad listen address {:?}: {e}", addr.get_ref()),
+                );
+            }
+        }
+        if self.threads == 0 || self.threads > 1024 {
+            report(None, "server.threads must be between 1 and 1024".into());
+        }
+    }
+
+    pub fn listen_addrs(&self) -> impl Iterator<Item = &str> {
+        self.listen.iter().map(|s| s.get_ref().as_str())
+    }
+}

@@ -1,0 +1,86 @@
+//! Re-reads the config file when it changes on disk or on SIGHUP, and applies it through the
+//! gateway's pipeline. A bad file is refused and logged; the serving snapshot stays.
+
+use crate::config::Source;
+use crate::gateway::{ChangeSource, Gateway};
+use async_trait::async_trait;
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::background::BackgroundService;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// How often the file's metadata is looked at. A stat is cheap; watching by polling also
+/// follows editors that replace the file and files on network mounts.
+const POLL: Duration = Duration::from_millis(250);
+
+pub struct ConfigWatch {
+    pub gateway: Arc<Gateway>,
+    /// None when running the embedded default: then only SIGHUP is logged.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &PathBuf) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode: meta.ino(),
+    })
+}
+
+impl ConfigWatch {
+    fn reload(&self, from: ChangeSource) {
+        let Some(path) = &self.path else {
+            log::info!("SIGHUP: running the embedded default config, nothing to re-read");
+            return;
+        };
+        match Source::read_file(path) {
+            Ok(source) => {
+                let _ = self.gateway.apply(source, from);
+            }
+            Err(errors) => log::error!("config file not re-read: {errors}"),
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for ConfigWatch {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::error!("cannot listen for SIGHUP: {e}");
+                None
+            }
+        };
+        let mut last = self.path.as_ref().and_then(stamp);
+        let mut ticker = tokio::time::interval(POLL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    last = self.path.as_ref().and_then(stamp);
+                    self.reload(ChangeSource::Signal);
+                }
+                _ = ticker.tick(), if self.path.is_some() => {
+                    let now = self.path.as_ref().and_then(stamp);
+                    if now.is_some() && now != last {
+                        last = now;
+                        self.reload(ChangeSource::File);
+                    }
+                }
+            }
+        }
+    }
+}

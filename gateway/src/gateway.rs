@@ -1,0 +1,255 @@
+//! The process-wide state: the current snapshot and everything that outlives snapshots
+//! (endpoint state, open tunnels, the access log), plus the one pipeline every config change
+//! goes through, whatever its source.
+
+use crate::access_log::AccessLog;
+use crate::config::{ConfigErrors, Source};
+use crate::router::TunnelPolicy;
+use crate::snapshot::{content_hash, Snapshot};
+use crate::tunnel::{self, Command};
+use crate::upstream::EndpointStates;
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Where a config change came from, as shown in the status endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeSource {
+    Startup,
+    File,
+    Signal,
+    AdminApi,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refusal {
+    pub at: String,
+    pub source: ChangeSource,
+    pub origin: String,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum Applied {
+    /// A new snapshot is serving.
+    New {
+        version: u64,
+        hash: String,
+        restart_needed: Vec<String>,
+    },
+    /// The text equals what is serving; nothing changed.
+    Unchanged { version: u64, hash: String },
+}
+
+pub struct Gateway {
+    current: ArcSwap<Snapshot>,
+    current_source: Mutex<ChangeSource>,
+    endpoint_states: EndpointStates,
+    tunnels: Arc<tunnel::Registry>,
+    draining: AtomicBool,
+    access_log: AccessLog,
+    /// One change at a time, so versions are applied in order.
+    apply_lock: Mutex<()>,
+    last_refusal: Mutex<Option<Refusal>>,
+}
+
+impl Gateway {
+    /// Builds the first snapshot; the process refuses to start on a bad config.
+    pub fn start(source: Source) -> Result<Arc<Gateway>, ConfigErrors> {
+        let endpoint_states = EndpointStates::default();
+        let snapshot = Snapshot::build(source, 1, &endpoint_states)?;
+        let access_log = AccessLog::start(&snapshot.config.access_log).map_err(|e| {
+            ConfigErrors::single(
+                snapshot.source.origin.clone(),
+                crate::config::ConfigError::whole(format!("cannot open access log: {e}")),
+            )
+        })?;
+        crate::metrics::get().config_version.set(1);
+        Ok(Arc::new(Gateway {
+            current: ArcSwap::from_pointee(snapshot),
+            current_source: Mutex::new(ChangeSource::Startup),
+            endpoint_states,
+            tunnels: Arc::default(),
+            draining: AtomicBool::new(false),
+            access_log,
+            apply_lock: Mutex::new(()),
+            last_refusal: Mutex::new(None),
+        }))
+    }
+
+    /// The snapshot to use for one request: one atomic load.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    pub fn current_source(&self) -> ChangeSource {
+        *self.current_source.lock()
+    }
+
+    pub fn tunnels(&self) -> &Arc<tunnel::Registry> {
+        &self.tunnels
+    }
+
+    pub fn access_log(&self) -> &AccessLog {
+        &self.access_log
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        crate::metrics::get().draining.set(1);
+    }
+
+    pub fn last_refusal(&self) -> Option<Refusal> {
+        self.last_refusal.lock().clone()
+    }
+
+    /// Checks a config as `apply` would, without applying it.
+    pub fn validate(&self, source: &Source) -> Result<(), ConfigErrors> {
+        Snapshot::build(source.clone(), 0, &self.endpoint_states).map(|_| ())
+    }
+
+    /// The one way a config change gets in: build a complete snapshot beside the serving
+    /// one, then swap. A refused change leaves the serving snapshot untouched.
+    pub fn apply(&self, source: Source, from: ChangeSource) -> Result<Applied, ConfigErrors> {
+        let _one_at_a_time = self.apply_lock.lock();
+        let metrics = crate::metrics::get();
+        let old = self.current.load_full();
+        if content_hash(&source.text) == old.hash {
+            metrics
+                .config_reloads
+                .with_label_values(&["unchanged"])
+                .inc();
+            return Ok(Applied::Unchanged {
+                version: old.version,
+                hash: old.hash.clone(),
+            });
+        }
+        let origin = source.origin.clone();
+        let new = match Snapshot::build(source, old.version + 1, &self.endpoint_states) {
+            Ok(s) => Arc::new(s),
+            Err(errors) => {
+                metrics.config_reloads.with_label_values(&["refused"]).inc();
+                log::error!(
+                    "config change from {from:?} refused, still serving version {}:\n{errors}",
+                    old.version
+                );
+                *self.last_refusal.lock() = Some(Refusal {
+                    at: crate::access_log::rfc3339_millis(SystemTime::now()),
+                    source: from,
+                    origin,
+                    errors: errors.errors.iter().map(|e| e.to_string()).collect(),
+                });
+                return Err(errors);
+            }
+        };
+        let restart_needed = restart_needed(&old, &new);
+        for what in &restart_needed {
+            log::warn!(
+                "config change to {what} takes effect only after a restart or binary upgrade"
+            );
+        }
+        self.current.store(new.clone());
+        *self.current_source.lock() = from;
+        self.endpoint_states.retain_used();
+        self.close_orphaned_tunnels(&old, &new);
+        metrics.config_version.set(new.version as i64);
+        metrics.config_reloads.with_label_values(&["applied"]).inc();
+        log::info!(
+            "config version {} ({}) applied from {from:?}",
+            new.version,
+            new.hash
+        );
+        Ok(Applied::New {
+            version: new.version,
+            hash: new.hash.clone(),
+            restart_needed,
+        })
+    }
+
+    /// A tunnel is closed only when its route is gone or its endpoint left the route's
+    /// service, and then as that route's policy says. Nothing else closes a tunnel.
+    fn close_orphaned_tunnels(&self, old: &Snapshot, new: &Snapshot) {
+        let mut drains: Vec<(Duration, Vec<u64>)> = Vec::new();
+        for (id, info) in self.tunnels.list() {
+            let (orphaned, policy, window) = match new.router.get(&info.route) {
+                Some(route) => {
+                    let kept = route
+                        .service()
+                        .is_some_and(|s| s.endpoints.iter().any(|e| e.addr == info.endpoint));
+                    (!kept, route.on_route_change, route.drain_window)
+                }
+                None => match old.router.get(&info.route) {
+                    Some(route) => (true, route.on_route_change, route.drain_window),
+                    None => (true, TunnelPolicy::default(), Duration::from_secs(30)),
+                },
+            };
+            if !orphaned {
+                continue;
+            }
+            match policy {
+                TunnelPolicy::Keep => {}
+                TunnelPolicy::Close => {
+                    self.tunnels.send(id, Command::Close(1001));
+                }
+                TunnelPolicy::Drain => match drains.iter_mut().find(|(w, _)| *w == window) {
+                    Some((_, ids)) => ids.push(id),
+                    None => drains.push((window, vec![id])),
+                },
+            }
+        }
+        for (window, ids) in drains {
+            spread_closes(self.tunnels.clone(), ids, window);
+        }
+    }
+}
+
+/// Closes the tunnels one by one at even intervals over `window`, so their clients come
+/// back gradually instead of all at once.
+pub fn spread_closes(registry: Arc<tunnel::Registry>, ids: Vec<u64>, window: Duration) {
+    if ids.is_empty() {
+        return;
+    }
+    let step = window / ids.len() as u32;
+    let task = async move {
+        let start = tokio::time::Instant::now();
+        for (i, id) in ids.into_iter().enumerate() {
+            tokio::time::sleep_until(start + step * i as u32).await;
+            registry.send(id, Command::Close(1001));
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(task);
+        }
+        Err(_) => {
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .map(|rt| rt.block_on(task))
+            });
+        }
+    }
+}
+
+/// Sections a running process cannot change: listeners, threads and the admin address.
+fn restart_needed(old: &Snapshot, new: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.config.server != new.config.server {
+        out.push("[server]".to_string());
+    }
+    if old.config.admin.listen != new.config.admin.listen {
+        out.push("admin.listen".to_string());
+    }
+    if old.config.access_log != new.config.access_log {
+        out.push("[access_log]".to_string());
+    }
+    out
+}

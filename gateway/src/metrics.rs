@@ -1,0 +1,150 @@
+//! Prometheus metrics, all named `tidegate_*` in base units. One registry per process;
+//! label sets are bounded (routes and services come from config, methods are folded to the
+//! standard ones, statuses to classes).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::OnceLock;
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub tunnels_open: IntGaugeVec,
+    pub tunnels_closed: IntCounterVec,
+    pub config_version: IntGauge,
+    pub config_reloads: IntCounterVec,
+    pub draining: IntGauge,
+    pub access_log_dropped: prometheus::IntCounter,
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+pub fn get() -> &'static Metrics {
+    METRICS.get_or_init(Metrics::new)
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+impl Metrics {
+    fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "tidegate_requests_total",
+                "Requests by route, method, status class and upstream service",
+            ),
+            &["route", "method", "status_class", "service"],
+        )
+        .expect("valid metric");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tidegate_request_duration_seconds",
+                "Time from request to logged response, by route",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("valid metric");
+        let tunnels_open = IntGaugeVec::new(
+            Opts::new(
+                "tidegate_websocket_tunnels_open",
+                "Open WebSocket tunnels by route",
+            ),
+            &["route"],
+        )
+        .expect("valid metric");
+        let tunnels_closed = IntCounterVec::new(
+            Opts::new(
+                "tidegate_websocket_tunnels_closed_total",
+                "Closed WebSocket tunnels by route and reason",
+            ),
+            &["route", "reason"],
+        )
+        .expect("valid metric");
+        let config_version = IntGauge::new(
+            "tidegate_config_version",
+            "Version of the applied config snapshot",
+        )
+        .expect("valid metric");
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "tidegate_config_reloads_total",
+                "Config apply attempts by result",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let draining = IntGauge::new(
+            "tidegate_draining",
+            "1 while the process drains for an upgrade or stop",
+        )
+        .expect("valid metric");
+        let access_log_dropped = prometheus::IntCounter::new(
+            "tidegate_access_log_dropped_total",
+            "Access log lines dropped because the writer fell behind",
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new("tidegate_build_info", "Build information"),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_duration.clone()),
+            Box::new(tunnels_open.clone()),
+            Box::new(tunnels_closed.clone()),
+            Box::new(config_version.clone()),
+            Box::new(config_reloads.clone()),
+            Box::new(draining.clone()),
+            Box::new(access_log_dropped.clone()),
+            Box::new(build_info),
+        ] {
+            registry.register(c).expect("metric registered once");
+        }
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            tunnels_open,
+            tunnels_closed,
+            config_version,
+            config_reloads,
+            draining,
+            access_log_dropped,
+        }
+    }
+
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "none",
+    }
+}
+
+pub fn method_label(method: &http::Method) -> &'static str {
+    crate::router::METHODS
+        .iter()
+        .find(|m| **m == method.as_str())
+        .copied()
+        .unwrap_or("OTHER")
+}

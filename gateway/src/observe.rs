@@ -1,0 +1,62 @@
+//! What happens when a request is done: its metrics and its access log line.
+
+use crate::access_log::{rfc3339_millis, Line};
+use crate::gateway::Gateway;
+use crate::metrics::{self, method_label, status_class};
+use crate::proxy::RequestCtx;
+use pingora_proxy::Session;
+
+pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, status: u16) {
+    // A tunnel's session now holds a stand-in; the real request was kept in the ctx.
+    let req = ctx
+        .original_request
+        .as_deref()
+        .unwrap_or_else(|| session.req_header());
+    let route = ctx.route_name();
+    let service = ctx
+        .route
+        .as_ref()
+        .and_then(|r| r.service())
+        .map_or("", |s| &s.name);
+    let elapsed = ctx.started.elapsed();
+    let m = metrics::get();
+    m.requests
+        .with_label_values(&[
+            route,
+            method_label(&req.method),
+            status_class(status),
+            service,
+        ])
+        .inc();
+    m.request_duration
+        .with_label_values(&[route])
+        .observe(elapsed.as_secs_f64());
+
+    let log = gateway.access_log();
+    if !log.enabled() {
+        return;
+    }
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let upstream = ctx.upstream.map(|a| a.to_string()).unwrap_or_default();
+    let line = Line::new()
+        .str("time", &rfc3339_millis(std::time::SystemTime::now()))
+        .str("request_id", &ctx.request_id)
+        .str("client_ip", &ctx.client_ip)
+        .str("method", req.method.as_str())
+        .str("host", host)
+        .str("path", req.uri.path())
+        .str("route", route)
+        .str("upstream", &upstream)
+        .num("status", status)
+        .num("bytes", session.body_bytes_sent())
+        .num(
+            "duration_ms",
+            format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
+        )
+        .finish();
+    log.write(line);
+}

@@ -1,0 +1,77 @@
+//! What one request carries through the Pingora phases.
+
+use crate::router::Route;
+use crate::snapshot::Snapshot;
+use crate::upstream::{EndpointState, Tried};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct RequestCtx {
+    pub started: Instant,
+    /// The snapshot this request was routed with; kept to the end so that a reload in the
+    /// middle changes nothing for it.
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub route: Option<Arc<Route>>,
+    /// Path bytes matched by a prefix route (for `strip_prefix`).
+    pub prefix_len: usize,
+    /// Set when the client's path had dot segments or double slashes: what was routed.
+    pub normalized_path: Option<String>,
+    pub request_id: String,
+    pub client_ip: String,
+    pub tried: Tried,
+    pub upstream: Option<SocketAddr>,
+    /// The endpoint this request is counted against (least_conn), released at the end.
+    pub active: Option<Arc<EndpointState>>,
+    /// Status of a response the gateway wrote itself (errors, direct responses, 101).
+    pub status: u16,
+    pub tunnel: bool,
+    /// For a tunnel: the client's request, kept because the session no longer holds it.
+    pub original_request: Option<Box<pingora_http::RequestHeader>>,
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        RequestCtx {
+            started: Instant::now(),
+            snapshot: None,
+            route: None,
+            prefix_len: 0,
+            normalized_path: None,
+            request_id: String::new(),
+            client_ip: String::new(),
+            tried: Tried::default(),
+            upstream: None,
+            active: None,
+            status: 0,
+            tunnel: false,
+            original_request: None,
+        }
+    }
+}
+
+impl RequestCtx {
+    /// Counts this request against `state` instead of whatever endpoint it had before.
+    pub fn hold(&mut self, state: &Arc<EndpointState>) {
+        self.release();
+        state.active.fetch_add(1, Ordering::Relaxed);
+        self.active = Some(state.clone());
+    }
+
+    pub fn release(&mut self) {
+        if let Some(state) = self.active.take() {
+            state.active.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn route_name(&self) -> &str {
+        self.route.as_deref().map_or("", |r| &r.name)
+    }
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

@@ -1,0 +1,230 @@
+//! The request path: Pingora's `ProxyHttp` phases, top to bottom.
+//!
+//! `request_filter` loads the snapshot once, routes, and either answers (direct response,
+//! redirect, error, WebSocket tunnel) or lets Pingora proxy; `upstream_peer` picks the
+//! endpoint; the filters rewrite headers; `logging` records the outcome.
+
+mod ctx;
+pub mod forwarded;
+mod request_id;
+pub mod respond;
+
+pub use ctx::RequestCtx;
+
+use crate::gateway::Gateway;
+use crate::router::{normalize_host, normalize_path, RouteAction};
+use crate::tunnel;
+use async_trait::async_trait;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_core::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use std::sync::Arc;
+
+pub struct Proxy {
+    gateway: Arc<Gateway>,
+}
+
+impl Proxy {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Proxy { gateway }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let snapshot = self.gateway.snapshot();
+        ctx.request_id = request_id::from_client_or_new(
+            session
+                .req_header()
+                .headers
+                .get("x-request-id")
+                .map(|v| v.as_bytes()),
+        );
+        ctx.client_ip = client_ip(session);
+        if self.gateway.is_draining() {
+            // Finish this request, then let the connection go (see the upgrade notes).
+            session.set_keepalive(None);
+        }
+
+        let req = session.req_header();
+        let raw_host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri.host())
+            .unwrap_or("");
+        let host = normalize_host(raw_host);
+        let Some(path) = normalize_path(req.uri.path()) else {
+            respond::error(session, ctx, 400, "path climbs above the root").await?;
+            return Ok(true);
+        };
+        let found = snapshot
+            .router
+            .lookup(&host, &path, &req.method, &req.headers)
+            .map(|m| (m.route.clone(), m.prefix_len));
+        let Some((route, prefix_len)) = found else {
+            respond::error(session, ctx, 404, "no route matches this request").await?;
+            return Ok(true);
+        };
+        if let std::borrow::Cow::Owned(p) = path {
+            ctx.normalized_path = Some(p);
+        }
+        ctx.prefix_len = prefix_len;
+        ctx.route = Some(route.clone());
+        ctx.snapshot = Some(snapshot);
+
+        match &route.action {
+            RouteAction::Respond(response) => {
+                respond::direct(session, ctx, response).await?;
+                Ok(true)
+            }
+            RouteAction::Redirect { location, status } => {
+                respond::redirect(session, ctx, location, *status).await?;
+                Ok(true)
+            }
+            RouteAction::Proxy(service) => {
+                if tunnel::is_upgrade_request(session) {
+                    ctx.tunnel = true;
+                    tunnel::open(self.gateway.tunnels(), session, ctx, &route, service).await?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let service = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.service())
+            .cloned()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no service for route"))?;
+        let key = service
+            .hash_key
+            .as_ref()
+            .map_or(&[][..], |k| k.extract(session, &ctx.client_ip));
+        let Some(index) = service.select(key, &ctx.tried) else {
+            return Error::e_explain(ErrorType::HTTPStatus(502), "no usable endpoint left");
+        };
+        ctx.tried.add(index);
+        let endpoint = &service.endpoints[index];
+        ctx.upstream = Some(endpoint.addr);
+        ctx.hold(&endpoint.state);
+        Ok(Box::new(endpoint.peer.clone()))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // Nothing was sent, so any request may go to another endpoint.
+        let retries = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.service())
+            .map_or(0, |s| s.retries);
+        if ctx.tried.count() <= retries as usize {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(route) = ctx.route.clone() {
+            forwarded::prepare_upstream_request(session, upstream_request, ctx, &route);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let (code, message) = classify(e);
+        if code > 0 && session.response_written().is_none() {
+            if let Err(write_error) = respond::error(session, ctx, code, message).await {
+                log::debug!("could not send error response: {write_error}");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        ctx.release();
+        let status = if ctx.tunnel || ctx.status != 0 {
+            ctx.status
+        } else {
+            session
+                .response_written()
+                .map_or_else(|| e.map_or(0, |e| classify(e).0), |r| r.status.as_u16())
+        };
+        crate::observe::request_done(&self.gateway, session, ctx, status);
+    }
+}
+
+/// The status and message for a failed request. Connect failures (after retries) are 502,
+/// upstream timeouts 504, broken client connections get nothing.
+fn classify(e: &Error) -> (u16, &'static str) {
+    use ErrorType::*;
+    match e.etype() {
+        HTTPStatus(code) => (*code, "request failed"),
+        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | ConnectProxyFailure
+        | TLSHandshakeFailure | TLSHandshakeTimedout | SocketError | BindError => {
+            (502, "no upstream endpoint could be reached")
+        }
+        ReadTimedout | WriteTimedout if *e.esource() == ErrorSource::Upstream => {
+            (504, "upstream did not answer in time")
+        }
+        _ => match e.esource() {
+            ErrorSource::Upstream => (502, "upstream failed"),
+            ErrorSource::Downstream => match e.etype() {
+                WriteError | ReadError | ConnectionClosed | ReadTimedout | WriteTimedout => (0, ""),
+                _ => (400, "malformed request"),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => (500, "internal error"),
+        },
+    }
+}
+
+fn client_ip(session: &Session) -> String {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map_or_else(String::new, |a| a.ip().to_string())
+}

@@ -1,0 +1,72 @@
+//! Responses the gateway writes itself: errors with short JSON bodies, direct responses and
+//! redirects. Every one carries the request id.
+
+use super::RequestCtx;
+use crate::router::DirectResponse;
+use bytes::Bytes;
+use http::HeaderValue;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+/// `{"error":"Not Found","message":"…","request_id":"…"}` with the given status.
+pub async fn error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    status: u16,
+    message: &str,
+) -> pingora_core::Result<()> {
+    let body = error_body(status, message, &ctx.request_id);
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    write(session, ctx, resp, Bytes::from(body)).await
+}
+
+pub fn error_body(status: u16, message: &str, request_id: &str) -> String {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    serde_json::json!({ "error": reason, "message": message, "request_id": request_id }).to_string()
+}
+
+pub async fn direct(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    response: &DirectResponse,
+) -> pingora_core::Result<()> {
+    let mut resp = ResponseHeader::build(response.status, Some(response.headers.len() + 3))?;
+    for (name, value) in &response.headers {
+        resp.insert_header(name.clone(), value.clone())?;
+    }
+    write(session, ctx, resp, response.body.clone()).await
+}
+
+pub async fn redirect(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    location: &HeaderValue,
+    status: u16,
+) -> pingora_core::Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(3))?;
+    resp.insert_header(http::header::LOCATION, location.clone())?;
+    write(session, ctx, resp, Bytes::new()).await
+}
+
+async fn write(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    mut resp: ResponseHeader,
+    body: Bytes,
+) -> pingora_core::Result<()> {
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+    ctx.status = resp.status.as_u16();
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! `[[routes]]`: how a request is matched and what is done with it.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: Spanned<String>,
+    /// Exact host names or `*.suffix` wildcards; empty means any host.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    /// `/prefix/`, `=/exact` or `~regex`.
+    #[serde(default = "default_path")]
+    pub path: Spanned<String>,
+    /// Allowed methods; empty means any.
+    #[serde(default)]
+    pub methods: Vec<Spanned<String>>,
+    /// Request headers that must be present with exactly these values.
+    #[serde(default = "crate::config::spanned_default")]
+    pub headers: Spanned<BTreeMap<String, String>>,
+    /// Proxy to this service …
+    pub service: Option<Spanned<String>>,
+    /// … and remove the matched prefix from the path first.
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Or answer directly.
+    pub respond: Option<RespondConfig>,
+    /// Or redirect.
+    pub redirect: Option<RedirectConfig>,
+    /// Idle timeout of WebSocket tunnels on this route; defaults to the service's.
+    pub websocket_idle_timeout_ms: Option<u64>,
+    /// What happens to open tunnels when this route is removed or their endpoint leaves.
+    #[serde(default)]
+    pub on_route_change: TunnelPolicy,
+    /// Window over which `drain` spreads its closes.
+    #[serde(default = "default_drain_window")]
+    pub drain_window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelPolicy {
+    /// Leave the tunnel open: it ends when a side closes it.
+    Keep,
+    /// Close with 1001 (going away), spread over the drain window.
+    #[default]
+    Drain,
+    /// Close with 1001 at once.
+    Close,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondConfig {
+    #[serde(default = "default_respond_status")]
+    pub status: Spanned<u16>,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default = "crate::config::spanned_default")]
+    pub headers: Spanned<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectConfig {
+    pub to: Spanned<String>,
+    #[serde(default = "default_redirect_status")]
+    pub status: Spanned<u16>,
+}
+
+fn default_path() -> Spanned<String> {
+    Spanned::new(0..0, "/".to_string())
+}
+fn default_respond_status() -> Spanned<u16> {
+    Spanned::new(0..0, 200)
+}
+fn default_redirect_status() -> Spanned<u16> {
+    Spanned::new(0..0, 302)
+}
+fn default_drain_window() -> u64 {
+    30
+}
+
+pub const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+impl RouteConfig {
+    pub fn validate(
+        &self,
+        report: &mut dyn FnMut(Option<Range<usize>>, String),
+        service_exists: &dyn Fn(&str) -> bool,
+    ) {
+        let name = self.name.get_ref();
+        if name.is_empty() {
+            report(
+                Some(self.name.span()),
+                "route name must not be empty".into(),
+            );
+        }
+        let actions = [
+            self.service.is_some(),
+            self.respond.is_some(),
+            self.redirect.is_some(),
+        ];
+        if actions.iter().filter(|a| **a).count() != 1 {
+            report(
+                Some(self.name.span()),
+                format!("route {name:?} needs exactly one of `service`, `respond` or `redirect`"),
+            );
+        }
+        if let Some(service) = &self.service {
+            if !service_exists(service.get_ref()) {
+                report(
+                    Some(service.span()),
+                    format!(
+                        "route {name:?} refers to unknown service {:?}",
+                        service.get_ref()
+                    ),
+                );
+            }
+        }
+        for host in &self.hosts {
+            if let Err(e) = super::host::check_pattern(host.get_ref()) {
+                report(
+                    Some(host.span()),
+                    format!("bad host {:?}: {e}", host.get_ref()),
+                );
+            }
+        }
+        if let Err(e) = super::PathPattern::parse(self.path.get_ref()) {
+            report(Some(self.path.span()), e);
+        }
+        if self.strip_prefix && !self.path.get_ref().starts_with('/') {
+            report(
+                Some(self.path.span()),
+                "strip_prefix needs a prefix path (starting with '/')".into(),
+            );
+        }
+        for method in &self.methods {
+            if !METHODS.contains(&method.get_ref().as_str()) {
+                report(
+                    Some(method.span()),
+                    format!(
+                        "unknown method {:?} (expected one of {})",
+                        method.get_ref(),
+                        METHODS.join(", ")
+                    ),
+                );
+            }
+        }
+        check_headers(&self.headers, report);
+        if let Some(respond) = &self.respond {
+            let status = *respond.status.get_ref();
+            if !(200..=599).contains(&status) {
+                report(
+                    Some(respond.status.span()),
+                    format!("respond status {status} is not between 200 and 599"),
+                );
+            }
+            check_headers(&respond.headers, report);
+        }
+        if let Some(redirect) = &self.redirect {
+            let status = *redirect.status.get_ref();
+            if ![301, 302, 303, 307, 308].contains(&status) {
+                report(
+                    Some(redirect.status.span()),
+                    format!("redirect status {status} is not one of 301, 302, 303, 307, 308"),
+                );
+            }
+            if http::HeaderValue::from_str(redirect.to.get_ref()).is_err()
+                || redirect.to.get_ref().is_empty()
+            {
+                report(
+                    Some(redirect.to.span()),
+                    "redirect target is not a valid Location value".into(),
+                );
+            }
+        }
+    }
+}
+
+fn check_headers(
+    headers: &Spanned<BTreeMap<String, String>>,
+    report: &mut dyn FnMut(Option<Range<usize>>, String),
+) {
+    for (name, value) in headers.get_ref() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            report(Some(headers.span()), format!("bad header name {name:?}"));
+        }
+        if http::HeaderValue::from_str(value).is_err() {
+            report(
+                Some(headers.span()),
+                format!("bad value for header {name:?}"),
+            );
+        }
+    }
+}

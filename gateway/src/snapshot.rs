@@ -1,0 +1,63 @@
+//! An immutable, fully compiled configuration. Requests load the current one with a single
+//! atomic read and keep it until they finish; a reload builds a new one beside it.
+
+use crate::config::{Config, ConfigErrors, Source};
+use crate::router::Router;
+use crate::upstream::{EndpointStates, Service};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub struct Snapshot {
+    /// Monotonic per process; 1 is the config the process started with.
+    pub version: u64,
+    /// FNV-1a of the source text, hex: equal texts give equal hashes on every gateway.
+    pub hash: String,
+    pub applied_at: SystemTime,
+    pub source: Source,
+    pub config: Config,
+    pub router: Router,
+    pub services: HashMap<String, Arc<Service>>,
+}
+
+impl Snapshot {
+    /// Parses, validates and compiles. Endpoint state (active counts, later health) is taken
+    /// from `states` so it carries over from the previous snapshot.
+    pub fn build(
+        source: Source,
+        version: u64,
+        states: &EndpointStates,
+    ) -> Result<Snapshot, ConfigErrors> {
+        let config = Config::parse(&source)?;
+        let compile_error = |message: String| {
+            ConfigErrors::single(
+                source.origin.clone(),
+                crate::config::ConfigError::whole(message),
+            )
+        };
+        let mut services = HashMap::with_capacity(config.services.len());
+        for service in &config.services {
+            let compiled = Service::build(service, states).map_err(compile_error)?;
+            services.insert(service.name.get_ref().clone(), Arc::new(compiled));
+        }
+        let router = Router::build(&config.routes, &services).map_err(compile_error)?;
+        Ok(Snapshot {
+            version,
+            hash: content_hash(&source.text),
+            applied_at: SystemTime::now(),
+            source,
+            config,
+            router,
+            services,
+        })
+    }
+}
+
+pub fn content_hash(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        hash ^= *b as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}

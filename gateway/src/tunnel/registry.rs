@@ -1,0 +1,99 @@
+//! Open tunnels, by id, outside any snapshot: a reload looks here to decide which tunnels its
+//! change concerns, and only those are told to close.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What the owner of the tunnel task is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Send close frames with this code to both sides, then end.
+    Close(u16),
+}
+
+#[derive(Debug, Clone)]
+pub struct TunnelInfo {
+    pub route: Arc<str>,
+    pub service: Arc<str>,
+    pub endpoint: SocketAddr,
+}
+
+struct Entry {
+    info: TunnelInfo,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, Entry>>,
+}
+
+/// Removes the tunnel from the registry when the tunnel task ends, however it ends.
+pub struct Registration {
+    id: u64,
+    registry: Arc<Registry>,
+    pub info: TunnelInfo,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.open.lock().remove(&self.id);
+        crate::metrics::get()
+            .tunnels_open
+            .with_label_values(&[&self.info.route])
+            .dec();
+    }
+}
+
+impl Registry {
+    pub fn register(
+        self: &Arc<Self>,
+        info: TunnelInfo,
+    ) -> (Registration, mpsc::UnboundedReceiver<Command>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.open.lock().insert(
+            id,
+            Entry {
+                info: info.clone(),
+                commands: tx,
+            },
+        );
+        crate::metrics::get()
+            .tunnels_open
+            .with_label_values(&[&info.route])
+            .inc();
+        let registration = Registration {
+            id,
+            registry: self.clone(),
+            info,
+        };
+        (registration, rx)
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.lock().len()
+    }
+
+    /// Ids and identities of the open tunnels, for deciding whom a change concerns.
+    pub fn list(&self) -> Vec<(u64, TunnelInfo)> {
+        self.open
+            .lock()
+            .iter()
+            .map(|(id, e)| (*id, e.info.clone()))
+            .collect()
+    }
+
+    /// Sends a command; false when the tunnel has already ended.
+    pub fn send(&self, id: u64, command: Command) -> bool {
+        self.open
+            .lock()
+            .get(&id)
+            .is_some_and(|e| e.commands.send(command).is_ok())
+    }
+}

@@ -1,0 +1,124 @@
+//! `[[services]]`: a named group of endpoints and how to reach them.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub lb: LbKind,
+    /// For `lb = "hash"`: `header:NAME`, `cookie:NAME`, `query:NAME` or `client_ip`.
+    pub hash_key: Option<Spanned<String>>,
+    #[serde(default = "crate::config::spanned_default")]
+    pub endpoints: Spanned<Vec<EndpointConfig>>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout_ms: u64,
+    #[serde(default = "default_read_timeout")]
+    pub write_timeout_ms: u64,
+    /// How long an idle upstream connection stays in the pool.
+    #[serde(default = "default_pool_idle")]
+    pub pool_idle_timeout_ms: u64,
+    /// Connect failures are retried this many times, each on another endpoint.
+    #[serde(default = "default_retries")]
+    pub retries: Spanned<u32>,
+    /// Idle timeout of WebSocket tunnels (no byte in either direction).
+    #[serde(default = "default_ws_idle")]
+    pub websocket_idle_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub addr: Spanned<String>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LbKind {
+    #[default]
+    RoundRobin,
+    LeastConn,
+    Hash,
+}
+
+/// The most retries a service may ask for: each retry is a whole connect timeout.
+pub const MAX_RETRIES: u32 = 7;
+
+fn default_connect_timeout() -> u64 {
+    1000
+}
+fn default_read_timeout() -> u64 {
+    30_000
+}
+fn default_pool_idle() -> u64 {
+    60_000
+}
+fn default_retries() -> Spanned<u32> {
+    Spanned::new(0..0, 2)
+}
+fn default_ws_idle() -> u64 {
+    3_600_000
+}
+fn default_weight() -> u32 {
+    1
+}
+
+impl ServiceConfig {
+    pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
+        let name = self.name.get_ref();
+        if name.is_empty() {
+            report(
+                Some(self.name.span()),
+                "service name must not be empty".into(),
+            );
+        }
+        if self.endpoints.get_ref().is_empty() {
+            report(
+                Some(self.name.span()),
+                format!("service {name:?} has no endpoints"),
+            );
+        }
+        for endpoint in self.endpoints.get_ref() {
+            if let Err(e) = endpoint.addr.get_ref().parse::<std::net::SocketAddr>() {
+                report(
+                    Some(endpoint.addr.span()),
+                    format!(
+                        "bad endpoint address {:?}: {e} (expected IP:PORT)",
+                        endpoint.addr.get_ref()
+                    ),
+                );
+            }
+        }
+        match (&self.lb, &self.hash_key) {
+            (LbKind::Hash, None) => report(
+                Some(self.name.span()),
+                format!("service {name:?} uses lb = \"hash\" but has no hash_key"),
+            ),
+            (_, Some(key)) => {
+                if let Err(e) = super::HashKey::parse(key.get_ref()) {
+                    report(Some(key.span()), e);
+                }
+            }
+            _ => {}
+        }
+        if *self.retries.get_ref() > MAX_RETRIES {
+            report(
+                Some(self.retries.span()),
+                format!("retries must be at most {MAX_RETRIES}"),
+            );
+        }
+        if self.connect_timeout_ms == 0 || self.read_timeout_ms == 0 || self.write_timeout_ms == 0 {
+            report(Some(self.name.span()), "timeouts must be above 0 ms".into());
+        }
+    }
+}
