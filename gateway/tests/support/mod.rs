@@ -1,0 +1,246 @@
+//! Real processes and servers on 127.0.0.1 for the integration tests: the `tidegate` binary
+//! with a generated config, HTTP upstreams that echo what they received, and a WebSocket
+//! echo server. Everything binds ephemeral loopback ports and is torn down on drop.
+#![allow(dead_code)]
+
+pub mod upstream;
+pub mod ws;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "test-token";
+
+/// A free loopback port (bound and released; the window for a clash is tiny).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tidegate-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_tidegate")
+}
+
+/// A running gateway process.
+pub struct Gateway {
+    child: Option<Child>,
+    pub port: u16,
+    pub admin_port: u16,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+}
+
+impl Gateway {
+    /// The `[server]`, `[admin]` and `[access_log]` sections for a test gateway; `body` adds
+    /// services and routes.
+    pub fn config_text(port: u16, admin_port: u16, dir: &TempDir, body: &str) -> String {
+        format!(
+            r#"[server]
+listen = ["127.0.0.1:{port}"]
+threads = 2
+pid_file = "{dir}/tidegate.pid"
+upgrade_sock = "{dir}/upgrade.sock"
+grace_period_seconds = 1
+graceful_shutdown_timeout_seconds = 1
+
+[admin]
+listen = "127.0.0.1:{admin_port}"
+token = "{TOKEN}"
+
+[access_log]
+path = "{dir}/access.log"
+
+{body}
+"#,
+            dir = dir.0.display()
+        )
+    }
+
+    pub fn start(body: &str) -> Gateway {
+        let dir = TempDir::new("gw");
+        let (port, admin_port) = (free_port(), free_port());
+        let config_path = dir.path("tidegate.toml");
+        std::fs::write(
+            &config_path,
+            Self::config_text(port, admin_port, &dir, body),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path("stderr.log")).unwrap();
+        let child = Command::new(binary())
+            .arg("-c")
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tidegate");
+        let mut gw = Gateway {
+            child: Some(child),
+            port,
+            admin_port,
+            dir,
+            config_path,
+        };
+        gw.wait_ready();
+        gw
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("tidegate exited early ({status}):\n{}", self.stderr());
+            }
+            let proxy_up = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            let admin_up = std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok();
+            if proxy_up && admin_up {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("tidegate did not start listening:\n{}", self.stderr());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("access.log")).unwrap_or_default()
+    }
+
+    /// Rewrites the config file with a new body (same listeners).
+    pub fn write_config(&self, body: &str) {
+        let text = Self::config_text(self.port, self.admin_port, &self.dir, body);
+        // Write then rename, as an operator's tooling would: the watcher never sees half a file.
+        let tmp = self.dir.path("tidegate.toml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    pub fn full_config(&self, body: &str) -> String {
+        Self::config_text(self.port, self.admin_port, &self.dir, body)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An HTTP client that never uses a proxy from the environment.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Polls `check` until it is true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A complete, valid config using every action, for checks that need a good file.
+pub fn upstream_free_config() -> &'static str {
+    r#"
+[server]
+listen = ["127.0.0.1:18080"]
+[[services]]
+name = "s"
+lb = "hash"
+hash_key = "cookie:sid"
+endpoints = [{ addr = "127.0.0.1:3001", weight = 2, labels = { stage = "blue" } }]
+[[routes]]
+name = "api"
+hosts = ["chat.example.com", "*.example.org"]
+path = "/api/"
+methods = ["GET", "POST"]
+headers = { "x-env" = "prod" }
+service = "s"
+strip_prefix = true
+[[routes]]
+name = "old"
+path = "=/old"
+redirect = { to = "https://example.com/", status = 301 }
+[[routes]]
+name = "v"
+path = "~^/v[0-9]+/"
+respond = { status = 200, body = "ok", headers = { "content-type" = "text/plain" } }
+"#
+}

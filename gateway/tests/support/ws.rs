@@ -1,0 +1,108 @@
+//! A WebSocket echo server and client helpers (tokio-tungstenite).
+
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct EchoServer {
+    pub addr: SocketAddr,
+    /// Close codes the server received from its peer (the gateway), in order.
+    pub close_codes: Arc<Mutex<Vec<u16>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EchoServer {
+    pub async fn start() -> EchoServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let close_codes = Arc::new(Mutex::new(Vec::new()));
+        let codes = close_codes.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let codes = codes.clone();
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        match msg {
+                            Message::Text(_) | Message::Binary(_) => {
+                                if ws.send(msg).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Message::Close(frame) => {
+                                let code = frame.map_or(1005, |f| u16::from(f.code));
+                                codes.lock().await.push(code);
+                                return;
+                            }
+                            _ => {}
+                        }
+                    }
+                });
+            }
+        });
+        EchoServer {
+            addr,
+            close_codes,
+            task,
+        }
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (ws, resp) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connect");
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+/// Sends a text message and waits for its echo.
+pub async fn echo(ws: &mut Client, text: &str) -> bool {
+    if ws.send(Message::text(text.to_string())).await.is_err() {
+        return false;
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return t.as_str() == text,
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return false,
+        }
+    }
+}
+
+/// Waits for the server's close frame and returns its code.
+pub async fn close_code(ws: &mut Client, limit: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Some(frame.map_or(1005, |f| u16::from(f.code)))
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+pub fn going_away() -> u16 {
+    u16::from(CloseCode::Away)
+}
