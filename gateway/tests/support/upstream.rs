@@ -63,6 +63,7 @@ impl Drop for Upstream {
 }
 
 async fn serve(mut stream: TcpStream, name: &str, hits: &AtomicUsize) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(8192);
     loop {
         // Read one request head.
@@ -137,8 +138,7 @@ async fn serve(mut stream: TcpStream, name: &str, hits: &AtomicUsize) -> std::io
             body.len(),
             if close { "connection: close\r\n" } else { "" }
         );
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
+        stream.write_all((head + &body).as_bytes()).await?;
         if close {
             return Ok(());
         }
