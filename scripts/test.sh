@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v cmake >/dev/null || need_apt+=(cmake)   # zlib-ng for pingora's compression
+command -v cmake >/dev/null || need_apt+=(cmake)             # zlib-ng for pingora's compression
+command -v prometheus >/dev/null || need_apt+=(prometheus)   # dashboards/alerts test (+ promtool)
 if ((${#need_apt[@]})); then
   echo "== installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

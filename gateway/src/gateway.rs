@@ -67,7 +67,7 @@ impl Gateway {
                 crate::config::ConfigError::whole(format!("cannot open access log: {e}")),
             )
         })?;
-        crate::metrics::get().config_version.set(1);
+        crate::metrics::publish_snapshot(&snapshot);
         Ok(Arc::new(Gateway {
             current: ArcSwap::from_pointee(snapshot),
             current_source: Mutex::new(ChangeSource::Startup),
@@ -159,7 +159,7 @@ impl Gateway {
         *self.current_source.lock() = from;
         self.endpoint_states.retain_used();
         self.close_orphaned_tunnels(&old, &new);
-        metrics.config_version.set(new.version as i64);
+        crate::metrics::publish_snapshot(&new);
         metrics.config_reloads.with_label_values(&["applied"]).inc();
         log::info!(
             "config version {} ({}) applied from {from:?}",

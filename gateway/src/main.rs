@@ -12,6 +12,7 @@ use tidegate::admin::AdminApp;
 use tidegate::config::{Config, Source, EMBEDDED_DEFAULT};
 use tidegate::config_watch::ConfigWatch;
 use tidegate::gateway::Gateway;
+use tidegate::listener::Listener;
 use tidegate::proxy::Proxy;
 
 #[derive(Parser)]
@@ -85,10 +86,12 @@ fn main() -> ExitCode {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Proxy::new(gateway.clone()),
-        "tidegate proxy",
+    let mut proxy = Service::new(
+        "tidegate proxy".to_string(),
+        Listener::new(pingora_proxy::http_proxy(
+            &server.configuration,
+            Proxy::new(gateway.clone()),
+        )),
     );
     for addr in server_config.listen_addrs() {
         proxy.add_tcp(addr);
@@ -125,7 +128,7 @@ fn main() -> ExitCode {
     server.run_forever();
 }
 
-fn check(file: &PathBuf) -> ExitCode {
+fn check(file: &std::path::Path) -> ExitCode {
     let source = match Source::read_file(file) {
         Ok(s) => s,
         Err(e) => {

@@ -15,9 +15,14 @@ pub struct Metrics {
     pub tunnels_open: IntGaugeVec,
     pub tunnels_closed: IntCounterVec,
     pub config_version: IntGauge,
+    pub config_info: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub draining: IntGauge,
     pub access_log_dropped: prometheus::IntCounter,
+    pub upstream_duration: HistogramVec,
+    pub connections_open: IntGauge,
+    pub connections_total: prometheus::IntCounter,
+    pub endpoints: IntGaugeVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -71,6 +76,11 @@ impl Metrics {
             "Version of the applied config snapshot",
         )
         .expect("valid metric");
+        let config_info = IntGaugeVec::new(
+            Opts::new("tidegate_config_info", "1 for the content hash of the applied config (equal on every gateway serving the same text)"),
+            &["hash"],
+        )
+        .expect("valid metric");
         let config_reloads = IntCounterVec::new(
             Opts::new(
                 "tidegate_config_reloads_total",
@@ -89,6 +99,33 @@ impl Metrics {
             "Access log lines dropped because the writer fell behind",
         )
         .expect("valid metric");
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tidegate_upstream_response_duration_seconds",
+                "Time from sending the request upstream to its response header, by service",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["service"],
+        )
+        .expect("valid metric");
+        let connections_open = IntGauge::new(
+            "tidegate_downstream_connections_open",
+            "Open client connections on the proxy listeners (WebSocket tunnels count until their upgrade)",
+        )
+        .expect("valid metric");
+        let connections_total = prometheus::IntCounter::new(
+            "tidegate_downstream_connections_total",
+            "Client connections accepted on the proxy listeners",
+        )
+        .expect("valid metric");
+        let endpoints = IntGaugeVec::new(
+            Opts::new(
+                "tidegate_service_endpoints",
+                "Endpoints per service by state: usable, or weight_zero (configured but given no traffic)",
+            ),
+            &["service", "state"],
+        )
+        .expect("valid metric");
         let build_info = IntGaugeVec::new(
             Opts::new("tidegate_build_info", "Build information"),
             &["version"],
@@ -103,9 +140,14 @@ impl Metrics {
             Box::new(tunnels_open.clone()),
             Box::new(tunnels_closed.clone()),
             Box::new(config_version.clone()),
+            Box::new(config_info.clone()),
             Box::new(config_reloads.clone()),
             Box::new(draining.clone()),
             Box::new(access_log_dropped.clone()),
+            Box::new(upstream_duration.clone()),
+            Box::new(connections_open.clone()),
+            Box::new(connections_total.clone()),
+            Box::new(endpoints.clone()),
             Box::new(build_info),
         ] {
             registry.register(c).expect("metric registered once");
@@ -117,9 +159,14 @@ impl Metrics {
             tunnels_open,
             tunnels_closed,
             config_version,
+            config_info,
             config_reloads,
             draining,
             access_log_dropped,
+            upstream_duration,
+            connections_open,
+            connections_total,
+            endpoints,
         }
     }
 
@@ -147,4 +194,24 @@ pub fn method_label(method: &http::Method) -> &'static str {
         .find(|m| **m == method.as_str())
         .copied()
         .unwrap_or("OTHER")
+}
+
+/// Publishes a newly applied snapshot: its version and hash, and its endpoint counts
+/// (services that left are reset).
+pub fn publish_snapshot(snapshot: &crate::snapshot::Snapshot) {
+    let m = get();
+    m.config_version.set(snapshot.version as i64);
+    m.config_info.reset();
+    m.config_info.with_label_values(&[&snapshot.hash]).set(1);
+    m.endpoints.reset();
+    for (name, service) in &snapshot.services {
+        let usable = service.endpoints.iter().filter(|e| e.weight > 0).count();
+        let zero = service.endpoints.len() - usable;
+        m.endpoints
+            .with_label_values(&[name, "usable"])
+            .set(usable as i64);
+        m.endpoints
+            .with_label_values(&[name, "weight_zero"])
+            .set(zero as i64);
+    }
 }

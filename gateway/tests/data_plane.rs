@@ -87,7 +87,14 @@ async fn routing_precedence_table() {
     let gw = Gateway::start(PRECEDENCE);
     let http = client();
     // (host, method, path, extra header, expected route)
-    let table: &[(&str, &str, &str, Option<(&str, &str)>, &str)] = &[
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<(&'a str, &'a str)>,
+        &'a str,
+    );
+    let table: &[Row] = &[
         ("x.test", "GET", "/", None, "any-root"),
         ("x.test", "GET", "/nothing/here", None, "any-root"),
         ("x.test", "GET", "/api/", None, "any-api"),

@@ -81,7 +81,7 @@ impl ServeHttp for AdminApp {
                 .expect("valid response"),
             (_, p) if p.starts_with("/api/") => {
                 if let Err(resp) = self.authorize(session) {
-                    return resp;
+                    return *resp;
                 }
                 config_api::handle(&self.gateway, session, method.as_str(), p).await
             }
@@ -94,12 +94,12 @@ impl ServeHttp for AdminApp {
 }
 
 impl AdminApp {
-    fn authorize(&self, session: &ServerSession) -> Result<(), Response<Vec<u8>>> {
+    fn authorize(&self, session: &ServerSession) -> Result<(), Box<Response<Vec<u8>>>> {
         let snapshot = self.gateway.snapshot();
         let Some(token) = snapshot.config.admin.token.as_deref() else {
-            return Err(unauthorized(
+            return Err(Box::new(unauthorized(
                 "the admin API is closed: set admin.token in the config",
-            ));
+            )));
         };
         let sent = session
             .req_header()
@@ -111,7 +111,7 @@ impl AdminApp {
         if constant_time_eq(sent.as_bytes(), token.as_bytes()) {
             Ok(())
         } else {
-            Err(unauthorized("missing or wrong bearer token"))
+            Err(Box::new(unauthorized("missing or wrong bearer token")))
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct RequestCtx {
     /// Status of a response the gateway wrote itself (errors, direct responses, 101).
     pub status: u16,
     pub tunnel: bool,
+    /// When the request went upstream (for the upstream latency histogram).
+    pub sent_upstream: Option<Instant>,
     /// For a tunnel: the client's request, kept because the session no longer holds it.
     pub original_request: Option<Box<pingora_http::RequestHeader>>,
 }
@@ -46,6 +48,7 @@ impl Default for RequestCtx {
             active: None,
             status: 0,
             tunnel: false,
+            sent_upstream: None,
             original_request: None,
         }
     }

@@ -154,6 +154,25 @@ impl ProxyHttp for Proxy {
         if let Some(route) = ctx.route.clone() {
             forwarded::prepare_upstream_request(session, upstream_request, ctx, &route);
         }
+        ctx.sent_upstream = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let (Some(sent), Some(service)) = (
+            ctx.sent_upstream,
+            ctx.route.as_ref().and_then(|r| r.service()),
+        ) {
+            crate::metrics::get()
+                .upstream_duration
+                .with_label_values(&[&service.name])
+                .observe(sent.elapsed().as_secs_f64());
+        }
         Ok(())
     }
 
@@ -174,6 +193,9 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let (code, message) = classify(e);
+        // Pingora will not reuse this connection after a proxy failure: say so in the
+        // response, or a keep-alive client would send its next request into a closed socket.
+        session.set_keepalive(None);
         if code > 0 && session.response_written().is_none() {
             if let Err(write_error) = respond::error(session, ctx, code, message).await {
                 log::debug!("could not send error response: {write_error}");

@@ -7,8 +7,9 @@ const NONE: u32 = u32::MAX;
 #[derive(Debug, Default)]
 struct Node {
     label: Box<[u8]>,
-    /// Children sorted by the first byte of their label (labels of siblings never share it).
-    children: Vec<u32>,
+    /// Children as (first byte of label, node), sorted by that byte; siblings never share
+    /// it. Keeping the byte here means a lookup touches only the parent to pick a child.
+    children: Vec<(u8, u32)>,
     /// Values stored at exactly this prefix.
     values: Vec<u32>,
     /// The nearest ancestor that holds values: where to fall back when these don't fit.
@@ -58,13 +59,14 @@ impl RadixTree {
                         let tail: Box<[u8]> = label[common..].into();
                         let mid = self.push(shared);
                         self.nodes[child].label = tail;
-                        self.nodes[mid].children.push(child as u32);
+                        let first = self.nodes[child].label[0];
+                        self.nodes[mid].children.push((first, child as u32));
                         let slot = self.nodes[node]
                             .children
                             .iter()
-                            .position(|&c| c as usize == child)
+                            .position(|&(_, c)| c as usize == child)
                             .expect("child is listed under its parent");
-                        self.nodes[node].children[slot] = mid as u32;
+                        self.nodes[node].children[slot].1 = mid as u32;
                         node = mid;
                     } else {
                         node = child;
@@ -95,7 +97,7 @@ impl RadixTree {
             } else {
                 node as u32
             };
-            for &c in &self.nodes[node].children {
+            for &(_, c) in &self.nodes[node].children {
                 stack.push((c as usize, next, depth));
             }
         }
@@ -134,9 +136,9 @@ impl RadixTree {
     fn child(&self, node: usize, first: u8) -> Option<usize> {
         let children = &self.nodes[node].children;
         children
-            .binary_search_by_key(&first, |&c| self.nodes[c as usize].label[0])
+            .binary_search_by_key(&first, |&(b, _)| b)
             .ok()
-            .map(|i| children[i] as usize)
+            .map(|i| children[i].1 as usize)
     }
 
     fn push(&mut self, label: Box<[u8]>) -> usize {
@@ -150,11 +152,9 @@ impl RadixTree {
 
     fn attach(&mut self, parent: usize, child: usize) {
         let first = self.nodes[child].label[0];
-        let nodes = &self.nodes;
-        let pos = nodes[parent]
-            .children
-            .partition_point(|&c| nodes[c as usize].label[0] < first);
-        self.nodes[parent].children.insert(pos, child as u32);
+        let children = &mut self.nodes[parent].children;
+        let pos = children.partition_point(|&(b, _)| b < first);
+        children.insert(pos, (first, child as u32));
     }
 }
 

@@ -80,6 +80,10 @@ impl Registry {
         self.open.lock().len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.open.lock().is_empty()
+    }
+
     /// Ids and identities of the open tunnels, for deciding whom a change concerns.
     pub fn list(&self) -> Vec<(u64, TunnelInfo)> {
         self.open

@@ -37,11 +37,12 @@ impl EchoServer {
                     };
                     while let Some(Ok(msg)) = ws.next().await {
                         match msg {
-                            Message::Text(_) | Message::Binary(_) => {
-                                if ws.send(msg).await.is_err() {
-                                    return;
-                                }
+                            Message::Text(_) | Message::Binary(_)
+                                if ws.send(msg).await.is_err() =>
+                            {
+                                return;
                             }
+                            Message::Text(_) | Message::Binary(_) => {}
                             Message::Close(frame) => {
                                 let code = frame.map_or(1005, |f| u16::from(f.code));
                                 codes.lock().await.push(code);
