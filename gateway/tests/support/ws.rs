@@ -36,19 +36,14 @@ impl EchoServer {
                         return;
                     };
                     while let Some(Ok(msg)) = ws.next().await {
-                        match msg {
-                            Message::Text(_) | Message::Binary(_)
-                                if ws.send(msg).await.is_err() =>
-                            {
-                                return;
-                            }
-                            Message::Text(_) | Message::Binary(_) => {}
-                            Message::Close(frame) => {
-                                let code = frame.map_or(1005, |f| u16::from(f.code));
-                                codes.lock().await.push(code);
-                                return;
-                            }
-                            _ => {}
+                        if let Message::Close(frame) = &msg {
+                            let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));
+                            codes.lock().await.push(code);
+                            return;
+                        }
+                        let data = matches!(msg, Message::Text(_) | Message::Binary(_));
+                        if data && ws.send(msg).await.is_err() {
+                            return;
                         }
                     }
                 });
