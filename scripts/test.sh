@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v cmake >/dev/null || need_apt+=(cmake)             # zlib-ng for pingora's compression
 command -v prometheus >/dev/null || need_apt+=(prometheus)   # dashboards/alerts test (+ promtool)
+command -v nginx >/dev/null || need_apt+=(nginx-light)       # benchmark peer (smoke run below)
+command -v wrk >/dev/null || need_apt+=(wrk)
 if ((${#need_apt[@]})); then
   echo "== installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -16,3 +18,8 @@ fi
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked -- --include-ignored
+
+# The benchmark harness is not judged on its numbers here, but a few seconds of it run on
+# every test so that it cannot rot.
+echo "== load-tests smoke run"
+load-tests/run.sh --smoke --bin target/debug/tidegate

@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Tidegate vs nginx as a reverse proxy on this machine, same run, same upstream.
+#
+#   load-tests/run.sh                 full comparison (≈3 min), report in load-tests/results/
+#   load-tests/run.sh --smoke         a few seconds per target, to keep the harness working (CI)
+#   options: --duration SECS  --bin PATH (tidegate binary; default: release build)
+#
+# Layout on 2 cores: each proxy (tidegate with 1 worker thread, nginx with 1 worker) is pinned
+# to CPU 0; the upstream (nginx `return 200`) and the load generators to CPU 1. Throughput is
+# wrk's maximum; latency percentiles come from oha at a fixed rate (half of nginx's maximum)
+# with --latency-correction, so coordinated omission does not hide stalls. CPU is the proxy
+# process's user+system time over the wrk run; RSS is its peak (VmHWM).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=10
+SMOKE=0
+BIN=""
+while (($#)); do
+  case "$1" in
+    --smoke) SMOKE=1; DURATION=2 ;;
+    --duration) DURATION=$2; shift ;;
+    --bin) BIN=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+for tool in nginx wrk taskset python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx-light wrk util-linux)" >&2; exit 2; }
+done
+HAVE_OHA=1
+command -v oha >/dev/null || HAVE_OHA=0
+if ((!HAVE_OHA && !SMOKE)); then
+  echo "missing oha (cargo install --locked oha)" >&2
+  exit 2
+fi
+if [[ -z "$BIN" ]]; then
+  cargo build --release -p tidegate >&2
+  BIN=$ROOT/target/release/tidegate
+fi
+
+WORK=$(mktemp -d /tmp/tidegate-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  sleep 0.3
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+CLK=$(getconf CLK_TCK)
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /proc/"$p"/stat))); done; echo "$t"; }
+peak_rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmHWM/{print $2}' /proc/"$p"/status))); done; echo "$t"; }
+children() { pgrep -P "$1" | tr '\n' ' '; }
+
+UP=$(free_port)
+cat > "$WORK/upstream.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/upstream.pid;
+error_log $WORK/upstream.err;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
+}
+CONF
+taskset -c 1 nginx -c "$WORK/upstream.conf" & PIDS+=($!)
+wait_port "$UP"
+
+# nginx as the proxy, with the same forwarding headers Tidegate adds.
+nginx_conf() { # $1 port, $2 number of extra locations
+  local locations=""
+  if (($2 > 0)); then
+    locations=$(python3 -c "
+import sys
+for i in range($2):
+    print(f'    location /svc{i}/ {{ proxy_pass http://up; }}')")
+  fi
+  cat > "$WORK/nginx-$1.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx-$1.pid;
+error_log $WORK/nginx-$1.err;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header Host \$host;
+  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+  proxy_set_header X-Forwarded-Proto \$scheme;
+  proxy_set_header X-Forwarded-Host \$host;
+  proxy_set_header X-Request-Id \$request_id;
+  add_header X-Request-Id \$request_id;
+  server {
+    listen 127.0.0.1:$1;
+$locations
+    location / { proxy_pass http://up; }
+  }
+}
+CONF
+  echo "$WORK/nginx-$1.conf"
+}
+
+tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes
+  {
+    cat <<CONF
+[server]
+listen = ["127.0.0.1:$1"]
+threads = 1
+pid_file = "$WORK/tidegate-$1.pid"
+upgrade_sock = "$WORK/tidegate-$1.sock"
+grace_period_seconds = 1
+graceful_shutdown_timeout_seconds = 1
+[admin]
+listen = "127.0.0.1:$2"
+[access_log]
+enabled = false
+[[services]]
+name = "up"
+endpoints = [{ addr = "127.0.0.1:$UP" }]
+CONF
+    for ((i = 0; i < $3; i++)); do
+      printf '[[routes]]\nname = "svc%d"\npath = "/svc%d/"\nservice = "up"\n' "$i" "$i"
+    done
+    printf '[[routes]]\nname = "root"\npath = "/"\nservice = "up"\n'
+  } > "$WORK/tidegate-$1.toml"
+  echo "$WORK/tidegate-$1.toml"
+}
+
+start_nginx() { # $1 extra locations → sets NG_PORT, NG_PIDS
+  NG_PORT=$(free_port)
+  local conf; conf=$(nginx_conf "$NG_PORT" "$1")
+  taskset -c 0 nginx -c "$conf" & local master=$!
+  PIDS+=("$master")
+  wait_port "$NG_PORT"
+  NG_PIDS="$master $(children "$master")"
+}
+start_tidegate() { # $1 extra routes → sets TG_PORT, TG_PIDS
+  TG_PORT=$(free_port)
+  local admin; admin=$(free_port)
+  local conf; conf=$(tidegate_conf "$TG_PORT" "$admin" "$1")
+  RUST_LOG=warn taskset -c 0 "$BIN" -c "$conf" > "$WORK/tidegate-$TG_PORT.log" 2>&1 & local pid=$!
+  PIDS+=("$pid")
+  wait_port "$TG_PORT"
+  TG_PIDS="$pid"
+}
+
+CONNS=50
+((SMOKE)) && CONNS=10
+# wrk_run NAME URL PIDS [wrk args...] → appends a result line
+RESULTS=()
+wrk_run() {
+  local name=$1 url=$2 pids=$3; shift 3
+  local before after out rps total cpu rss
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks $pids)
+  out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "$url")
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $pids)
+  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  total=$(awk '/requests in/{print $1}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
+  cpu=$(python3 -c "print(f'{($after-$before)/$CLK/max($total,1)*1e6:.1f}')")
+  # shellcheck disable=SC2086
+  rss=$(peak_rss_kb $pids)
+  RESULTS+=("$name|$rps|$cpu|$rss|${errors:-}")
+  echo "  $name: $rps req/s, $cpu CPU-s per 1M requests, peak RSS ${rss} KiB ${errors}" >&2
+}
+
+LAT=()
+oha_run() { # NAME URL RATE
+  ((HAVE_OHA)) || return 0
+  local json
+  json=$(taskset -c 1 oha --no-tui --output-format json -z "${DURATION}s" -c "$CONNS" -q "$3" --latency-correction "$2")
+  LAT+=("$1|$(python3 -c "
+import json,sys
+d=json.loads(sys.stdin.read())
+p=d['latencyPercentiles']
+print('|'.join(f\"{p[k]*1000:.3f}\" for k in ('p50','p99','p99.9')))" <<<"$json")")
+}
+
+echo "== scenario: keep-alive GET (small response)" >&2
+start_nginx 0; start_tidegate 0
+wrk_run "upstream direct" "http://127.0.0.1:$UP/" "$(cat "$WORK/upstream.pid") $(children "$(cat "$WORK/upstream.pid")")"
+wrk_run "nginx" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS"
+wrk_run "tidegate" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS"
+NGINX_RPS=$(echo "${RESULTS[1]}" | cut -d'|' -f2)
+RATE=$(python3 -c "print(max(100, int(float('$NGINX_RPS') * 0.5)))")
+oha_run "nginx" "http://127.0.0.1:$NG_PORT/" "$RATE"
+oha_run "tidegate" "http://127.0.0.1:$TG_PORT/" "$RATE"
+
+if ((!SMOKE)); then
+  echo "== scenario: new connection per request" >&2
+  wrk_run "nginx, new connection per request" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS" -H "Connection: close"
+  wrk_run "tidegate, new connection per request" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "Connection: close"
+
+  echo "== scenario: 10 000 routes" >&2
+  start_nginx 10000; start_tidegate 10000
+  wrk_run "nginx, 10 000 locations" "http://127.0.0.1:$NG_PORT/svc5000/x" "$NG_PIDS"
+  wrk_run "tidegate, 10 000 routes" "http://127.0.0.1:$TG_PORT/svc5000/x" "$TG_PIDS"
+fi
+
+# Report.
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/$STAMP.md; fi
+{
+  echo "# Tidegate vs nginx — $STAMP"
+  echo
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(nginx -v 2>&1); tidegate $("$BIN" --version | awk '{print $2}')."
+  echo "Each proxy: 1 worker, pinned to CPU 0. Upstream (nginx \`return 200\`) and load generators on CPU 1."
+  echo "wrk: 1 thread, $CONNS connections, ${DURATION}s per run."
+  echo
+  echo "## Throughput and cost (wrk, maximum rate)"
+  echo
+  echo "| target | requests/s | CPU-s per 1M requests | peak RSS (KiB) | notes |"
+  echo "| --- | ---: | ---: | ---: | --- |"
+  for r in "${RESULTS[@]}"; do IFS='|' read -r n rps cpu rss err <<<"$r"; echo "| $n | $rps | $cpu | $rss | $err |"; done
+  echo
+  ratio() { python3 -c "a,b=float('$1' or 0),float('$2' or 0); print(f'{a/b:.2f}' if b else 'n/a')"; }
+  field() { echo "${RESULTS[$1]}" | cut -d'|' -f"$2"; }
+  echo "## Ratios, Tidegate / nginx (same run)"
+  echo
+  echo "| scenario | throughput | CPU per request | peak RSS |"
+  echo "| --- | ---: | ---: | ---: |"
+  echo "| keep-alive GET | $(ratio "$(field 2 2)" "$(field 1 2)") | $(ratio "$(field 2 3)" "$(field 1 3)") | $(ratio "$(field 2 4)" "$(field 1 4)") |"
+  if ((!SMOKE)); then
+    echo "| new connection per request | $(ratio "$(field 4 2)" "$(field 3 2)") | $(ratio "$(field 4 3)" "$(field 3 3)") | — |"
+    echo "| 10 000 routes | $(ratio "$(field 6 2)" "$(field 5 2)") | $(ratio "$(field 6 3)" "$(field 5 3)") | $(ratio "$(field 6 4)" "$(field 5 4)") |"
+    echo
+    echo "Tidegate at 10 000 routes vs 1 route: throughput $(ratio "$(field 6 2)" "$(field 2 2)"); nginx: $(ratio "$(field 5 2)" "$(field 1 2)")."
+  fi
+  if ((${#LAT[@]})); then
+    echo
+    echo "## Latency at a fixed rate ($RATE requests/s, oha --latency-correction)"
+    echo
+    echo "| target | p50 (ms) | p99 (ms) | p99.9 (ms) |"
+    echo "| --- | ---: | ---: | ---: |"
+    for l in "${LAT[@]}"; do IFS='|' read -r n a b c <<<"$l"; echo "| $n | $a | $b | $c |"; done
+    IFS='|' read -r _ _ ng99 _ <<<"${LAT[0]}"; IFS='|' read -r _ _ tg99 _ <<<"${LAT[1]}"
+    echo
+    echo "p99 ratio, Tidegate / nginx: $(ratio "$tg99" "$ng99")"
+  fi
+} > "$REPORT"
+cat "$REPORT"
+((SMOKE)) || echo "report written to $REPORT" >&2
+# Any error or non-2xx answer, or a run that served nothing, fails the harness.
+for r in "${RESULTS[@]}"; do
+  IFS='|' read -r n rps _ _ err <<<"$r"
+  if [[ -n "${err// /}" ]] || ! python3 -c "import sys; sys.exit(0 if float('$rps' or 0) > 0 else 1)"; then
+    echo "FAILED: $n: ${rps} req/s ${err}" >&2
+    exit 1
+  fi
+done
