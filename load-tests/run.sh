@@ -40,10 +40,20 @@ if [[ -z "$BIN" ]]; then
   cargo build --release -p tidegate >&2
   BIN=$ROOT/target/release/tidegate
 fi
+# The WebSocket load generator and echo upstream (small; built like the binary under test).
+if [[ "$BIN" == */debug/* ]]; then
+  cargo build -p tidegate-loadgen >&2
+  LOADGEN=$ROOT/target/debug/tidegate-loadgen
+else
+  cargo build --release -p tidegate-loadgen >&2
+  LOADGEN=$ROOT/target/release/tidegate-loadgen
+fi
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 WORK=$(mktemp -d /tmp/tidegate-bench.XXXXXX)
 PIDS=()
 cleanup() {
+  exec 2>/dev/null
   for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   sleep 0.3
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -73,6 +83,9 @@ http {
 CONF
 taskset -c 1 nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 wait_port "$UP"
+WSUP=$(free_port)
+taskset -c 1 "$LOADGEN" echo-server "127.0.0.1:$WSUP" & PIDS+=($!)
+wait_port "$WSUP"
 
 # nginx as the proxy, with the same forwarding headers Tidegate adds.
 nginx_conf() { # $1 port, $2 number of extra locations
@@ -85,6 +98,7 @@ for i in range($2):
   fi
   cat > "$WORK/nginx-$1.conf" <<CONF
 worker_processes 1;
+worker_rlimit_nofile 65536;
 daemon off;
 pid $WORK/nginx-$1.pid;
 error_log $WORK/nginx-$1.err;
@@ -93,6 +107,7 @@ http {
   access_log off;
   keepalive_requests 1000000;
   upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  upstream wsup { server 127.0.0.1:$WSUP; }
   proxy_http_version 1.1;
   proxy_set_header Connection "";
   proxy_set_header Host \$host;
@@ -105,6 +120,12 @@ http {
     listen 127.0.0.1:$1;
 $locations
     location / { proxy_pass http://up; }
+    location = /ws {
+      proxy_pass http://wsup;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 3600s;
+    }
   }
 }
 CONF
@@ -128,6 +149,13 @@ enabled = false
 [[services]]
 name = "up"
 endpoints = [{ addr = "127.0.0.1:$UP" }]
+[[services]]
+name = "ws"
+endpoints = [{ addr = "127.0.0.1:$WSUP" }]
+[[routes]]
+name = "ws"
+path = "=/ws"
+service = "ws"
 CONF
     for ((i = 0; i < $3; i++)); do
       printf '[[routes]]\nname = "svc%d"\npath = "/svc%d/"\nservice = "up"\n' "$i" "$i"
@@ -195,9 +223,14 @@ wrk_run "upstream direct" "http://127.0.0.1:$UP/" "$(cat "$WORK/upstream.pid") $
 wrk_run "nginx" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS"
 wrk_run "tidegate" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS"
 NGINX_RPS=$(echo "${RESULTS[1]}" | cut -d'|' -f2)
-RATE=$(python3 -c "print(max(100, int(float('$NGINX_RPS') * 0.5)))")
-oha_run "nginx" "http://127.0.0.1:$NG_PORT/" "$RATE"
-oha_run "tidegate" "http://127.0.0.1:$TG_PORT/" "$RATE"
+# Two fixed rates: a quarter and a half of nginx's maximum.
+RATES=()
+for share in 0.25 0.5; do
+  rate=$(python3 -c "print(max(100, int(float('$NGINX_RPS') * $share)))")
+  RATES+=("$rate")
+  oha_run "nginx @ $rate/s" "http://127.0.0.1:$NG_PORT/" "$rate"
+  oha_run "tidegate @ $rate/s" "http://127.0.0.1:$TG_PORT/" "$rate"
+done
 
 if ((!SMOKE)); then
   echo "== scenario: new connection per request" >&2
@@ -209,6 +242,34 @@ if ((!SMOKE)); then
   wrk_run "nginx, 10 000 locations" "http://127.0.0.1:$NG_PORT/svc5000/x" "$NG_PIDS"
   wrk_run "tidegate, 10 000 routes" "http://127.0.0.1:$TG_PORT/svc5000/x" "$TG_PIDS"
 fi
+
+echo "== scenario: WebSocket" >&2
+TUNNELS=2000
+((SMOKE)) && TUNNELS=50
+current_rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/"$p"/status))); done; echo "$t"; }
+WS=()
+ws_run() { # NAME URL PIDS
+  local name=$1 url=$2 pids=$3 before after out rate
+  # shellcheck disable=SC2086
+  before=$(current_rss_kb $pids)
+  taskset -c 1 "$LOADGEN" idle "$url" "$TUNNELS" 3 > "$WORK/idle.out" &
+  local lg=$!
+  for _ in $(seq 300); do grep -q "^opened" "$WORK/idle.out" && break; sleep 0.1; done
+  sleep 1
+  # shellcheck disable=SC2086
+  after=$(current_rss_kb $pids)
+  wait "$lg" || true
+  local alive; alive=$(awk '/^alive/{print $2}' "$WORK/idle.out")
+  out=$(taskset -c 1 "$LOADGEN" echo "$url" 50 "$DURATION" 64)
+  rate=$(awk '{print $NF}' <<<"$out" | tr -d '/s')
+  local per; per=$(python3 -c "print(f'{($after-$before)/$TUNNELS:.1f}')")
+  WS+=("$name|$per|$alive|$rate")
+  echo "  $name: $per KiB per idle tunnel ($alive of $TUNNELS alive after idling), echo $rate msg/s" >&2
+}
+start_nginx 0; start_tidegate 0
+ws_run "upstream direct" "ws://127.0.0.1:$WSUP/ws" "$(pgrep -f "tidegate-loadgen echo-server" | head -1)"
+ws_run "nginx" "ws://127.0.0.1:$NG_PORT/ws" "$NG_PIDS"
+ws_run "tidegate" "ws://127.0.0.1:$TG_PORT/ws" "$TG_PIDS"
 
 # Report.
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
@@ -239,21 +300,38 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
     echo
     echo "Tidegate at 10 000 routes vs 1 route: throughput $(ratio "$(field 6 2)" "$(field 2 2)"); nginx: $(ratio "$(field 5 2)" "$(field 1 2)")."
   fi
+  echo
+  echo "## WebSocket ($TUNNELS idle tunnels held 3 s; then 50 clients echoing 64-byte messages for ${DURATION}s)"
+  echo
+  echo "| target | memory per idle tunnel (KiB) | alive after idling | echo messages/s |"
+  echo "| --- | ---: | ---: | ---: |"
+  for w in "${WS[@]}"; do IFS='|' read -r n per alive rate <<<"$w"; echo "| $n | $per | $alive | $rate |"; done
+  IFS='|' read -r _ ngper _ ngrate <<<"${WS[1]}"; IFS='|' read -r _ tgper _ tgrate <<<"${WS[2]}"
+  echo
+  echo "Ratios, Tidegate / nginx: echo throughput $(ratio "$tgrate" "$ngrate"), memory per tunnel $(ratio "$tgper" "$ngper")."
   if ((${#LAT[@]})); then
     echo
-    echo "## Latency at a fixed rate ($RATE requests/s, oha --latency-correction)"
+    echo "## Latency at fixed rates (${RATES[*]} requests/s: a quarter and a half of nginx's maximum; oha --latency-correction)"
     echo
     echo "| target | p50 (ms) | p99 (ms) | p99.9 (ms) |"
     echo "| --- | ---: | ---: | ---: |"
     for l in "${LAT[@]}"; do IFS='|' read -r n a b c <<<"$l"; echo "| $n | $a | $b | $c |"; done
-    IFS='|' read -r _ _ ng99 _ <<<"${LAT[0]}"; IFS='|' read -r _ _ tg99 _ <<<"${LAT[1]}"
     echo
-    echo "p99 ratio, Tidegate / nginx: $(ratio "$tg99" "$ng99")"
+    for k in 0 2; do
+      IFS='|' read -r _ _ ng99 _ <<<"${LAT[$k]}"; IFS='|' read -r _ _ tg99 _ <<<"${LAT[$((k + 1))]}"
+      echo "p99 ratio at ${RATES[$((k / 2))]}/s, Tidegate / nginx: $(ratio "$tg99" "$ng99")"
+      echo
+    done
   fi
 } > "$REPORT"
 cat "$REPORT"
 ((SMOKE)) || echo "report written to $REPORT" >&2
-# Any error or non-2xx answer, or a run that served nothing, fails the harness.
+# Any error or non-2xx answer, a run that served nothing, or a tunnel lost while idle fails
+# the harness.
+for w in "${WS[@]}"; do
+  IFS='|' read -r n _ alive rate <<<"$w"
+  if [[ "$alive" != "$TUNNELS" ]]; then echo "FAILED: $n: $alive of $TUNNELS tunnels alive" >&2; exit 1; fi
+done
 for r in "${RESULTS[@]}"; do
   IFS='|' read -r n rps _ _ err <<<"$r"
   if [[ -n "${err// /}" ]] || ! python3 -c "import sys; sys.exit(0 if float('$rps' or 0) > 0 else 1)"; then

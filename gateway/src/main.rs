@@ -1,6 +1,12 @@
 //! `tidegate`: run the gateway, or check a config file.
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: the request path allocates small, short-lived objects on several threads, where
+/// glibc malloc spent about a tenth of the CPU time in profiles.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use pingora_core::apps::http_app::HttpServer;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
@@ -74,6 +80,9 @@ fn main() -> ExitCode {
         grace_period_seconds: Some(server_config.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(server_config.graceful_shutdown_timeout_seconds),
         daemon: cli.daemon,
+        // One single-threaded runtime per worker thread: connections stay on the thread that
+        // accepted them, with no cross-thread scheduling on the request path.
+        work_stealing: false,
         ..ServerConf::default()
     };
     let opt = Opt {

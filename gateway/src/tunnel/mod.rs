@@ -7,6 +7,7 @@
 //! client connection out of Pingora's session and copies bytes in a task of its own
 //! ([`relay`]), registered in the [`Registry`] by route and endpoint.
 
+mod detach;
 mod frames;
 mod registry;
 mod relay;
@@ -105,7 +106,7 @@ pub async fn open(
         }
     }
     ctx.original_request = Some(Box::new(session.req_header().clone()));
-    let mut client = take_client_stream(session).await?;
+    let client = take_client_stream(session).await?;
 
     let info = TunnelInfo {
         route: route.name.clone(),
@@ -116,20 +117,18 @@ pub async fn open(
     let state = service.endpoints[endpoint].state.clone();
     state.active.fetch_add(1, Ordering::Relaxed);
     let idle = route.websocket_idle_timeout;
-    tokio::spawn(async move {
+    let (client, buffered) = detach::detach(client);
+    early.extend_from_slice(&buffered);
+    let relay = async move {
         let started = std::time::Instant::now();
-        let ready = async {
-            if !early.is_empty() {
-                upstream.write_all(&early).await?;
+        let (reason, moved) = match client {
+            detach::Client::Tcp(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                serve(tcp, upstream, early, extra, commands, idle).await
             }
-            if !extra.is_empty() {
-                client.write_all(&extra).await?;
+            detach::Client::Pingora(stream) => {
+                serve(stream, upstream, early, extra, commands, idle).await
             }
-            client.flush().await
-        };
-        let (reason, moved) = match ready.await {
-            Ok(()) => relay::run(client, upstream, commands, idle).await,
-            Err(_) => (CloseReason::Error, Default::default()),
         };
         state.active.fetch_sub(1, Ordering::Relaxed);
         crate::metrics::get()
@@ -145,8 +144,36 @@ pub async fn open(
             moved.to_client
         );
         drop(registration);
-    });
+    };
+    tokio::spawn(relay);
     Ok(())
+}
+
+/// Sends what each side is owed from the handshake, then relays until the tunnel ends.
+async fn serve<D>(
+    mut client: D,
+    mut upstream: TcpStream,
+    early: BytesMut,
+    extra: Bytes,
+    commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+    idle: std::time::Duration,
+) -> (CloseReason, relay::Transferred)
+where
+    D: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let ready = async {
+        if !early.is_empty() {
+            upstream.write_all(&early).await?;
+        }
+        if !extra.is_empty() {
+            client.write_all(&extra).await?;
+        }
+        client.flush().await
+    };
+    match ready.await {
+        Ok(()) => relay::run(client, upstream, commands, idle).await,
+        Err(_) => (CloseReason::Error, Default::default()),
+    }
 }
 
 async fn connect(
