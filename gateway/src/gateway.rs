@@ -89,6 +89,15 @@ impl Gateway {
         *self.current_source.lock()
     }
 
+    /// State of an endpoint, shared with the snapshots that list it.
+    pub fn endpoint_state(
+        &self,
+        service: &str,
+        addr: std::net::SocketAddr,
+    ) -> Arc<crate::upstream::EndpointState> {
+        self.endpoint_states.get(service, addr)
+    }
+
     pub fn tunnels(&self) -> &Arc<tunnel::Registry> {
         &self.tunnels
     }

@@ -49,7 +49,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Listener<A> {
         self.inner.process_new(stream, shutdown).await
     }
 
-    async fn cleanup(&self) {
-        self.inner.cleanup().await
-    }
+    /// Deliberately not passed on: Pingora's HTTP cleanup would close every idle keep-alive
+    /// connection under its client (one sending at that instant gets an error). Instead they
+    /// stay open through the grace period and each next request is answered with
+    /// `Connection: close` (Pingora turns keep-alive off once shutdown starts, and so does
+    /// the proxy while draining).
+    async fn cleanup(&self) {}
 }

@@ -18,6 +18,7 @@ use tidegate::admin::AdminApp;
 use tidegate::config::{Config, Source, EMBEDDED_DEFAULT};
 use tidegate::config_watch::ConfigWatch;
 use tidegate::gateway::Gateway;
+use tidegate::lifecycle::Lifecycle;
 use tidegate::listener::Listener;
 use tidegate::proxy::Proxy;
 
@@ -44,6 +45,16 @@ struct Cli {
 enum Command {
     /// Validate a config file; prints FILE:LINE:COLUMN: message for every problem found.
     Check { file: PathBuf },
+    /// Replace the running gateway (found through `server.pid_file` of the -c config) with
+    /// this binary, without refusing a connection; waits until the old process has exited.
+    Upgrade {
+        /// Start the new process as a daemon (as under systemd's Type=forking).
+        #[arg(long)]
+        daemon: bool,
+        /// Append the new process's output to this file.
+        #[arg(long)]
+        log: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +63,13 @@ fn main() -> ExitCode {
 
     let source = match (&cli.command, &cli.config) {
         (Some(Command::Check { file }), _) => return check(file),
+        (Some(Command::Upgrade { daemon, log }), Some(path)) => {
+            return upgrade(path, *daemon, log.clone())
+        }
+        (Some(Command::Upgrade { .. }), None) => {
+            eprintln!("tidegate upgrade needs -c FILE (the running gateway's config)");
+            return ExitCode::from(2);
+        }
         (None, Some(path)) if cli.test => return check(path),
         (None, Some(path)) => match Source::read_file(path) {
             Ok(s) => s,
@@ -63,6 +81,7 @@ fn main() -> ExitCode {
         (None, None) => Source::new("embedded default", EMBEDDED_DEFAULT),
     };
 
+    raise_fd_limit();
     let gateway = match Gateway::start(source) {
         Ok(g) => g,
         Err(errors) => {
@@ -92,8 +111,34 @@ fn main() -> ExitCode {
         test: false,
         conf: None,
     };
+    // The new process of an upgrade listens for tunnels before it takes the listeners, so the
+    // old one can hand them over as soon as it lets go.
+    let handover_path = server_config
+        .websocket_handover
+        .then(|| tidegate::tunnel::handover::socket_path(&server_config.upgrade_sock));
+    let adopt_from = match (&handover_path, cli.upgrade) {
+        (Some(path), true) => match tidegate::tunnel::handover::bind(path) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                log::error!(
+                    "cannot listen for tunnel hand-over on {}: {e}",
+                    path.display()
+                );
+                None
+            }
+        },
+        _ => None,
+    };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
+    let phases = server.watch_execution_phase();
     server.bootstrap();
+    if !cli.daemon {
+        // In daemon mode Pingora writes it; `tidegate upgrade` finds the process through it.
+        if let Err(e) = std::fs::write(&server_config.pid_file, format!("{}\n", std::process::id()))
+        {
+            log::warn!("cannot write pid file {}: {e}", server_config.pid_file);
+        }
+    }
 
     let mut proxy = Service::new(
         "tidegate proxy".to_string(),
@@ -123,6 +168,17 @@ fn main() -> ExitCode {
         },
     );
 
+    let lifecycle = background_service(
+        "lifecycle",
+        Lifecycle {
+            gateway: gateway.clone(),
+            phases: parking_lot::Mutex::new(Some(phases)),
+            handover_path,
+            adopt_from: parking_lot::Mutex::new(adopt_from),
+            grace: std::time::Duration::from_secs(server_config.grace_period_seconds),
+        },
+    );
+
     log::info!(
         "tidegate {} serving config version {} ({}) from {}",
         env!("CARGO_PKG_VERSION"),
@@ -134,7 +190,48 @@ fn main() -> ExitCode {
     server.add_service(proxy);
     server.add_service(admin);
     server.add_service(watch);
+    server.add_service(lifecycle);
     server.run_forever();
+}
+
+/// A gateway holds two descriptors per WebSocket tunnel; the usual soft limit of 1024 would
+/// cap it near 500 tunnels. Raise the soft limit to the hard one, as nginx's
+/// worker_rlimit_nofile would.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                log::warn!("cannot raise the open-file limit from {soft}: {e}");
+            }
+        }
+    }
+}
+
+fn upgrade(config: &std::path::Path, daemon: bool, log: Option<PathBuf>) -> ExitCode {
+    let source = match Source::read_file(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let parsed = match Config::parse(&source) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    tidegate::upgrade::run(tidegate::upgrade::Options {
+        config: config.to_path_buf(),
+        pid_file: parsed.server.pid_file.clone(),
+        upgrade_sock: parsed.server.upgrade_sock.clone(),
+        grace_period_seconds: parsed.server.grace_period_seconds,
+        graceful_shutdown_timeout_seconds: parsed.server.graceful_shutdown_timeout_seconds,
+        daemon,
+        log,
+    })
 }
 
 fn check(file: &std::path::Path) -> ExitCode {

@@ -19,6 +19,9 @@ pub struct ServerConfig {
     pub grace_period_seconds: u64,
     /// Seconds the runtimes get to stop after the grace period.
     pub graceful_shutdown_timeout_seconds: u64,
+    /// Hand open plain-TCP WebSocket tunnels to the new process on a binary upgrade
+    /// (otherwise they are closed with 1001 over the grace period).
+    pub websocket_handover: bool,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +33,7 @@ impl Default for ServerConfig {
             pid_file: "/tmp/tidegate.pid".into(),
             grace_period_seconds: 30,
             graceful_shutdown_timeout_seconds: 5,
+            websocket_handover: true,
         }
     }
 }

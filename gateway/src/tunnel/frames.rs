@@ -2,8 +2,9 @@
 //! frame can be put between two frames (never inside one), and to build that close frame.
 //! Payloads are never decoded or copied.
 
-/// Follows one direction of a WebSocket byte stream frame by frame.
-#[derive(Debug, Default, Clone)]
+/// Follows one direction of a WebSocket byte stream frame by frame. Serializable so that a
+/// tunnel handed to another process resumes mid-frame exactly where it stopped.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FrameTracker {
     header: [u8; 14],
     header_have: usize,

@@ -9,6 +9,7 @@
 
 mod detach;
 mod frames;
+pub mod handover;
 mod registry;
 mod relay;
 
@@ -112,52 +113,150 @@ pub async fn open(
         route: route.name.clone(),
         service: service.name.clone(),
         endpoint: service.endpoints[endpoint].addr,
+        idle_ms: route.websocket_idle_timeout.as_millis() as u64,
     };
-    let (registration, commands) = registry.register(info);
-    let state = service.endpoints[endpoint].state.clone();
-    state.active.fetch_add(1, Ordering::Relaxed);
-    let idle = route.websocket_idle_timeout;
     let (client, buffered) = detach::detach(client);
     early.extend_from_slice(&buffered);
-    let relay = async move {
-        let started = std::time::Instant::now();
-        let (reason, moved) = match client {
-            detach::Client::Tcp(tcp) => {
-                let _ = tcp.set_nodelay(true);
-                serve(tcp, upstream, early, extra, commands, idle).await
+    let state = service.endpoints[endpoint].state.clone();
+    spawn_relay(
+        registry,
+        info,
+        client,
+        upstream,
+        early,
+        extra,
+        Default::default(),
+        state,
+    );
+    Ok(())
+}
+
+/// Takes over a tunnel handed over by the process this one replaced. Runs on the hand-over
+/// thread; the relay goes to `runtime`.
+pub fn adopt(
+    gateway: &Arc<crate::gateway::Gateway>,
+    runtime: &tokio::runtime::Handle,
+    parked: handover::Parked,
+) {
+    let gateway = gateway.clone();
+    runtime.spawn(async move {
+        let as_tokio = |fd: std::os::fd::OwnedFd| {
+            let std = std::net::TcpStream::from(fd);
+            std.set_nonblocking(true)?;
+            TcpStream::from_std(std)
+        };
+        let (client, upstream) = match (as_tokio(parked.client), as_tokio(parked.upstream)) {
+            (Ok(c), Ok(u)) => (c, u),
+            _ => {
+                log::error!("could not adopt a tunnel of route {}", parked.info.route);
+                return;
             }
-            detach::Client::Pingora(stream) => {
-                serve(stream, upstream, early, extra, commands, idle).await
+        };
+        let state = gateway.endpoint_state(&parked.info.service, parked.info.endpoint);
+        let registry = gateway.tunnels().clone();
+        spawn_relay(
+            &registry,
+            parked.info,
+            detach::Client::Tcp(client),
+            upstream,
+            BytesMut::new(),
+            Bytes::new(),
+            parked.trackers,
+            state,
+        );
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_relay(
+    registry: &Arc<Registry>,
+    info: TunnelInfo,
+    client: detach::Client,
+    mut upstream: TcpStream,
+    early: BytesMut,
+    extra: Bytes,
+    trackers: (FrameTracker, FrameTracker),
+    state: Arc<crate::upstream::EndpointState>,
+) {
+    let (registration, mut commands) = registry.register(info);
+    state.active.fetch_add(1, Ordering::Relaxed);
+    let idle = std::time::Duration::from_millis(registration.info.idle_ms);
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let outcome = match client {
+            detach::Client::Tcp(mut tcp) => {
+                let _ = tcp.set_nodelay(true);
+                let mut outcome = serve(
+                    &mut tcp,
+                    &mut upstream,
+                    early,
+                    extra,
+                    &mut commands,
+                    idle,
+                    trackers,
+                    true,
+                )
+                .await;
+                if let Some(to) = outcome.hand_over_to.take() {
+                    let parked = match (tcp.into_std(), upstream.into_std()) {
+                        (Ok(c), Ok(u)) => Some(handover::Parked {
+                            info: registration.info.clone(),
+                            client: c.into(),
+                            upstream: u.into(),
+                            trackers: outcome.trackers.clone(),
+                        }),
+                        _ => None,
+                    };
+                    // If nobody takes it, dropping it closes both sockets.
+                    if let Some(parked) = parked {
+                        let _ = to.send(parked);
+                    }
+                }
+                outcome
+            }
+            detach::Client::Pingora(mut stream) => {
+                serve(
+                    &mut stream,
+                    &mut upstream,
+                    early,
+                    extra,
+                    &mut commands,
+                    idle,
+                    trackers,
+                    false,
+                )
+                .await
             }
         };
         state.active.fetch_sub(1, Ordering::Relaxed);
         crate::metrics::get()
             .tunnels_closed
-            .with_label_values(&[&registration.info.route, reason.as_str()])
+            .with_label_values(&[&registration.info.route, outcome.reason.as_str()])
             .inc();
         log::debug!(
-            "tunnel on route {} closed: {} after {:?}, {} bytes up, {} bytes down",
+            "tunnel on route {} ended: {} after {:?}, {} bytes up, {} bytes down",
             registration.info.route,
-            reason.as_str(),
+            outcome.reason.as_str(),
             started.elapsed(),
-            moved.to_upstream,
-            moved.to_client
+            outcome.moved.to_upstream,
+            outcome.moved.to_client
         );
         drop(registration);
-    };
-    tokio::spawn(relay);
-    Ok(())
+    });
 }
 
 /// Sends what each side is owed from the handshake, then relays until the tunnel ends.
+#[allow(clippy::too_many_arguments)]
 async fn serve<D>(
-    mut client: D,
-    mut upstream: TcpStream,
+    client: &mut D,
+    upstream: &mut TcpStream,
     early: BytesMut,
     extra: Bytes,
-    commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+    commands: &mut tokio::sync::mpsc::UnboundedReceiver<Command>,
     idle: std::time::Duration,
-) -> (CloseReason, relay::Transferred)
+    trackers: (FrameTracker, FrameTracker),
+    can_hand_over: bool,
+) -> relay::Outcome
 where
     D: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -171,8 +270,13 @@ where
         client.flush().await
     };
     match ready.await {
-        Ok(()) => relay::run(client, upstream, commands, idle).await,
-        Err(_) => (CloseReason::Error, Default::default()),
+        Ok(()) => relay::run(client, upstream, commands, idle, trackers, can_hand_over).await,
+        Err(_) => relay::Outcome {
+            reason: CloseReason::Error,
+            moved: Default::default(),
+            trackers,
+            hand_over_to: None,
+        },
     }
 }
 

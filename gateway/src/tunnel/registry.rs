@@ -9,17 +9,22 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// What the owner of the tunnel task is asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Command {
     /// Send close frames with this code to both sides, then end.
     Close(u16),
+    /// Stop relaying and give the sockets to the upgrade hand-over (plain TCP tunnels only;
+    /// others drop the sender, which tells the hand-over to close them instead).
+    HandOver(tokio::sync::oneshot::Sender<super::handover::Parked>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TunnelInfo {
     pub route: Arc<str>,
     pub service: Arc<str>,
     pub endpoint: SocketAddr,
+    /// Idle timeout of this tunnel in milliseconds (kept across a hand-over).
+    pub idle_ms: u64,
 }
 
 struct Entry {

@@ -24,6 +24,8 @@ pub enum CloseReason {
     /// Closed by the gateway with a close frame (route removed, endpoint gone, drain).
     Gateway,
     Error,
+    /// Passed to a new process during a binary upgrade; the sockets stay open.
+    HandedOver,
 }
 
 impl CloseReason {
@@ -34,6 +36,7 @@ impl CloseReason {
             CloseReason::Idle => "idle_timeout",
             CloseReason::Gateway => "gateway_closed",
             CloseReason::Error => "error",
+            CloseReason::HandedOver => "handed_over",
         }
     }
 }
@@ -45,12 +48,28 @@ pub struct Transferred {
     pub to_client: u64,
 }
 
+/// How a relay ended. On `HandedOver` the sockets are untouched (no shutdown, nothing
+/// buffered here) and `trackers` say where each direction stands in its current frame.
+pub struct Outcome {
+    pub reason: CloseReason,
+    pub moved: Transferred,
+    /// (client → upstream, upstream → client)
+    pub trackers: (FrameTracker, FrameTracker),
+    /// Where to deliver the sockets, when handed over.
+    pub hand_over_to: Option<tokio::sync::oneshot::Sender<super::handover::Parked>>,
+}
+
+/// Relays until the tunnel ends. `trackers` resume frame tracking of a tunnel taken over
+/// from another process (default for a new tunnel). A hand-over request is honoured only
+/// when `can_hand_over`; the caller keeps the sockets and passes them on.
 pub async fn run<D, U>(
-    mut down: D,
-    mut up: U,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    down: &mut D,
+    up: &mut U,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
     idle: Duration,
-) -> (CloseReason, Transferred)
+    trackers: (FrameTracker, FrameTracker),
+    can_hand_over: bool,
+) -> Outcome
 where
     D: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
@@ -59,12 +78,12 @@ where
     let mut down_buf = vec![0u8; BUF];
     let mut up_buf = vec![0u8; BUF];
     // Client → upstream and upstream → client frame positions.
-    let mut c2u = FrameTracker::default();
-    let mut u2c = FrameTracker::default();
+    let (mut c2u, mut u2c) = trackers;
     // Set once the gateway decided to close: the code, and which sides have had their
     // close frame. Each side gets it at its next frame boundary, never inside a frame.
     let mut closing: Option<u16> = None;
     let (mut sent_up, mut sent_down) = (false, false);
+    let mut hand_over_to = None;
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
 
@@ -93,22 +112,30 @@ where
                 }
                 let boundary = u2c.feed(&up_buf[..n]);
                 let forward = match (closing, boundary) { (Some(_), Some(b)) => b, _ => n };
-                if write_flush(&mut down, &up_buf[..forward]).await.is_err() { break CloseReason::Error; }
+                if write_flush(down, &up_buf[..forward]).await.is_err() { break CloseReason::Error; }
                 moved.to_client += forward as u64;
                 if let (Some(code), Some(_)) = (closing, boundary) {
-                    let _ = write_flush(&mut down, &close_frame(code, "going away", None)).await;
+                    let _ = write_flush(down, &close_frame(code, "going away", None)).await;
                     sent_down = true;
                 }
             }
             command = commands.recv(), if closing.is_none() => {
-                let Some(Command::Close(code)) = command else { continue };
+                let code = match command {
+                    Some(Command::Close(code)) => code,
+                    // Between two reads nothing is held here: the sockets can move as they are.
+                    Some(Command::HandOver(to)) if can_hand_over => {
+                        hand_over_to = Some(to);
+                        break CloseReason::HandedOver;
+                    }
+                    _ => continue,
+                };
                 closing = Some(code);
                 if c2u.at_boundary() {
                     let _ = up.write_all(&close_frame(code, "", Some(mask_key()))).await;
                     sent_up = true;
                 }
                 if u2c.at_boundary() {
-                    let _ = write_flush(&mut down, &close_frame(code, "going away", None)).await;
+                    let _ = write_flush(down, &close_frame(code, "going away", None)).await;
                     sent_down = true;
                 }
                 // A frame still in flight gets a bounded time to finish.
@@ -122,10 +149,18 @@ where
     };
 
     match reason {
-        CloseReason::Gateway => linger(&mut down, &mut up).await,
+        CloseReason::HandedOver => {
+            return Outcome {
+                reason,
+                moved,
+                trackers: (c2u, u2c),
+                hand_over_to,
+            }
+        }
+        CloseReason::Gateway => linger(down, up).await,
         CloseReason::Idle => {
             if u2c.at_boundary() {
-                let _ = write_flush(&mut down, &close_frame(1001, "idle timeout", None)).await;
+                let _ = write_flush(down, &close_frame(1001, "idle timeout", None)).await;
             }
             if c2u.at_boundary() {
                 let _ = up.write_all(&close_frame(1001, "", Some(mask_key()))).await;
@@ -135,7 +170,12 @@ where
     }
     let _ = down.shutdown().await;
     let _ = up.shutdown().await;
-    (reason, moved)
+    Outcome {
+        reason,
+        moved,
+        trackers: (c2u, u2c),
+        hand_over_to: None,
+    }
 }
 
 async fn write_flush<W: AsyncWrite + Unpin>(w: &mut W, data: &[u8]) -> std::io::Result<()> {

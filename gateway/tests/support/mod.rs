@@ -87,14 +87,17 @@ path = "{dir}/access.log"
     }
 
     pub fn start(body: &str) -> Gateway {
+        Self::start_with_text(|(port, admin_port, dir)| {
+            Self::config_text(port, admin_port, dir, body)
+        })
+    }
+
+    /// Starts with the whole config text made by `text((port, admin port, dir))`.
+    pub fn start_with_text(text: impl FnOnce((u16, u16, &TempDir)) -> String) -> Gateway {
         let dir = TempDir::new("gw");
         let (port, admin_port) = (free_port(), free_port());
         let config_path = dir.path("tidegate.toml");
-        std::fs::write(
-            &config_path,
-            Self::config_text(port, admin_port, &dir, body),
-        )
-        .unwrap();
+        std::fs::write(&config_path, text((port, admin_port, &dir))).unwrap();
         let log = std::fs::File::create(dir.path("stderr.log")).unwrap();
         let child = Command::new(binary())
             .arg("-c")

@@ -1,0 +1,144 @@
+//! What the process does when it is asked to stop or to hand over to a new binary.
+//!
+//! Pingora runs the listener hand-off (SIGQUIT) and the grace period; this service follows
+//! its execution phases and does the rest: `/readyz` turns 503 at once so the SLB stops
+//! sending, open WebSocket tunnels are handed to the new process (or, when that cannot be
+//! done, closed with 1001 spread over the grace period), and — with help from
+//! [`crate::listener::Listener`] — keep-alive connections are not cut while idle but get
+//! `Connection: close` on their next request.
+
+use crate::gateway::{spread_closes, Gateway};
+use crate::tunnel::{self, handover, Command};
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use pingora_core::server::{ExecutionPhase, ShutdownWatch};
+use pingora_core::services::background::BackgroundService;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+pub struct Lifecycle {
+    pub gateway: Arc<Gateway>,
+    pub phases: Mutex<Option<broadcast::Receiver<ExecutionPhase>>>,
+    /// Where a new process listens for tunnels (`None`: hand-over disabled).
+    pub handover_path: Option<PathBuf>,
+    /// Bound before bootstrap when this process is the new one of an upgrade.
+    pub adopt_from: Mutex<Option<OwnedFd>>,
+    pub grace: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for Lifecycle {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        if let Some(listener) = self.adopt_from.lock().take() {
+            let (gateway, runtime) = (self.gateway.clone(), tokio::runtime::Handle::current());
+            handover::serve(listener, move |parked| {
+                tunnel::adopt(&gateway, &runtime, parked)
+            });
+        }
+        let Some(mut phases) = self.phases.lock().take() else {
+            return;
+        };
+        let mut handing_over: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            let phase = match phases.recv().await {
+                Ok(p) => p,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            match phase {
+                ExecutionPhase::GracefulUpgradeTransferringFds => {
+                    log::info!("upgrade: listeners go to the new process; draining");
+                    self.gateway.set_draining();
+                    if let Some(path) = &self.handover_path {
+                        handing_over =
+                            Some(tokio::spawn(hand_over(self.gateway.clone(), path.clone())));
+                    }
+                }
+                ExecutionPhase::GracefulTerminate => {
+                    log::info!("graceful stop: draining");
+                    self.gateway.set_draining();
+                }
+                ExecutionPhase::ShutdownGracePeriod => {
+                    // No more new connections. Let the hand-over finish its last round, then
+                    // close what is left, spread over the grace period (minus a margin so the
+                    // last close frames go out before the runtimes stop).
+                    if let Some(task) = handing_over.take() {
+                        let _ = task.await;
+                    }
+                    let ids: Vec<u64> = self
+                        .gateway
+                        .tunnels()
+                        .list()
+                        .into_iter()
+                        .map(|(id, _)| id)
+                        .collect();
+                    if !ids.is_empty() {
+                        let window = self
+                            .grace
+                            .saturating_sub(Duration::from_secs(1))
+                            .max(Duration::from_millis(100));
+                        log::info!("closing {} tunnels with 1001 over {window:?}", ids.len());
+                        spread_closes(self.gateway.tunnels().clone(), ids, window);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Hands every plain-TCP tunnel to the new process, in rounds until Pingora stops accepting
+/// (tunnels opened on the old process during its last seconds of accepting go too).
+async fn hand_over(gateway: Arc<Gateway>, path: PathBuf) {
+    let connect = tokio::task::spawn_blocking(move || {
+        handover::Sender::connect(&path, Duration::from_secs(5))
+    });
+    let sender = match connect.await {
+        Ok(Ok(s)) => Arc::new(s),
+        Ok(Err(e)) => {
+            log::warn!("upgrade: no tunnel hand-over (new process not reachable: {e}); tunnels will be closed with 1001");
+            return;
+        }
+        Err(e) => {
+            log::warn!("upgrade: tunnel hand-over task failed: {e}");
+            return;
+        }
+    };
+    // Pingora keeps accepting for 5 s after sending the listeners; hand over what is open
+    // now and again a little later, then once more at the end.
+    let mut total = 0;
+    for round in 0..12 {
+        total += hand_over_round(&gateway, &sender).await;
+        if round < 11 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    log::info!("upgrade: handed {total} tunnels to the new process");
+}
+
+async fn hand_over_round(gateway: &Gateway, sender: &Arc<handover::Sender>) -> usize {
+    let mut sent = 0;
+    for (id, info) in gateway.tunnels().list() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !gateway.tunnels().send(id, Command::HandOver(tx)) {
+            continue;
+        }
+        // A tunnel that cannot move (TLS) drops the sender; it is closed later instead.
+        let Ok(Ok(parked)) = tokio::time::timeout(Duration::from_secs(1), rx).await else {
+            continue;
+        };
+        let s = sender.clone();
+        match tokio::task::spawn_blocking(move || s.send(&parked)).await {
+            Ok(Ok(())) => sent += 1,
+            Ok(Err(e)) => log::error!(
+                "upgrade: tunnel of route {} lost in hand-over: {e}",
+                info.route
+            ),
+            Err(e) => log::error!("upgrade: hand-over task failed: {e}"),
+        }
+    }
+    sent
+}

@@ -1,0 +1,333 @@
+//! Binary upgrades with Pingora's listener hand-off: no refused connection, no failed
+//! request, WebSocket tunnels handed to the new process (or closed with 1001 spread over the
+//! grace period when hand-over is off), and /readyz turning 503 as draining starts.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::upstream::Upstream;
+use support::{client, ws, Gateway};
+
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+}
+
+fn body(up: &Upstream, echo: &ws::EchoServer, extra_server: &str) -> String {
+    format!(
+        r#"
+[[services]]
+name = "api"
+endpoints = [{{ addr = "{}" }}]
+[[services]]
+name = "chat"
+endpoints = [{{ addr = "{}" }}]
+[[routes]]
+name = "api"
+path = "/api/"
+service = "api"
+[[routes]]
+name = "ws"
+path = "/ws"
+service = "chat"
+"#,
+        up.addr, echo.addr
+    ) + extra_server
+}
+
+/// Starts a gateway whose [server] section has a short grace period (and `extra` lines).
+fn start(up: &Upstream, echo: &ws::EchoServer, grace: u64, extra: &str) -> Gateway {
+    let b = body(up, echo, "");
+    Gateway::start_with_text(|(port, admin, dir)| {
+        Gateway::config_text(port, admin, dir, &b).replace(
+            "grace_period_seconds = 1\n",
+            &format!("grace_period_seconds = {grace}\n{extra}"),
+        )
+    })
+}
+
+fn upgrade(gw: &Gateway) {
+    let out = Command::new(support::binary())
+        .arg("upgrade")
+        .arg("-c")
+        .arg(&gw.config_path)
+        .arg("--log")
+        .arg(gw.dir.path("stderr.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "upgrade failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.stderr()
+    );
+}
+
+/// Kills whatever process the pid file names now (the last new process).
+fn kill_current(gw: &Gateway) {
+    if let Ok(pid) = std::fs::read_to_string(gw.dir.path("tidegate.pid")) {
+        let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
+    }
+}
+
+/// One GET over raw HTTP/1.1. `conn` is reused while the server keeps it alive; the client
+/// never retries, so every refused connection or broken response counts.
+fn get(addr: &str, conn: &mut Option<TcpStream>, keep_alive: bool) -> Result<(), String> {
+    if conn.is_none() {
+        let s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        *conn = Some(s);
+    }
+    let s = conn.as_mut().unwrap();
+    let req = if keep_alive {
+        "GET /api/x HTTP/1.1\r\nHost: t\r\n\r\n"
+    } else {
+        "GET /api/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    };
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    // Read the head, then exactly content-length bytes.
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            Ok(_) => return Err(format!("closed mid-response after {} bytes", buf.len())),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") {
+        return Err(format!("status: {}", head.lines().next().unwrap_or("")));
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or("no content-length")?;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).map_err(|e| format!("body: {e}"))?;
+    if !keep_alive || head.contains("connection: close") {
+        *conn = None;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_upgrades_under_load_refuse_nothing_and_fail_nothing() {
+    let up = Upstream::start("a").await;
+    let echo = ws::EchoServer::start().await;
+    let gw = start(&up, &echo, 2, "");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failures) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(std::sync::Mutex::new(Vec::new())),
+    );
+    let mut load = Vec::new();
+    for (i, keep_alive) in [true, true, false, false].into_iter().enumerate() {
+        let (stop, sent, failures, addr) =
+            (stop.clone(), sent.clone(), failures.clone(), gw.addr());
+        load.push(std::thread::spawn(move || {
+            let mut conn = None;
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                sent.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = get(&addr, &mut conn, keep_alive) {
+                    failures.lock().unwrap().push(format!("client {i}: {e}"));
+                    conn = None;
+                }
+                std::thread::sleep(Duration::from_millis(4));
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        let gw_ref = &gw;
+        tokio::task::block_in_place(|| upgrade(gw_ref));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.join().unwrap();
+    }
+    kill_current(&gw);
+    let failures = failures.lock().unwrap();
+    let sent = sent.load(Ordering::Relaxed);
+    eprintln!(
+        "requests during 3 upgrades: {sent}, failed: {}",
+        failures.len()
+    );
+    assert!(sent > 2000, "load too small: {sent}");
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_tunnels_are_handed_to_the_new_process() {
+    raise_fd_limit();
+    let up = Upstream::start("a").await;
+    let echo = ws::EchoServer::start().await;
+    let gw = start(&up, &echo, 2, "");
+    let url = format!("ws://{}/ws", gw.addr());
+    let mut clients = Vec::new();
+    for _ in 0..500 {
+        clients.push(ws::connect(&url).await);
+    }
+    for (i, c) in clients.iter_mut().enumerate().step_by(50) {
+        assert!(ws::echo(c, &format!("before {i}")).await);
+    }
+    let old_pid = gw.pid();
+    tokio::task::block_in_place(|| upgrade(&gw));
+    let new_pid = std::fs::read_to_string(gw.dir.path("tidegate.pid")).unwrap();
+    assert_ne!(new_pid.trim(), old_pid.to_string());
+    // The old process is gone; every tunnel still echoes, through the new one.
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert!(
+            ws::echo(c, &format!("after {i}")).await,
+            "tunnel {i} lost in the upgrade"
+        );
+    }
+    assert!(
+        echo.close_codes.lock().await.is_empty(),
+        "upstream saw closes"
+    );
+    let metrics = client()
+        .get(gw.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tidegate_websocket_tunnels_open{route=\"ws\"} 500"),
+        "{metrics}"
+    );
+    kill_current(&gw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_handover_tunnels_close_with_1001_spread_over_the_grace_period() {
+    raise_fd_limit();
+    let up = Upstream::start("a").await;
+    let echo = ws::EchoServer::start().await;
+    let gw = start(&up, &echo, 5, "websocket_handover = false\n");
+    let url = format!("ws://{}/ws", gw.addr());
+    let mut waits = Vec::new();
+    let started = Instant::now();
+    for _ in 0..40 {
+        let mut c = ws::connect(&url).await;
+        waits.push(tokio::spawn(async move {
+            let code = ws::close_code(&mut c, Duration::from_secs(30)).await;
+            (code, started.elapsed())
+        }));
+    }
+    let gw_ref = &gw;
+    let upgraded = tokio::task::spawn_blocking({
+        let (bin, cfg, log) = (
+            support::binary(),
+            gw_ref.config_path.clone(),
+            gw_ref.dir.path("stderr.log"),
+        );
+        move || {
+            Command::new(bin)
+                .arg("upgrade")
+                .arg("-c")
+                .arg(cfg)
+                .arg("--log")
+                .arg(log)
+                .status()
+                .unwrap()
+        }
+    });
+    let mut times = Vec::new();
+    for w in waits {
+        let (code, at) = w.await.unwrap();
+        assert_eq!(code, Some(1001));
+        times.push(at.as_secs_f64());
+    }
+    assert!(upgraded.await.unwrap().success());
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    eprintln!("close times: {times:?}");
+    let (first, last) = (times[0], times[times.len() - 1]);
+    assert!(last - first > 2.5, "closes not spread: {times:?}");
+    // No one-second slot holds more than three times its share (40 over ~4 s → 10 a second).
+    let mut per_second = std::collections::HashMap::new();
+    for t in &times {
+        *per_second.entry(t.floor() as u64).or_insert(0) += 1;
+    }
+    assert!(per_second.values().all(|n| *n <= 30), "{per_second:?}");
+    assert_eq!(
+        echo.close_codes.lock().await.len(),
+        40,
+        "upstream should get 1001 too"
+    );
+    kill_current(&gw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_503_when_draining_starts() {
+    let up = Upstream::start("a").await;
+    let echo = ws::EchoServer::start().await;
+    let http = client();
+
+    // SIGQUIT (upgrade; here with no new process): listeners keep accepting for 5 s, during
+    // which /readyz says 503 so the SLB moves traffic away, /healthz stays 200 and requests
+    // are served but told to close their connection.
+    let gw = start(&up, &echo, 5, "");
+    assert_eq!(
+        http.get(gw.admin_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    gw.signal("QUIT");
+    let turned = support::eventually(Duration::from_secs(2), || async {
+        matches!(http.get(gw.admin_url("/readyz")).send().await, Ok(r) if r.status() == 503)
+    })
+    .await;
+    assert!(turned, "SIGQUIT: /readyz did not turn 503");
+    assert_eq!(
+        http.get(gw.admin_url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let resp = http.get(gw.url("/api/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["connection"], "close");
+    drop(gw);
+
+    // SIGTERM (stop): /readyz never says 200 again (503, then the listener closes).
+    let gw = start(&up, &echo, 5, "");
+    assert_eq!(
+        http.get(gw.admin_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    gw.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..10 {
+        if let Ok(r) = http.get(gw.admin_url("/readyz")).send().await {
+            assert_eq!(r.status(), 503, "SIGTERM: still ready");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
