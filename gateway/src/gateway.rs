@@ -251,7 +251,7 @@ pub fn spread_closes(registry: Arc<tunnel::Registry>, ids: Vec<u64>, window: Dur
 /// Sections a running process cannot change: listeners, threads and the admin address.
 fn restart_needed(old: &Snapshot, new: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    if old.config.server != new.config.server {
+    if old.config.server.needs_restart_for(&new.config.server) {
         out.push("[server]".to_string());
     }
     if old.config.admin.listen != new.config.admin.listen {

@@ -11,6 +11,7 @@ pub mod listener;
 pub mod metrics;
 pub mod observe;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod router;
 pub mod snapshot;
 pub mod tunnel;

@@ -9,13 +9,27 @@ use std::sync::Arc;
 
 pub struct Listener<A> {
     inner: Arc<A>,
+    /// Local addresses whose connections start with a PROXY protocol header.
+    proxy_protocol: Vec<std::net::SocketAddr>,
 }
 
+/// A client that opened a connection and never sent its PROXY header is dropped after this.
+const PROXY_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl<A> Listener<A> {
-    pub fn new(inner: A) -> Self {
+    pub fn new(inner: A, proxy_protocol: Vec<std::net::SocketAddr>) -> Self {
         Listener {
             inner: Arc::new(inner),
+            proxy_protocol,
         }
+    }
+
+    fn expects_proxy_header(&self, stream: &Stream) -> bool {
+        !self.proxy_protocol.is_empty()
+            && stream
+                .get_socket_digest()
+                .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied())
+                .is_some_and(|local| self.proxy_protocol.contains(&local))
     }
 }
 
@@ -45,6 +59,20 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Listener<A> {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let _open = Open::new();
+        let stream = if self.expects_proxy_header(&stream) {
+            match tokio::time::timeout(PROXY_HEADER_TIMEOUT, crate::proxy_protocol::accept(stream))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    log::debug!("connection refused: {e}");
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        } else {
+            stream
+        };
         // The inner app runs the whole keep-alive loop of this connection.
         self.inner.process_new(stream, shutdown).await
     }

@@ -142,10 +142,14 @@ fn main() -> ExitCode {
 
     let mut proxy = Service::new(
         "tidegate proxy".to_string(),
-        Listener::new(pingora_proxy::http_proxy(
-            &server.configuration,
-            Proxy::new(gateway.clone()),
-        )),
+        Listener::new(
+            pingora_proxy::http_proxy(&server.configuration, Proxy::new(gateway.clone())),
+            server_config
+                .proxy_protocol
+                .iter()
+                .filter_map(|a| a.get_ref().parse().ok())
+                .collect(),
+        ),
     );
     for addr in server_config.listen_addrs() {
         proxy.add_tcp(addr);

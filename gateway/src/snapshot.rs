@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub config: Config,
     pub router: Router,
     pub services: HashMap<String, Arc<Service>>,
+    /// Peers whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Snapshot {
@@ -41,7 +43,9 @@ impl Snapshot {
             services.insert(service.name.get_ref().clone(), Arc::new(compiled));
         }
         let router = Router::build(&config.routes, &services).map_err(compile_error)?;
+        let trusted_proxies = config.server.trusted_proxies();
         Ok(Snapshot {
+            trusted_proxies,
             version,
             hash: content_hash(&source.text),
             applied_at: SystemTime::now(),

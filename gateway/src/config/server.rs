@@ -22,6 +22,10 @@ pub struct ServerConfig {
     /// Hand open plain-TCP WebSocket tunnels to the new process on a binary upgrade
     /// (otherwise they are closed with 1001 over the grace period).
     pub websocket_handover: bool,
+    /// Listen addresses (from `listen`) whose connections start with a PROXY v1/v2 header.
+    pub proxy_protocol: Vec<Spanned<String>>,
+    /// Peers (CIDRs or addresses) whose X-Forwarded-For is believed. Changeable at runtime.
+    pub trusted_proxies: Vec<Spanned<String>>,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +38,8 @@ impl Default for ServerConfig {
             grace_period_seconds: 30,
             graceful_shutdown_timeout_seconds: 5,
             websocket_handover: true,
+            proxy_protocol: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -51,6 +57,22 @@ impl ServerConfig {
                 );
             }
         }
+        for addr in &self.proxy_protocol {
+            if !self.listen.iter().any(|l| l.get_ref() == addr.get_ref()) {
+                report(
+                    Some(addr.span()),
+                    format!(
+                        "proxy_protocol address {:?} is not in server.listen",
+                        addr.get_ref()
+                    ),
+                );
+            }
+        }
+        for cidr in &self.trusted_proxies {
+            if let Err(e) = parse_cidr(cidr.get_ref()) {
+                report(Some(cidr.span()), e);
+            }
+        }
         if self.threads == 0 || self.threads > 1024 {
             report(None, "server.threads must be between 1 and 1024".into());
         }
@@ -59,4 +81,42 @@ impl ServerConfig {
     pub fn listen_addrs(&self) -> impl Iterator<Item = &str> {
         self.listen.iter().map(|s| s.get_ref().as_str())
     }
+
+    /// Whether a running process would need a restart to apply `other` (the fields read at
+    /// start-up differ; `trusted_proxies` is read per request and applies at once).
+    pub fn needs_restart_for(&self, other: &ServerConfig) -> bool {
+        let process = |c: &ServerConfig| {
+            (
+                c.listen
+                    .iter()
+                    .map(|s| s.get_ref().clone())
+                    .collect::<Vec<_>>(),
+                c.threads,
+                c.upgrade_sock.clone(),
+                c.pid_file.clone(),
+                c.grace_period_seconds,
+                c.graceful_shutdown_timeout_seconds,
+                c.websocket_handover,
+                c.proxy_protocol
+                    .iter()
+                    .map(|s| s.get_ref().clone())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        process(self) != process(other)
+    }
+
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|c| parse_cidr(c.get_ref()).ok())
+            .collect()
+    }
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address.
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("bad CIDR or address {text:?}"))
 }

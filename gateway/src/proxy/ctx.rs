@@ -19,7 +19,11 @@ pub struct RequestCtx {
     /// Set when the client's path had dot segments or double slashes: what was routed.
     pub normalized_path: Option<String>,
     pub request_id: String,
+    /// The client as logs, limits and IP rules see it (see `forwarded::client_ip`).
     pub client_ip: String,
+    /// The connection's peer (after any PROXY header) and whether it is a trusted proxy.
+    pub peer_ip: String,
+    pub peer_trusted: bool,
     pub tried: Tried,
     pub upstream: Option<SocketAddr>,
     /// The endpoint this request is counted against (least_conn), released at the end.
@@ -43,6 +47,8 @@ impl Default for RequestCtx {
             normalized_path: None,
             request_id: String::new(),
             client_ip: String::new(),
+            peer_ip: String::new(),
+            peer_trusted: false,
             tried: Tried::default(),
             upstream: None,
             active: None,

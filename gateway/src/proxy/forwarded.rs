@@ -13,13 +13,17 @@ pub fn prepare_upstream_request(
     ctx: &RequestCtx,
     route: &Route,
 ) {
-    let xff = match req
+    // A client-sent X-Forwarded-For is kept only when it came through a trusted proxy;
+    // otherwise anyone could claim any address.
+    let prior = req
         .headers
         .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prior) if !prior.is_empty() => format!("{prior}, {}", ctx.client_ip),
-        _ => ctx.client_ip.clone(),
+        .and_then(|v| v.to_str().ok());
+    let xff = match prior {
+        Some(prior) if ctx.peer_trusted && !prior.is_empty() => {
+            format!("{prior}, {}", ctx.peer_ip)
+        }
+        _ => ctx.peer_ip.clone(),
     };
     let _ = req.insert_header("x-forwarded-for", xff);
     let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
@@ -46,6 +50,43 @@ pub fn prepare_upstream_request(
     }
 }
 
+/// The client's address: the peer's (after any PROXY header), unless the peer is a trusted
+/// proxy; then the right-most X-Forwarded-For entry that is not itself trusted. Returns the
+/// client address and whether the peer is trusted.
+pub fn client_ip(
+    peer: Option<std::net::IpAddr>,
+    headers: &http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> (Option<std::net::IpAddr>, bool) {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let Some(peer) = peer else {
+        return (None, false);
+    };
+    if !is_trusted(&peer) {
+        return (Some(peer), false);
+    }
+    let mut client = peer;
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect::<Vec<_>>();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            // Garbage in the chain: stop at the last address we could believe.
+            Err(_) => break,
+        }
+    }
+    (Some(client), true)
+}
+
 /// `/api/users` with prefix `/api/` (or `/api`) → `/users`; an exhausted path becomes `/`.
 fn strip(path: &str, prefix_len: usize) -> String {
     let rest = path.get(prefix_len..).unwrap_or("");
@@ -58,6 +99,35 @@ fn strip(path: &str, prefix_len: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finds_the_client_behind_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = http::HeaderMap::new();
+        h.insert("x-forwarded-for", "198.51.100.7, 10.1.1.1".parse().unwrap());
+        let peer = Some("10.0.0.2".parse().unwrap());
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(
+            super::client_ip(peer, &h, &trusted),
+            (ip("198.51.100.7"), true)
+        );
+        // Untrusted peer: its header is ignored.
+        assert_eq!(
+            super::client_ip(ip("203.0.113.1"), &h, &trusted),
+            (ip("203.0.113.1"), false)
+        );
+        // No header: the trusted peer itself.
+        assert_eq!(
+            super::client_ip(peer, &http::HeaderMap::new(), &trusted),
+            (peer, true)
+        );
+        // Spoofed left-most entries do not matter: the right-most untrusted one wins.
+        h.insert("x-forwarded-for", "1.1.1.1, 198.51.100.7".parse().unwrap());
+        assert_eq!(
+            super::client_ip(peer, &h, &trusted),
+            (ip("198.51.100.7"), true)
+        );
+    }
+
     #[test]
     fn strips_prefixes() {
         assert_eq!(super::strip("/api/users", 5), "/users");

@@ -48,7 +48,21 @@ impl ProxyHttp for Proxy {
                 .get("x-request-id")
                 .map(|v| v.as_bytes()),
         );
-        ctx.client_ip = client_ip(session);
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let (client, trusted) = forwarded::client_ip(
+            peer,
+            &session.req_header().headers,
+            &snapshot.trusted_proxies,
+        );
+        ctx.peer_ip = peer.map_or_else(String::new, |p| p.to_string());
+        ctx.peer_trusted = trusted;
+        ctx.client_ip = match client {
+            Some(c) if Some(c) != peer => c.to_string(),
+            _ => ctx.peer_ip.clone(),
+        };
         if self.gateway.is_draining() {
             // Finish this request, then let the connection go (see the upgrade notes).
             session.set_keepalive(None);
@@ -242,11 +256,4 @@ fn classify(e: &Error) -> (u16, &'static str) {
             ErrorSource::Internal | ErrorSource::Unset => (500, "internal error"),
         },
     }
-}
-
-fn client_ip(session: &Session) -> String {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map_or_else(String::new, |a| a.ip().to_string())
 }
