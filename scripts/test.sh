@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v cmake >/dev/null || need_apt+=(cmake)             # zlib-ng for pingora's compression
 command -v prometheus >/dev/null || need_apt+=(prometheus)   # dashboards/alerts test (+ promtool)
+command -v redis-server >/dev/null || need_apt+=(redis-server)  # fleet-wide limits tests
 command -v nginx >/dev/null || need_apt+=(nginx-light)       # benchmark peer (smoke run below)
 command -v wrk >/dev/null || need_apt+=(wrk)
 if ((${#need_apt[@]})); then

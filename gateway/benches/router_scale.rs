@@ -54,12 +54,14 @@ fn main() {
     for routes in [10usize, 10_000] {
         let text = config(routes, 0);
         let states = EndpointStates::default();
+        let stores = std::sync::Arc::new(tidegate_plugins::Stores::default());
         let build = median(
             (0..7)
                 .map(|_| {
                     let t = Instant::now();
                     black_box(
-                        Snapshot::build(Source::new("bench", text.clone()), 1, &states).unwrap(),
+                        Snapshot::build(Source::new("bench", text.clone()), 1, &states, &stores)
+                            .unwrap(),
                     );
                     t.elapsed()
                 })
@@ -77,7 +79,7 @@ fn main() {
                 })
                 .collect(),
         );
-        let snapshot = Snapshot::build(Source::new("bench", text), 1, &states).unwrap();
+        let snapshot = Snapshot::build(Source::new("bench", text), 1, &states, &stores).unwrap();
         // Requests that hit routes spread over the table, plus misses that fall back.
         let requests: Vec<(String, String)> = (0..1000)
             .map(|k| {

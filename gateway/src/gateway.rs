@@ -48,19 +48,27 @@ pub struct Gateway {
     current: ArcSwap<Snapshot>,
     current_source: Mutex<ChangeSource>,
     endpoint_states: EndpointStates,
+    plugin_stores: Arc<tidegate_plugins::Stores>,
     tunnels: Arc<tunnel::Registry>,
     draining: AtomicBool,
     access_log: AccessLog,
     /// One change at a time, so versions are applied in order.
     apply_lock: Mutex<()>,
     last_refusal: Mutex<Option<Refusal>>,
+    /// The config file, when the config came from one (changes made through the admin API
+    /// that must survive restarts are written back to it).
+    config_path: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl Gateway {
     /// Builds the first snapshot; the process refuses to start on a bad config.
     pub fn start(source: Source) -> Result<Arc<Gateway>, ConfigErrors> {
         let endpoint_states = EndpointStates::default();
-        let snapshot = Snapshot::build(source, 1, &endpoint_states)?;
+        let plugin_stores = Arc::new(tidegate_plugins::Stores::default());
+        let snapshot = Snapshot::build(source, 1, &endpoint_states, &plugin_stores)?;
+        if let Err(e) = plugin_stores.redis.configure(&snapshot.config.redis) {
+            log::error!("{e}");
+        }
         let access_log = AccessLog::start(&snapshot.config.access_log).map_err(|e| {
             ConfigErrors::single(
                 snapshot.source.origin.clone(),
@@ -72,12 +80,32 @@ impl Gateway {
             current: ArcSwap::from_pointee(snapshot),
             current_source: Mutex::new(ChangeSource::Startup),
             endpoint_states,
+            plugin_stores,
             tunnels: Arc::default(),
             draining: AtomicBool::new(false),
             access_log,
             apply_lock: Mutex::new(()),
             last_refusal: Mutex::new(None),
+            config_path: std::sync::OnceLock::new(),
         }))
+    }
+
+    pub fn set_config_path(&self, path: std::path::PathBuf) {
+        let _ = self.config_path.set(path);
+    }
+
+    /// Writes `text` to the config file atomically (write, then rename). Returns whether it
+    /// was written; without a file (embedded default) there is nothing to write to.
+    pub fn persist(&self, text: &str) -> bool {
+        let Some(path) = self.config_path.get() else {
+            return false;
+        };
+        let tmp = path.with_extension("toml.tidegate-tmp");
+        let written = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
+        if let Err(e) = &written {
+            log::error!("could not write {}: {e}", path.display());
+        }
+        written.is_ok()
     }
 
     /// The snapshot to use for one request: one atomic load.
@@ -121,7 +149,8 @@ impl Gateway {
 
     /// Checks a config as `apply` would, without applying it.
     pub fn validate(&self, source: &Source) -> Result<(), ConfigErrors> {
-        Snapshot::build(source.clone(), 0, &self.endpoint_states).map(|_| ())
+        let scratch = Arc::new(tidegate_plugins::Stores::default());
+        Snapshot::build(source.clone(), 0, &self.endpoint_states, &scratch).map(|_| ())
     }
 
     /// The one way a config change gets in: build a complete snapshot beside the serving
@@ -141,7 +170,12 @@ impl Gateway {
             });
         }
         let origin = source.origin.clone();
-        let new = match Snapshot::build(source, old.version + 1, &self.endpoint_states) {
+        let new = match Snapshot::build(
+            source,
+            old.version + 1,
+            &self.endpoint_states,
+            &self.plugin_stores,
+        ) {
             Ok(s) => Arc::new(s),
             Err(errors) => {
                 metrics.config_reloads.with_label_values(&["refused"]).inc();
@@ -163,6 +197,9 @@ impl Gateway {
             log::warn!(
                 "config change to {what} takes effect only after a restart or binary upgrade"
             );
+        }
+        if let Err(e) = self.plugin_stores.redis.configure(&new.config.redis) {
+            log::error!("{e}");
         }
         self.current.store(new.clone());
         *self.current_source.lock() = from;

@@ -89,6 +89,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(path) = &cli.config {
+        gateway.set_config_path(path.clone());
+    }
     let snapshot = gateway.snapshot();
     let server_config = &snapshot.config.server;
 

@@ -152,6 +152,9 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric registered once");
         }
+        for c in tidegate_plugins::metrics::collectors() {
+            registry.register(c).expect("plugin metric registered once");
+        }
         Metrics {
             registry,
             requests,

@@ -20,6 +20,7 @@ pub struct Snapshot {
     pub services: HashMap<String, Arc<Service>>,
     /// Peers whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub plugins: HashMap<String, Arc<dyn tidegate_plugins::Plugin>>,
 }
 
 impl Snapshot {
@@ -29,6 +30,7 @@ impl Snapshot {
         source: Source,
         version: u64,
         states: &EndpointStates,
+        stores: &Arc<tidegate_plugins::Stores>,
     ) -> Result<Snapshot, ConfigErrors> {
         let config = Config::parse(&source)?;
         let compile_error = |message: String| {
@@ -42,10 +44,23 @@ impl Snapshot {
             let compiled = Service::build(service, states).map_err(compile_error)?;
             services.insert(service.name.get_ref().clone(), Arc::new(compiled));
         }
-        let router = Router::build(&config.routes, &services).map_err(compile_error)?;
+        let mut plugins = HashMap::with_capacity(config.plugins.len());
+        for (name, table) in &config.plugins {
+            let plugin =
+                tidegate_plugins::build(name, table.get_ref(), stores).map_err(compile_error)?;
+            plugins.insert(name.clone(), plugin);
+        }
+        let global: Vec<String> = config
+            .global_plugins
+            .iter()
+            .map(|n| n.get_ref().clone())
+            .collect();
+        let router =
+            Router::build(&config.routes, &services, &plugins, &global).map_err(compile_error)?;
         let trusted_proxies = config.server.trusted_proxies();
         Ok(Snapshot {
             trusted_proxies,
+            plugins,
             version,
             hash: content_hash(&source.text),
             applied_at: SystemTime::now(),

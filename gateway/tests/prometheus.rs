@@ -153,6 +153,30 @@ endpoints = [{{ addr = "{}" }}]
 name = "api"
 path = "/api/"
 service = "api"
+plugins = ["tenant-limit"]
+[[routes]]
+name = "fleet"
+path = "/fleet/"
+service = "api"
+plugins = ["fleet-limit", "cc"]
+[plugins.tenant-limit]
+type = "key-rate-limit"
+key = "header:x-tenant-id"
+missing_key = "limit-as:anonymous"
+limits = [{{ per = "minute", count = 50 }}]
+overrides = {{ "acme" = {{ limits = [{{ per = "minute", count = 1000 }}] }} }}
+[plugins.fleet-limit]
+type = "key-rate-limit"
+key = "client_ip"
+scope = "cluster"
+limits = [{{ per = "second", count = 1000 }}]
+[plugins.cc]
+type = "cc-protection"
+key = "header:x-client"
+rate = {{ per = "second", count = 3 }}
+[redis]
+url = "redis://127.0.0.1:{dead}/"
+timeout_ms = 20
 [[routes]]
 name = "down"
 path = "/down/"
@@ -172,10 +196,26 @@ websocket_idle_timeout_ms = 500
     let http = client();
     for round in 0..6 {
         for _ in 0..20 {
-            assert_eq!(
-                http.get(gw.url("/api/x")).send().await.unwrap().status(),
-                200
-            );
+            let resp = http
+                .get(gw.url("/api/x"))
+                .header("x-tenant-id", "acme")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+        // The default tenant runs into its limit; the cluster limit falls back (Redis is
+        // down); one client gets banned.
+        for _ in 0..12 {
+            let _ = http.get(gw.url("/api/x")).send().await.unwrap();
+        }
+        for _ in 0..5 {
+            let _ = http
+                .get(gw.url("/fleet/x"))
+                .header("x-client", "greedy")
+                .send()
+                .await
+                .unwrap();
         }
         assert_eq!(
             http.get(gw.url("/down/x")).send().await.unwrap().status(),

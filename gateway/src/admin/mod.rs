@@ -2,6 +2,7 @@
 //! admin API. It runs as its own Pingora service so a busy proxy cannot starve it.
 
 mod config_api;
+mod quota_api;
 
 use crate::gateway::Gateway;
 use async_trait::async_trait;
@@ -83,7 +84,12 @@ impl ServeHttp for AdminApp {
                 if let Err(resp) = self.authorize(session) {
                     return *resp;
                 }
-                config_api::handle(&self.gateway, session, method.as_str(), p).await
+                match p.strip_prefix("/api/quota/") {
+                    Some(rest) => {
+                        quota_api::handle(&self.gateway, session, method.as_str(), rest).await
+                    }
+                    None => config_api::handle(&self.gateway, session, method.as_str(), p).await,
+                }
             }
             _ => json(
                 StatusCode::NOT_FOUND,

@@ -40,6 +40,14 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// `[plugins.NAME]`: plugin instances, each with a `type`; routes list them by name.
+    #[serde(default)]
+    pub plugins: std::collections::BTreeMap<String, toml::Spanned<toml::Table>>,
+    /// Plugins that run on every route, before the route's own.
+    #[serde(default)]
+    pub global_plugins: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    pub redis: tidegate_plugins::redis_client::RedisConfig,
 }
 
 /// A parsed document together with the text it came from; positions in errors refer to it.
@@ -114,8 +122,39 @@ impl Config {
                 );
             }
         }
+        // Plugins are built once here (on throwaway state) to check their settings.
+        let scratch = std::sync::Arc::new(tidegate_plugins::Stores::default());
+        for (name, table) in &self.plugins {
+            if let Err(e) = tidegate_plugins::build(name, table.get_ref(), &scratch) {
+                report(Some(table.span()), e);
+            }
+        }
+        if let Err(e) = tidegate_plugins::redis_client::validate_url(&self.redis.url) {
+            report(None, e);
+        }
+        let plugin_exists = |name: &str| self.plugins.contains_key(name);
+        for name in &self.global_plugins {
+            if !plugin_exists(name.get_ref()) {
+                report(
+                    Some(name.span()),
+                    format!("unknown plugin {:?} in global_plugins", name.get_ref()),
+                );
+            }
+        }
         let mut route_names = std::collections::HashSet::new();
         for route in &self.routes {
+            for name in &route.plugins {
+                if !plugin_exists(name.get_ref()) {
+                    report(
+                        Some(name.span()),
+                        format!(
+                            "route {:?} uses unknown plugin {:?}",
+                            route.name.get_ref(),
+                            name.get_ref()
+                        ),
+                    );
+                }
+            }
             route.validate(report, &|name| service_names.contains_key(name));
             if !route_names.insert(route.name.get_ref().as_str()) {
                 report(

@@ -33,6 +33,8 @@ pub struct RequestCtx {
     pub tunnel: bool,
     /// When the request went upstream (for the upstream latency histogram).
     pub sent_upstream: Option<Instant>,
+    /// What the route's plugins share for this request (None when the route has none).
+    pub plugins: Option<tidegate_plugins::RequestState>,
     /// For a tunnel: the client's request, kept because the session no longer holds it.
     pub original_request: Option<Box<pingora_http::RequestHeader>>,
 }
@@ -56,6 +58,7 @@ impl Default for RequestCtx {
             tunnel: false,
             sent_upstream: None,
             original_request: None,
+            plugins: None,
         }
     }
 }

@@ -95,6 +95,22 @@ impl ProxyHttp for Proxy {
         ctx.route = Some(route.clone());
         ctx.snapshot = Some(snapshot);
 
+        if !route.plugins.is_empty() {
+            let mut state = tidegate_plugins::RequestState::new(
+                route.name.clone(),
+                ctx.client_ip.clone(),
+                route.plugins.len(),
+            );
+            for (i, plugin) in route.plugins.iter().enumerate() {
+                if let Err(reply) = plugin.on_request(session.req_header(), &mut state, i).await {
+                    ctx.plugins = Some(state);
+                    respond::reply(session, ctx, reply).await?;
+                    return Ok(true);
+                }
+            }
+            ctx.plugins = Some(state);
+        }
+
         match &route.action {
             RouteAction::Respond(response) => {
                 respond::direct(session, ctx, response).await?;
@@ -167,6 +183,11 @@ impl ProxyHttp for Proxy {
     ) -> Result<()> {
         if let Some(route) = ctx.route.clone() {
             forwarded::prepare_upstream_request(session, upstream_request, ctx, &route);
+            if let Some(state) = ctx.plugins.as_mut() {
+                for (i, plugin) in route.plugins.iter().enumerate() {
+                    plugin.on_upstream_request(upstream_request, state, i);
+                }
+            }
         }
         ctx.sent_upstream = Some(std::time::Instant::now());
         Ok(())
@@ -197,6 +218,11 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
+            for (i, plugin) in route.plugins.iter().enumerate() {
+                plugin.on_response(upstream_response, state, i);
+            }
+        }
         Ok(())
     }
 
@@ -230,6 +256,11 @@ impl ProxyHttp for Proxy {
                 .response_written()
                 .map_or_else(|| e.map_or(0, |e| classify(e).0), |r| r.status.as_u16())
         };
+        if let (Some(route), Some(state)) = (ctx.route.clone(), ctx.plugins.as_mut()) {
+            for (i, plugin) in route.plugins.iter().enumerate() {
+                plugin.on_log(status, state, i);
+            }
+        }
         crate::observe::request_done(&self.gateway, session, ctx, status);
     }
 }

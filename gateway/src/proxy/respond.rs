@@ -29,6 +29,19 @@ pub fn error_body(status: u16, message: &str, request_id: &str) -> String {
     serde_json::json!({ "error": reason, "message": message, "request_id": request_id }).to_string()
 }
 
+/// A plugin's answer (401, 403, 429, …).
+pub async fn reply(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    reply: tidegate_plugins::Reply,
+) -> pingora_core::Result<()> {
+    let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
+    for (name, value) in reply.headers {
+        resp.insert_header(name, value)?;
+    }
+    write(session, ctx, resp, reply.body).await
+}
+
 pub async fn direct(
     session: &mut Session,
     ctx: &mut RequestCtx,

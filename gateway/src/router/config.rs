@@ -38,6 +38,9 @@ pub struct RouteConfig {
     /// Window over which `drain` spreads its closes.
     #[serde(default = "default_drain_window")]
     pub drain_window_seconds: u64,
+    /// Plugins of this route (after the global ones), by `[plugins.NAME]`.
+    #[serde(default)]
+    pub plugins: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]

@@ -46,7 +46,6 @@ pub struct DirectResponse {
 }
 
 /// A compiled route.
-#[derive(Debug)]
 pub struct Route {
     pub name: Arc<str>,
     pub action: RouteAction,
@@ -54,10 +53,20 @@ pub struct Route {
     pub websocket_idle_timeout: Duration,
     pub on_route_change: TunnelPolicy,
     pub drain_window: Duration,
+    /// Global plugins then the route's, in phase order.
+    pub plugins: Vec<Arc<dyn tidegate_plugins::Plugin>>,
     pattern: PathPattern,
     /// Bit `i` set: `METHODS[i]` allowed. Zero: any method.
     methods: u16,
     headers: Box<[(HeaderName, HeaderValue)]>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Route {
@@ -183,10 +192,30 @@ impl Router {
     pub fn build(
         configs: &[RouteConfig],
         services: &HashMap<String, Arc<Service>>,
+        plugins: &HashMap<String, Arc<dyn tidegate_plugins::Plugin>>,
+        global: &[String],
     ) -> Result<Router, String> {
         let mut router = Router::default();
         for config in configs {
-            let route = compile(config, services)?;
+            let mut route = compile(config, services)?;
+            let names = global
+                .iter()
+                .chain(config.plugins.iter().map(|n| n.get_ref()));
+            let mut chain = Vec::new();
+            for name in names {
+                let plugin = plugins
+                    .get(name)
+                    .ok_or_else(|| format!("unknown plugin {name:?}"))?;
+                if !chain
+                    .iter()
+                    .any(|p: &Arc<dyn tidegate_plugins::Plugin>| Arc::ptr_eq(p, plugin))
+                {
+                    chain.push(plugin.clone());
+                }
+            }
+            // Fixed phase order whatever the listing order; stable for equal kinds.
+            chain.sort_by_key(|p| p.order());
+            route.plugins = chain;
             let index = router.routes.len() as u32;
             if config.hosts.is_empty() {
                 router.any_host.add(index, &route);
@@ -312,6 +341,7 @@ fn compile(
             .unwrap_or(idle),
         on_route_change: config.on_route_change,
         drain_window: Duration::from_secs(config.drain_window_seconds),
+        plugins: Vec::new(),
         pattern,
         methods,
         headers,

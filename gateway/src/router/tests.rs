@@ -3,7 +3,7 @@ use crate::config::{Config, Source};
 
 fn router(text: &str) -> Router {
     let config = Config::parse(&Source::new("test", text)).expect("valid config");
-    Router::build(&config.routes, &HashMap::new()).expect("compiles")
+    Router::build(&config.routes, &HashMap::new(), &HashMap::new(), &[]).expect("compiles")
 }
 
 fn find<'a>(r: &'a Router, host: &str, method: Method, path: &str) -> Option<&'a str> {

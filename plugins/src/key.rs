@@ -1,0 +1,114 @@
+//! Where a per-key plugin (limits, flood protection) takes its key from.
+
+use crate::RequestState;
+use pingora_http::RequestHeader;
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Header(http::HeaderName),
+    Query(String),
+    Cookie(String),
+    /// A claim of a JWT verified by an authentication plugin earlier in the chain.
+    JwtClaim(String),
+    /// The consumer an authentication plugin identified.
+    Consumer,
+    /// The tenant of that consumer.
+    Tenant,
+    ClientIp,
+}
+
+impl KeySource {
+    pub fn parse(spec: &str) -> Result<KeySource, String> {
+        let bad = || {
+            format!("bad key {spec:?}: expected header:NAME, query:NAME, cookie:NAME, jwt-claim:NAME, consumer, tenant or client_ip")
+        };
+        match spec {
+            "consumer" => return Ok(KeySource::Consumer),
+            "tenant" => return Ok(KeySource::Tenant),
+            "client_ip" => return Ok(KeySource::ClientIp),
+            _ => {}
+        }
+        let (kind, name) = spec.split_once(':').ok_or_else(bad)?;
+        if name.is_empty() {
+            return Err(bad());
+        }
+        match kind {
+            "header" => http::HeaderName::from_bytes(name.as_bytes())
+                .map(KeySource::Header)
+                .map_err(|_| bad()),
+            "query" => Ok(KeySource::Query(name.into())),
+            "cookie" => Ok(KeySource::Cookie(name.into())),
+            "jwt-claim" => Ok(KeySource::JwtClaim(name.into())),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The key of this request, if it carries one. Keys are capped at 256 bytes so a client
+    /// cannot make the gateway hash megabytes.
+    pub fn extract<'a>(
+        &self,
+        req: &'a RequestHeader,
+        state: &'a RequestState,
+    ) -> Option<Cow<'a, str>> {
+        let value: Cow<'a, str> = match self {
+            KeySource::Header(name) => Cow::Borrowed(req.headers.get(name)?.to_str().ok()?),
+            KeySource::Query(name) => {
+                let q = req.uri.query()?;
+                Cow::Borrowed(q.split('&').find_map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (k == name).then_some(v)
+                })?)
+            }
+            KeySource::Cookie(name) => Cow::Borrowed(
+                req.headers
+                    .get_all(http::header::COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(';'))
+                    .find_map(|pair| {
+                        let (k, v) = pair.trim_start().split_once('=')?;
+                        (k == name).then_some(v)
+                    })?,
+            ),
+            KeySource::JwtClaim(name) => match state.claims.as_ref()?.get(name)? {
+                serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(other.to_string()),
+            },
+            KeySource::Consumer => Cow::Borrowed(state.consumer.as_deref()?),
+            KeySource::Tenant => Cow::Borrowed(state.tenant.as_deref()?),
+            KeySource::ClientIp => Cow::Borrowed(state.client_ip.as_str()),
+        };
+        if value.is_empty() || value.len() > 256 {
+            return None;
+        }
+        Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_each_kind() {
+        let mut req = RequestHeader::build("GET", b"/x?tenant=q1&a=b", None).unwrap();
+        req.insert_header("x-tenant-id", "h1").unwrap();
+        req.insert_header("cookie", "a=1; t=c1").unwrap();
+        let mut state = RequestState::new("r".into(), "10.0.0.1".into(), 0);
+        state.consumer = Some("alice".into());
+        let get = |spec: &str, state: &RequestState| {
+            KeySource::parse(spec)
+                .unwrap()
+                .extract(&req, state)
+                .map(|c| c.into_owned())
+        };
+        assert_eq!(get("header:x-tenant-id", &state).as_deref(), Some("h1"));
+        assert_eq!(get("query:tenant", &state).as_deref(), Some("q1"));
+        assert_eq!(get("cookie:t", &state).as_deref(), Some("c1"));
+        assert_eq!(get("consumer", &state).as_deref(), Some("alice"));
+        assert_eq!(get("client_ip", &state).as_deref(), Some("10.0.0.1"));
+        assert_eq!(get("jwt-claim:org", &state), None);
+        assert!(KeySource::parse("body:x").is_err());
+    }
+}
