@@ -132,7 +132,9 @@ CONF
   echo "$WORK/nginx-$1.conf"
 }
 
-tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes
+tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 limit plugin: none|local|cluster
+  local plugin_line=""
+  [[ "${4:-none}" != none ]] && plugin_line='plugins = ["limit"]'
   {
     cat <<CONF
 [server]
@@ -160,7 +162,13 @@ CONF
     for ((i = 0; i < $3; i++)); do
       printf '[[routes]]\nname = "svc%d"\npath = "/svc%d/"\nservice = "up"\n' "$i" "$i"
     done
-    printf '[[routes]]\nname = "root"\npath = "/"\nservice = "up"\n'
+    printf '[[routes]]\nname = "root"\npath = "/"\nservice = "up"\n%s\n' "$plugin_line"
+    if [[ "${4:-none}" != none ]]; then
+      # Limits far above the load: the scenario measures the cost of checking, not refusing.
+      printf '[plugins.limit]\ntype = "key-rate-limit"\nkey = "header:x-tenant-id"\nscope = "%s"\n' "$4"
+      printf 'limits = [{ per = "second", count = 100000000 }, { per = "minute", count = 1000000000 }]\n'
+      printf '[redis]\nurl = "redis://127.0.0.1:%s/"\ntimeout_ms = 20\n' "${REDIS_PORT:-1}"
+    fi
   } > "$WORK/tidegate-$1.toml"
   echo "$WORK/tidegate-$1.toml"
 }
@@ -173,10 +181,10 @@ start_nginx() { # $1 extra locations → sets NG_PORT, NG_PIDS
   wait_port "$NG_PORT"
   NG_PIDS="$master $(children "$master")"
 }
-start_tidegate() { # $1 extra routes → sets TG_PORT, TG_PIDS
+start_tidegate() { # $1 extra routes, $2 limit plugin → sets TG_PORT, TG_PIDS
   TG_PORT=$(free_port)
   local admin; admin=$(free_port)
-  local conf; conf=$(tidegate_conf "$TG_PORT" "$admin" "$1")
+  local conf; conf=$(tidegate_conf "$TG_PORT" "$admin" "$1" "${2:-none}")
   RUST_LOG=warn taskset -c 0 "$BIN" -c "$conf" > "$WORK/tidegate-$TG_PORT.log" 2>&1 & local pid=$!
   PIDS+=("$pid")
   wait_port "$TG_PORT"
@@ -190,6 +198,8 @@ RESULTS=()
 wrk_run() {
   local name=$1 url=$2 pids=$3; shift 3
   local before after out rps total cpu rss
+  # One second of warm-up (connection pools, allocator, caches), not measured.
+  taskset -c 1 wrk -t1 -c"$CONNS" -d1s "$@" "$url" >/dev/null
   # shellcheck disable=SC2086
   before=$(cpu_ticks $pids)
   out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "$url")
@@ -241,6 +251,19 @@ if ((!SMOKE)); then
   start_nginx 10000; start_tidegate 10000
   wrk_run "nginx, 10 000 locations" "http://127.0.0.1:$NG_PORT/svc5000/x" "$NG_PIDS"
   wrk_run "tidegate, 10 000 routes" "http://127.0.0.1:$TG_PORT/svc5000/x" "$TG_PIDS"
+
+  echo "== scenario: tenant limit plugin (local, then Redis)" >&2
+  start_tidegate 0
+  wrk_run "tidegate, no plugin (again)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "x-tenant-id: bench"
+  start_tidegate 0 local
+  wrk_run "tidegate + key-rate-limit (local)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "x-tenant-id: bench"
+  if command -v redis-server >/dev/null; then
+    REDIS_PORT=$(free_port)
+    taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!)
+    wait_port "$REDIS_PORT"
+    start_tidegate 0 cluster
+    wrk_run "tidegate + key-rate-limit (Redis)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "x-tenant-id: bench"
+  fi
 fi
 
 echo "== scenario: WebSocket" >&2
@@ -299,6 +322,12 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
     echo "| 10 000 routes | $(ratio "$(field 6 2)" "$(field 5 2)") | $(ratio "$(field 6 3)" "$(field 5 3)") | $(ratio "$(field 6 4)" "$(field 5 4)") |"
     echo
     echo "Tidegate at 10 000 routes vs 1 route: throughput $(ratio "$(field 6 2)" "$(field 2 2)"); nginx: $(ratio "$(field 5 2)" "$(field 1 2)")."
+    echo
+    line="Tenant limit plugin vs no plugin (same run): local throughput $(ratio "$(field 8 2)" "$(field 7 2)"), CPU per request $(ratio "$(field 8 3)" "$(field 7 3)")"
+    if ((${#RESULTS[@]} > 9)); then
+      line="$line; Redis throughput $(ratio "$(field 9 2)" "$(field 7 2)"), CPU per request $(ratio "$(field 9 3)" "$(field 7 3)")"
+    fi
+    echo "$line."
   fi
   echo
   echo "## WebSocket ($TUNNELS idle tunnels held 3 s; then 50 clients echoing 64-byte messages for ${DURATION}s)"
