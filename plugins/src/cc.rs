@@ -85,9 +85,7 @@ impl CcProtection {
             .allow
             .iter()
             .map(|c| {
-                c.parse::<ipnet::IpNet>()
-                    .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| format!("plugin {name:?}: bad CIDR {c:?} in allow"))
+                crate::key::parse_cidr(c).map_err(|e| format!("plugin {name:?}: {e} in allow"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if ![403, 429].contains(&config.status) {

@@ -44,6 +44,15 @@ impl KeySource {
         }
     }
 
+    /// Whether the key comes from an authentication plugin (consumer, tenant, JWT claim)
+    /// rather than from the request itself.
+    pub fn needs_identity(&self) -> bool {
+        matches!(
+            self,
+            KeySource::JwtClaim(_) | KeySource::Consumer | KeySource::Tenant
+        )
+    }
+
     /// The key of this request, if it carries one. Keys are capped at 256 bytes so a client
     /// cannot make the gateway hash megabytes.
     pub fn extract<'a>(
@@ -52,38 +61,59 @@ impl KeySource {
         state: &'a RequestState,
     ) -> Option<Cow<'a, str>> {
         let value: Cow<'a, str> = match self {
-            KeySource::Header(name) => Cow::Borrowed(req.headers.get(name)?.to_str().ok()?),
-            KeySource::Query(name) => {
-                let q = req.uri.query()?;
-                Cow::Borrowed(q.split('&').find_map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (k == name).then_some(v)
-                })?)
-            }
-            KeySource::Cookie(name) => Cow::Borrowed(
-                req.headers
-                    .get_all(http::header::COOKIE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .flat_map(|v| v.split(';'))
-                    .find_map(|pair| {
-                        let (k, v) = pair.trim_start().split_once('=')?;
-                        (k == name).then_some(v)
-                    })?,
-            ),
             KeySource::JwtClaim(name) => match state.claims.as_ref()?.get(name)? {
                 serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
                 other => Cow::Owned(other.to_string()),
             },
             KeySource::Consumer => Cow::Borrowed(state.consumer.as_deref()?),
             KeySource::Tenant => Cow::Borrowed(state.tenant.as_deref()?),
-            KeySource::ClientIp => Cow::Borrowed(state.client_ip.as_str()),
+            _ => return self.extract_from_request(req, &state.client_ip),
         };
-        if value.is_empty() || value.len() > 256 {
-            return None;
-        }
-        Some(value)
+        capped(value)
     }
+
+    /// The key for the kinds a request carries by itself (header, query, cookie, client
+    /// address); `None` for the identity kinds. Also what the gateway's `lb = "hash"` uses.
+    pub fn extract_from_request<'a>(
+        &self,
+        req: &'a RequestHeader,
+        client_ip: &'a str,
+    ) -> Option<Cow<'a, str>> {
+        let value: &'a str = match self {
+            KeySource::Header(name) => req.headers.get(name)?.to_str().ok()?,
+            KeySource::Query(name) => {
+                let q = req.uri.query()?;
+                q.split('&').find_map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (k == name).then_some(v)
+                })?
+            }
+            KeySource::Cookie(name) => req
+                .headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .find_map(|pair| {
+                    let (k, v) = pair.trim_start().split_once('=')?;
+                    (k == name).then_some(v)
+                })?,
+            KeySource::ClientIp => client_ip,
+            KeySource::JwtClaim(_) | KeySource::Consumer | KeySource::Tenant => return None,
+        };
+        capped(Cow::Borrowed(value))
+    }
+}
+
+fn capped(value: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    (!value.is_empty() && value.len() <= 256).then_some(value)
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address (as a /32 or /128).
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("bad CIDR or address {text:?}"))
 }
 
 #[cfg(test)]

@@ -114,9 +114,4 @@ impl ServerConfig {
     }
 }
 
-/// `10.0.0.0/8`, `2001:db8::/32`, or a single address.
-pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("bad CIDR or address {text:?}"))
-}
+pub use tidegate_plugins::key::parse_cidr;

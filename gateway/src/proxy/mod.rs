@@ -142,11 +142,8 @@ impl ProxyHttp for Proxy {
             .and_then(|r| r.service())
             .cloned()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no service for route"))?;
-        let key = service
-            .hash_key
-            .as_ref()
-            .map_or(&[][..], |k| k.extract(session, &ctx.client_ip));
-        let Some(index) = service.select(key, &ctx.tried) else {
+        let Some(index) = service.select(&service.key_for(session, &ctx.client_ip), &ctx.tried)
+        else {
             return Error::e_explain(ErrorType::HTTPStatus(502), "no usable endpoint left");
         };
         ctx.tried.add(index);

@@ -286,11 +286,7 @@ async fn connect(
     service: &Service,
 ) -> Option<(usize, TcpStream)> {
     for _ in 0..=service.retries {
-        let key = service
-            .hash_key
-            .as_ref()
-            .map_or(&[][..], |k| k.extract(session, &ctx.client_ip));
-        let index = service.select(key, &ctx.tried)?;
+        let index = service.select(&service.key_for(session, &ctx.client_ip), &ctx.tried)?;
         ctx.tried.add(index);
         let addr = service.endpoints[index].addr;
         match tokio::time::timeout(service.connect_timeout, TcpStream::connect(addr)).await {

@@ -5,7 +5,7 @@ mod hash_key;
 mod state;
 
 pub use config::{EndpointConfig, LbKind, ServiceConfig, MAX_RETRIES};
-pub use hash_key::{cookie_value, query_value, HashKey};
+pub use hash_key::HashKey;
 pub use state::{EndpointState, EndpointStates};
 
 use pingora_core::protocols::l4::socket::SocketAddr as PingoraAddr;
@@ -138,6 +138,19 @@ impl Service {
             read_timeout,
             websocket_idle_timeout: Duration::from_millis(config.websocket_idle_timeout_ms),
         })
+    }
+
+    /// The `lb = "hash"` key of a request (empty when there is none or no hashing).
+    pub fn key_for<'a>(
+        &self,
+        session: &'a pingora_proxy::Session,
+        client_ip: &'a str,
+    ) -> std::borrow::Cow<'a, [u8]> {
+        self.hash_key
+            .as_ref()
+            .map_or(std::borrow::Cow::Borrowed(&[]), |k| {
+                k.extract(session, client_ip)
+            })
     }
 
     /// Picks an endpoint not yet tried. `key` feeds `lb = "hash"`.
