@@ -65,6 +65,11 @@ fn broken_configs_are_refused_with_positions() {
             &["FILE:2:8: service \"s\" uses lb = \"hash\" but has no hash_key"],
         ),
         (
+            "subset and split together",
+            "[[services]]\nname = \"s\"\nendpoints = [{ addr = \"127.0.0.1:1\" }]\n[[routes]]\nname = \"r\"\nservice = \"s\"\nsubset = { stage = \"blue\" }\nsplit = [{ labels = { stage = \"blue\" }, weight = 0 }]\n",
+            &["FILE:7:10: route \"r\" has both `subset` and `split`", "FILE:8:9: route \"r\": split weights add up to 0"],
+        ),
+        (
             "bad method and host",
             "[[routes]]\nname = \"r\"\nhosts = [\"a.*.com\"]\nmethods = [\"FETCH\"]\nrespond = { body = \"x\" }\n",
             &["FILE:3:10: bad host", "FILE:4:12: unknown method \"FETCH\""],

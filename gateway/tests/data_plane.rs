@@ -660,3 +660,71 @@ async fn slow_websocket_idle_for_70s_stays_open() {
     tokio::time::sleep(Duration::from_secs(70)).await;
     assert!(ws::echo(&mut c, "after 70 s idle").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_split_subset_and_tester_header() {
+    let (blue, green) = (
+        Upstream::start("blue").await,
+        Upstream::start("green").await,
+    );
+    let gw = Gateway::start(&format!(
+        r#"
+[[services]]
+name = "svc"
+endpoints = [{{ addr = "{}", labels = {{ stage = "blue" }} }}, {{ addr = "{}", labels = {{ stage = "green" }} }}]
+[[routes]]
+name = "split"
+path = "/split/"
+service = "svc"
+split = [{{ labels = {{ stage = "blue" }}, weight = 90 }}, {{ labels = {{ stage = "green" }}, weight = 10 }}]
+[[routes]]
+name = "blue-only"
+path = "/blue/"
+service = "svc"
+subset = {{ stage = "blue" }}
+"#,
+        blue.addr, green.addr
+    ));
+    let http = client();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for _ in 0..2000 {
+        let resp = http.get(gw.url("/split/x")).send().await.unwrap();
+        *counts
+            .entry(resp.headers()["x-upstream"].to_str().unwrap().into())
+            .or_default() += 1;
+    }
+    let green_share = counts.get("green").copied().unwrap_or(0) as f64 / 2000.0;
+    assert!(
+        (0.07..=0.13).contains(&green_share),
+        "90/10 split gave {counts:?}"
+    );
+    // Testers pick a subset with the header, by bare value or by label.
+    for (value, expected) in [
+        ("green", "green"),
+        ("stage=blue", "blue"),
+        ("stage=green", "green"),
+    ] {
+        for _ in 0..20 {
+            let resp = http
+                .get(gw.url("/split/x"))
+                .header("x-tidegate-subset", value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.headers()["x-upstream"], expected, "header {value}");
+        }
+    }
+    // A fixed subset never leaves it.
+    for _ in 0..50 {
+        let resp = http.get(gw.url("/blue/x")).send().await.unwrap();
+        assert_eq!(resp.headers()["x-upstream"], "blue");
+    }
+    // A subset with no endpoint is a 502, not traffic to the wrong colour.
+    let resp = http
+        .get(gw.url("/blue/x"))
+        .header("x-tidegate-subset", "stage=purple")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+}

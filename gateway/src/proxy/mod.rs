@@ -142,8 +142,14 @@ impl ProxyHttp for Proxy {
             .and_then(|r| r.service())
             .cloned()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no service for route"))?;
-        let Some(index) = service.select(&service.key_for(session, &ctx.client_ip), &ctx.tried)
-        else {
+        let route = ctx.route.clone().expect("proxied requests have a route");
+        let subset = route
+            .subsets
+            .as_ref()
+            .and_then(|s| s.choose(&session.req_header().headers));
+        let key = service.key_for(session, &ctx.client_ip);
+        let labels = subset.as_deref().map(|l| l.as_slice());
+        let Some(index) = service.select_in(&key, &ctx.tried, labels) else {
             return Error::e_explain(ErrorType::HTTPStatus(502), "no usable endpoint left");
         };
         ctx.tried.add(index);

@@ -41,6 +41,27 @@ pub struct RouteConfig {
     /// Plugins of this route (after the global ones), by `[plugins.NAME]`.
     #[serde(default)]
     pub plugins: Vec<Spanned<String>>,
+    /// Only endpoints carrying these labels (e.g. `{ stage = "blue" }`).
+    #[serde(default = "crate::config::spanned_default")]
+    pub subset: Spanned<BTreeMap<String, String>>,
+    /// Or a weighted split between label subsets (blue/green, canary).
+    #[serde(default = "crate::config::spanned_default")]
+    pub split: Spanned<Vec<SplitConfig>>,
+    /// Request header with which a tester picks a subset: `stage=green`, or a bare label
+    /// value (`green`) naming one of the split's subsets.
+    #[serde(default = "default_subset_header")]
+    pub subset_header: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    pub labels: BTreeMap<String, String>,
+    pub weight: u32,
+}
+
+fn default_subset_header() -> String {
+    "x-tidegate-subset".into()
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -156,6 +177,31 @@ impl RouteConfig {
             }
         }
         check_headers(&self.headers, report);
+        let (subset, split) = (self.subset.get_ref(), self.split.get_ref());
+        if !subset.is_empty() && !split.is_empty() {
+            report(
+                Some(self.subset.span()),
+                format!("route {name:?} has both `subset` and `split`"),
+            );
+        }
+        if (!subset.is_empty() || !split.is_empty()) && self.service.is_none() {
+            report(
+                Some(self.name.span()),
+                format!("route {name:?}: `subset`/`split` need a `service`"),
+            );
+        }
+        if !split.is_empty() && split.iter().map(|s| s.weight as u64).sum::<u64>() == 0 {
+            report(
+                Some(self.split.span()),
+                format!("route {name:?}: split weights add up to 0"),
+            );
+        }
+        if http::HeaderName::from_bytes(self.subset_header.as_bytes()).is_err() {
+            report(
+                Some(self.name.span()),
+                format!("bad subset_header {:?}", self.subset_header),
+            );
+        }
         if let Some(respond) = &self.respond {
             let status = *respond.status.get_ref();
             if !(200..=599).contains(&status) {

@@ -16,10 +16,12 @@ mod config;
 mod host;
 mod path;
 mod radix;
+mod subset;
 
 pub use config::{RedirectConfig, RespondConfig, RouteConfig, TunnelPolicy, METHODS};
 pub use host::normalize as normalize_host;
 pub use path::{normalize as normalize_path, PathPattern};
+pub use subset::{Labels, SubsetSelector};
 
 use crate::upstream::Service;
 use bytes::Bytes;
@@ -55,6 +57,8 @@ pub struct Route {
     pub drain_window: Duration,
     /// Global plugins then the route's, in phase order.
     pub plugins: Vec<Arc<dyn tidegate_plugins::Plugin>>,
+    /// Label subset or split of the service's endpoints.
+    pub subsets: Option<SubsetSelector>,
     pattern: PathPattern,
     /// Bit `i` set: `METHODS[i]` allowed. Zero: any method.
     methods: u16,
@@ -342,6 +346,7 @@ fn compile(
         on_route_change: config.on_route_change,
         drain_window: Duration::from_secs(config.drain_window_seconds),
         plugins: Vec::new(),
+        subsets: SubsetSelector::new(config),
         pattern,
         methods,
         headers,

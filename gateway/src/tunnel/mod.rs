@@ -286,7 +286,14 @@ async fn connect(
     service: &Service,
 ) -> Option<(usize, TcpStream)> {
     for _ in 0..=service.retries {
-        let index = service.select(&service.key_for(session, &ctx.client_ip), &ctx.tried)?;
+        let subset = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.subsets.as_ref())
+            .and_then(|s| s.choose(&session.req_header().headers));
+        let key = service.key_for(session, &ctx.client_ip);
+        let index = service.select_in(&key, &ctx.tried, subset.as_deref().map(|l| l.as_slice()))?;
+        drop((subset, key));
         ctx.tried.add(index);
         let addr = service.endpoints[index].addr;
         match tokio::time::timeout(service.connect_timeout, TcpStream::connect(addr)).await {

@@ -55,6 +55,7 @@ pub struct Service {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub websocket_idle_timeout: Duration,
+    subset_cursor: AtomicUsize,
 }
 
 /// Endpoints a request already tried, so retries go elsewhere.
@@ -137,6 +138,7 @@ impl Service {
             connect_timeout,
             read_timeout,
             websocket_idle_timeout: Duration::from_millis(config.websocket_idle_timeout_ms),
+            subset_cursor: AtomicUsize::new(0),
         })
     }
 
@@ -155,7 +157,44 @@ impl Service {
 
     /// Picks an endpoint not yet tried. `key` feeds `lb = "hash"`.
     pub fn select(&self, key: &[u8], tried: &Tried) -> Option<usize> {
-        let usable = |i: usize| !tried.contains(i) && self.endpoints[i].weight > 0;
+        self.select_in(key, tried, None)
+    }
+
+    /// Like [`Self::select`], among endpoints carrying all of `labels`.
+    pub fn select_in(
+        &self,
+        key: &[u8],
+        tried: &Tried,
+        labels: Option<&[(String, String)]>,
+    ) -> Option<usize> {
+        let fits = |i: usize| {
+            labels.is_none_or(|want| {
+                want.iter()
+                    .all(|(k, v)| self.endpoints[i].labels.get(k) == Some(v))
+            })
+        };
+        let usable = |i: usize| !tried.contains(i) && self.endpoints[i].weight > 0 && fits(i);
+        if labels.is_some() {
+            if let Balancer::RoundRobin(_) = &self.balancer {
+                // Weighted round robin within the subset, exact in proportion.
+                let total: u64 = (0..self.endpoints.len())
+                    .filter(|&i| usable(i))
+                    .map(|i| self.endpoints[i].weight as u64)
+                    .sum();
+                if total == 0 {
+                    return None;
+                }
+                let mut point = self.subset_cursor.fetch_add(1, Ordering::Relaxed) as u64 % total;
+                for i in (0..self.endpoints.len()).filter(|&i| usable(i)) {
+                    let w = self.endpoints[i].weight as u64;
+                    if point < w {
+                        return Some(i);
+                    }
+                    point -= w;
+                }
+                return None;
+            }
+        }
         match &self.balancer {
             Balancer::RoundRobin(rr) => first_usable(rr.iter(key), self.endpoints.len(), usable),
             Balancer::Hash(ring) => first_usable(ring.iter(key), self.endpoints.len(), usable),
