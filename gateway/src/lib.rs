@@ -6,6 +6,7 @@ pub mod admin;
 pub mod config;
 pub mod config_watch;
 pub mod gateway;
+pub mod health;
 pub mod lifecycle;
 pub mod listener;
 pub mod metrics;

@@ -198,6 +198,12 @@ fn main() -> ExitCode {
     server.add_service(admin);
     server.add_service(watch);
     server.add_service(lifecycle);
+    server.add_service(background_service(
+        "health checks",
+        tidegate::health::HealthChecks {
+            gateway: gateway.clone(),
+        },
+    ));
     server.run_forever();
 }
 

@@ -121,7 +121,7 @@ impl Metrics {
         let endpoints = IntGaugeVec::new(
             Opts::new(
                 "tidegate_service_endpoints",
-                "Endpoints per service by state: usable, or weight_zero (configured but given no traffic)",
+                "Endpoints per service by state: usable, unhealthy (active checks), ejected (passive checks), weight_zero",
             ),
             &["service", "state"],
         )
@@ -206,15 +206,35 @@ pub fn publish_snapshot(snapshot: &crate::snapshot::Snapshot) {
     m.config_version.set(snapshot.version as i64);
     m.config_info.reset();
     m.config_info.with_label_values(&[&snapshot.hash]).set(1);
+    publish_endpoint_states(snapshot);
+}
+
+/// Endpoints per service by state: `usable` (may take traffic), `unhealthy` (active
+/// checks), `ejected` (passive checks), `weight_zero` (configured to take none).
+pub fn publish_endpoint_states(snapshot: &crate::snapshot::Snapshot) {
+    let m = get();
     m.endpoints.reset();
     for (name, service) in &snapshot.services {
-        let usable = service.endpoints.iter().filter(|e| e.weight > 0).count();
-        let zero = service.endpoints.len() - usable;
-        m.endpoints
-            .with_label_values(&[name, "usable"])
-            .set(usable as i64);
-        m.endpoints
-            .with_label_values(&[name, "weight_zero"])
-            .set(zero as i64);
+        let mut counts = [0i64; 4];
+        for e in &service.endpoints {
+            let i = if e.weight == 0 {
+                3
+            } else if !e.state.is_healthy() {
+                1
+            } else if e.state.is_ejected() {
+                2
+            } else {
+                0
+            };
+            counts[i] += 1;
+        }
+        for (state, n) in ["usable", "unhealthy", "ejected", "weight_zero"]
+            .iter()
+            .zip(counts)
+        {
+            m.endpoints
+                .with_label_values(&[name.as_str(), state])
+                .set(n);
+        }
     }
 }

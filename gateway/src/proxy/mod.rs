@@ -162,16 +162,25 @@ impl ProxyHttp for Proxy {
     fn fail_to_connect(
         &self,
         _session: &mut Session,
-        _peer: &HttpPeer,
+        peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        let service = ctx.route.as_ref().and_then(|r| r.service()).cloned();
+        // Passive health: enough connect failures in a row eject the endpoint for a while.
+        if let (Some(service), Some(state)) = (&service, &ctx.active) {
+            let passive = &service.passive;
+            if passive.failures > 0 && state.record_failure(passive.failures, passive.eject_ms) {
+                log::warn!(
+                    "endpoint {peer} of service {} ejected for {} ms after {} connect failures",
+                    service.name,
+                    passive.eject_ms,
+                    passive.failures
+                );
+            }
+        }
         // Nothing was sent, so any request may go to another endpoint.
-        let retries = ctx
-            .route
-            .as_ref()
-            .and_then(|r| r.service())
-            .map_or(0, |s| s.retries);
+        let retries = service.map_or(0, |s| s.retries);
         if ctx.tried.count() <= retries as usize {
             e.set_retry(true);
         }
@@ -199,13 +208,23 @@ impl ProxyHttp for Proxy {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let (Some(sent), Some(service)) = (
-            ctx.sent_upstream,
-            ctx.route.as_ref().and_then(|r| r.service()),
-        ) {
+        let Some(service) = ctx.route.as_ref().and_then(|r| r.service()) else {
+            return Ok(());
+        };
+        if let Some(state) = &ctx.active {
+            let passive = &service.passive;
+            if passive.count_5xx && upstream_response.status.is_server_error() {
+                if passive.failures > 0 {
+                    state.record_failure(passive.failures, passive.eject_ms);
+                }
+            } else {
+                state.record_success();
+            }
+        }
+        if let Some(sent) = ctx.sent_upstream {
             crate::metrics::get()
                 .upstream_duration
                 .with_label_values(&[&service.name])

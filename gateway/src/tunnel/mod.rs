@@ -301,6 +301,11 @@ async fn connect(
             Ok(Err(e)) => log::warn!("websocket connect to {addr} failed: {e}"),
             Err(_) => log::warn!("websocket connect to {addr} timed out"),
         }
+        if service.passive.failures > 0 {
+            service.endpoints[index]
+                .state
+                .record_failure(service.passive.failures, service.passive.eject_ms);
+        }
     }
     None
 }

@@ -30,6 +30,66 @@ pub struct ServiceConfig {
     /// Idle timeout of WebSocket tunnels (no byte in either direction).
     #[serde(default = "default_ws_idle")]
     pub websocket_idle_timeout_ms: u64,
+    /// Active health checks (none by default).
+    pub health_check: Option<HealthCheckConfig>,
+    /// Passive health: eject an endpoint after consecutive failures of real requests.
+    #[serde(default)]
+    pub passive: PassiveConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// `http` (GET `path`, 2xx/3xx is healthy) or `tcp` (a connect is healthy).
+    #[serde(default = "default_check_kind")]
+    pub r#type: String,
+    #[serde(default = "default_check_path")]
+    pub path: String,
+    #[serde(default = "default_check_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "default_check_timeout")]
+    pub timeout_ms: u64,
+    /// Results in a row that flip an endpoint to healthy / unhealthy.
+    #[serde(default = "default_threshold")]
+    pub healthy_threshold: u32,
+    #[serde(default = "default_threshold")]
+    pub unhealthy_threshold: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PassiveConfig {
+    /// Consecutive failures that eject an endpoint; 0 turns passive checks off.
+    pub failures: u32,
+    pub eject_ms: u64,
+    /// Whether an upstream 5xx counts as a failure (connect failures always do).
+    pub count_5xx: bool,
+}
+
+impl Default for PassiveConfig {
+    fn default() -> Self {
+        PassiveConfig {
+            failures: 3,
+            eject_ms: 10_000,
+            count_5xx: false,
+        }
+    }
+}
+
+fn default_check_kind() -> String {
+    "http".into()
+}
+fn default_check_path() -> String {
+    "/".into()
+}
+fn default_check_interval() -> u64 {
+    1000
+}
+fn default_check_timeout() -> u64 {
+    500
+}
+fn default_threshold() -> u32 {
+    2
 }
 
 #[derive(Debug, Clone, Deserialize)]

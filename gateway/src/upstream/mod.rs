@@ -4,7 +4,9 @@ mod config;
 mod hash_key;
 mod state;
 
-pub use config::{EndpointConfig, LbKind, ServiceConfig, MAX_RETRIES};
+pub use config::{
+    EndpointConfig, HealthCheckConfig, LbKind, PassiveConfig, ServiceConfig, MAX_RETRIES,
+};
 pub use hash_key::HashKey;
 pub use state::{EndpointState, EndpointStates};
 
@@ -55,6 +57,8 @@ pub struct Service {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub websocket_idle_timeout: Duration,
+    pub health_check: Option<HealthCheckConfig>,
+    pub passive: PassiveConfig,
     subset_cursor: AtomicUsize,
 }
 
@@ -138,6 +142,8 @@ impl Service {
             connect_timeout,
             read_timeout,
             websocket_idle_timeout: Duration::from_millis(config.websocket_idle_timeout_ms),
+            health_check: config.health_check.clone(),
+            passive: config.passive.clone(),
             subset_cursor: AtomicUsize::new(0),
         })
     }
@@ -160,12 +166,25 @@ impl Service {
         self.select_in(key, tried, None)
     }
 
-    /// Like [`Self::select`], among endpoints carrying all of `labels`.
+    /// Like [`Self::select`], among endpoints carrying all of `labels`. Endpoints that are
+    /// unhealthy or ejected are skipped — unless every candidate is; then health is ignored
+    /// (trying a maybe-dead endpoint beats refusing everything).
     pub fn select_in(
         &self,
         key: &[u8],
         tried: &Tried,
         labels: Option<&[(String, String)]>,
+    ) -> Option<usize> {
+        self.pick(key, tried, labels, true)
+            .or_else(|| self.pick(key, tried, labels, false))
+    }
+
+    fn pick(
+        &self,
+        key: &[u8],
+        tried: &Tried,
+        labels: Option<&[(String, String)]>,
+        healthy_only: bool,
     ) -> Option<usize> {
         let fits = |i: usize| {
             labels.is_none_or(|want| {
@@ -173,7 +192,12 @@ impl Service {
                     .all(|(k, v)| self.endpoints[i].labels.get(k) == Some(v))
             })
         };
-        let usable = |i: usize| !tried.contains(i) && self.endpoints[i].weight > 0 && fits(i);
+        let usable = |i: usize| {
+            !tried.contains(i)
+                && self.endpoints[i].weight > 0
+                && fits(i)
+                && (!healthy_only || self.endpoints[i].state.available())
+        };
         if labels.is_some() {
             if let Balancer::RoundRobin(_) = &self.balancer {
                 // Weighted round robin within the subset, exact in proportion.

@@ -15,6 +15,7 @@ pub struct Upstream {
     pub name: String,
     pub hits: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl Upstream {
@@ -27,15 +28,18 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let (n, h) = (name.to_string(), hits.clone());
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let conns = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let (n, h) = (n.clone(), h.clone());
-                tokio::spawn(async move {
+                let conn = tokio::spawn(async move {
                     let _ = serve(stream, &n, &h).await;
                 });
+                conns.lock().unwrap().push(conn.abort_handle());
             }
         });
         Upstream {
@@ -43,6 +47,7 @@ impl Upstream {
             name: name.to_string(),
             hits,
             task,
+            connections,
         }
     }
 
@@ -50,15 +55,18 @@ impl Upstream {
         self.hits.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting; open connections end with their tasks.
+    /// Dies like a crashed server: stops listening and drops every open connection.
     pub fn stop(&self) {
         self.task.abort();
+        for c in self.connections.lock().unwrap().drain(..) {
+            c.abort();
+        }
     }
 }
 
 impl Drop for Upstream {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop();
     }
 }
 

@@ -1,0 +1,105 @@
+//! Active health checks for every service that asks for them (`health_check = { … }`), and
+//! the endpoint-state gauges. Check results land in the endpoints' state, which outlives
+//! snapshots, so a reload neither forgets an unhealthy endpoint nor restarts its thresholds.
+
+use crate::gateway::Gateway;
+use crate::upstream::HealthCheckConfig;
+use async_trait::async_trait;
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::background::BackgroundService;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const TICK: Duration = Duration::from_millis(100);
+
+pub struct HealthChecks {
+    pub gateway: Arc<Gateway>,
+}
+
+#[async_trait]
+impl BackgroundService for HealthChecks {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut next_due: HashMap<(String, SocketAddr), Instant> = HashMap::new();
+        let mut last_gauges = Instant::now();
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = ticker.tick() => {}
+            }
+            let snapshot = self.gateway.snapshot();
+            let now = Instant::now();
+            for (name, service) in &snapshot.services {
+                let Some(check) = &service.health_check else {
+                    continue;
+                };
+                for endpoint in &service.endpoints {
+                    let due = next_due.entry((name.clone(), endpoint.addr)).or_insert(now);
+                    if *due > now {
+                        continue;
+                    }
+                    *due = now + Duration::from_millis(check.interval_ms);
+                    let (check, state, addr, service) = (
+                        check.clone(),
+                        endpoint.state.clone(),
+                        endpoint.addr,
+                        name.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let ok = probe(&check, addr).await;
+                        if let Some(flipped) = state.record_check(
+                            ok,
+                            check.healthy_threshold,
+                            check.unhealthy_threshold,
+                        ) {
+                            let word = if flipped { "healthy" } else { "unhealthy" };
+                            log::warn!("endpoint {addr} of service {service} is now {word}");
+                        }
+                    });
+                }
+            }
+            if last_gauges.elapsed() >= Duration::from_secs(1) {
+                last_gauges = Instant::now();
+                crate::metrics::publish_endpoint_states(&snapshot);
+                next_due.retain(|(s, a), _| {
+                    snapshot
+                        .services
+                        .get(s)
+                        .is_some_and(|svc| svc.endpoints.iter().any(|e| e.addr == *a))
+                });
+            }
+        }
+    }
+}
+
+/// One check: a TCP connect, or an HTTP/1.1 GET whose status must be 2xx or 3xx.
+async fn probe(check: &HealthCheckConfig, addr: SocketAddr) -> bool {
+    let attempt = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        if check.r#type == "tcp" {
+            return Some(true);
+        }
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tidegate-health-check\r\nConnection: close\r\n\r\n",
+            check.path
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        // "HTTP/1.1 200"
+        let status = std::str::from_utf8(&head[9..12])
+            .ok()?
+            .parse::<u16>()
+            .ok()?;
+        Some((200..400).contains(&status))
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(check.timeout_ms), attempt).await,
+        Ok(Some(true))
+    )
+}
