@@ -204,23 +204,34 @@ impl KeyRateLimit {
         self.admit_local(key, limits, 1)
     }
 
+    /// Counts first, then checks, and takes the count back when refused: concurrent
+    /// requests can never push a window past its limit, and refused requests count nowhere.
     fn admit_local(&self, key: &str, limits: &Limits, divide: u64) -> Result<Headroom, Refusal> {
         let mut tightest: Headroom = None;
+        let mut refused: Option<Refusal> = None;
+        let mut counted = 0;
         for (w, rate) in &limits.windows {
             let limit = w.count.div_ceil(divide);
-            let (used, reset) = local::peek(rate, key);
-            if used >= limit {
-                return Err((*w, reset));
+            let now = rate.observe(&key, 1).max(0) as u64;
+            counted += 1;
+            if now > limit {
+                refused = Some((*w, local::peek(rate, key).1));
+                break;
             }
-            let remaining = limit - used - 1;
+            let remaining = limit - now;
             if tightest.is_none_or(|(_, r, _)| remaining < r) {
-                tightest = Some((limit, remaining, reset));
+                tightest = Some((limit, remaining, local::peek(rate, key).1));
             }
         }
-        for (_, rate) in &limits.windows {
-            rate.observe(&key, 1);
+        match refused {
+            Some(refusal) => {
+                for (_, rate) in limits.windows.iter().take(counted) {
+                    rate.observe(&key, -1);
+                }
+                Err(refusal)
+            }
+            None => Ok(tightest),
         }
-        Ok(tightest)
     }
 
     /// `None` when Redis cannot answer in time.
