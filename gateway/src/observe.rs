@@ -50,6 +50,13 @@ pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, stat
         .str("host", host)
         .str("path", req.uri.path())
         .str("route", route)
+        .str(
+            "consumer",
+            ctx.plugins
+                .as_ref()
+                .and_then(|p| p.consumer.as_deref())
+                .unwrap_or(""),
+        )
         .str("upstream", &upstream)
         .num("status", status)
         .num("bytes", session.body_bytes_sent())

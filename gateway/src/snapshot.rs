@@ -44,10 +44,16 @@ impl Snapshot {
             let compiled = Service::build(service, states).map_err(compile_error)?;
             services.insert(service.name.get_ref().clone(), Arc::new(compiled));
         }
+        let consumers = tidegate_plugins::consumers::Consumers::build(&config.consumers)
+            .map_err(compile_error)?;
+        let cx = tidegate_plugins::BuildContext {
+            stores: stores.clone(),
+            consumers: Arc::new(consumers),
+        };
         let mut plugins = HashMap::with_capacity(config.plugins.len());
         for (name, table) in &config.plugins {
             let plugin =
-                tidegate_plugins::build(name, table.get_ref(), stores).map_err(compile_error)?;
+                tidegate_plugins::build(name, table.get_ref(), &cx).map_err(compile_error)?;
             plugins.insert(name.clone(), plugin);
         }
         let global: Vec<String> = config

@@ -10,10 +10,15 @@
 //! name, so that a reload that changes a threshold keeps the counts.
 
 pub mod cc;
+pub mod consumers;
+pub mod cors;
+pub mod ip_restriction;
 pub mod key;
+pub mod key_auth;
 pub mod metrics;
 pub mod rate_limit;
 pub mod redis_client;
+pub mod request_size;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -126,12 +131,19 @@ pub struct Stores {
     pub redis: redis_client::RedisSlot,
 }
 
+/// What building a plugin may use: state outside snapshots, and the snapshot's consumers.
+pub struct BuildContext {
+    pub stores: Arc<Stores>,
+    pub consumers: Arc<consumers::Consumers>,
+}
+
 /// Builds a plugin from its `[plugins.NAME]` table. Errors are one line each.
 pub fn build(
     name: &str,
     table: &toml::Table,
-    stores: &Arc<Stores>,
+    cx: &BuildContext,
 ) -> Result<Arc<dyn Plugin>, String> {
+    let stores = &cx.stores;
     let kind = table
         .get("type")
         .and_then(|v| v.as_str())
@@ -141,8 +153,12 @@ pub fn build(
     match kind {
         "key-rate-limit" => rate_limit::KeyRateLimit::build(name, rest, stores),
         "cc-protection" => cc::CcProtection::build(name, rest, stores),
+        "key-auth" => key_auth::KeyAuth::build(name, rest, cx),
+        "ip-restriction" => ip_restriction::IpRestriction::build(name, rest),
+        "cors" => cors::Cors::build(name, rest),
+        "request-size" => request_size::RequestSize::build(name, rest),
         other => Err(format!(
-            "plugin {name:?} has unknown type {other:?} (known: key-rate-limit, cc-protection)"
+            "plugin {name:?} has unknown type {other:?} (known: key-rate-limit, cc-protection, key-auth, ip-restriction, cors, request-size)"
         )),
     }
 }

@@ -48,6 +48,9 @@ pub struct Config {
     pub global_plugins: Vec<toml::Spanned<String>>,
     #[serde(default)]
     pub redis: tidegate_plugins::redis_client::RedisConfig,
+    /// Callers and their tenant, for the authentication plugins.
+    #[serde(default)]
+    pub consumers: Vec<tidegate_plugins::consumers::ConsumerConfig>,
 }
 
 /// A parsed document together with the text it came from; positions in errors refer to it.
@@ -123,7 +126,15 @@ impl Config {
             }
         }
         // Plugins are built once here (on throwaway state) to check their settings.
-        let scratch = std::sync::Arc::new(tidegate_plugins::Stores::default());
+        let consumers = tidegate_plugins::consumers::Consumers::build(&self.consumers)
+            .unwrap_or_else(|e| {
+                report(None, e);
+                Default::default()
+            });
+        let scratch = tidegate_plugins::BuildContext {
+            stores: std::sync::Arc::default(),
+            consumers: std::sync::Arc::new(consumers),
+        };
         for (name, table) in &self.plugins {
             if let Err(e) = tidegate_plugins::build(name, table.get_ref(), &scratch) {
                 report(Some(table.span()), e);

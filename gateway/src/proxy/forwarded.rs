@@ -5,8 +5,29 @@ use crate::router::Route;
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 
-/// Applies everything Tidegate changes on the way upstream. Shared by plain requests and
-/// WebSocket handshakes so both are forwarded the same way.
+/// Everything Tidegate changes on the way upstream, then the plugins' own changes. Shared
+/// by plain requests and WebSocket handshakes so both are forwarded the same way.
+pub fn upstream_request(
+    session: &Session,
+    req: &mut RequestHeader,
+    ctx: &mut RequestCtx,
+    route: &Route,
+) {
+    prepare_upstream_request(session, req, ctx, route);
+    if let Some(state) = ctx.plugins.as_mut() {
+        if let Some(consumer) = &state.consumer {
+            let _ = req.insert_header("x-consumer", consumer.as_str());
+        }
+        if let Some(tenant) = &state.tenant {
+            let _ = req.insert_header("x-tenant-id", tenant.as_str());
+        }
+        for (i, plugin) in route.plugins.iter().enumerate() {
+            plugin.on_upstream_request(req, state, i);
+        }
+    }
+}
+
+/// The gateway's own changes: forwarding headers, request id, path rewrite.
 pub fn prepare_upstream_request(
     session: &Session,
     req: &mut RequestHeader,
@@ -32,6 +53,9 @@ pub fn prepare_upstream_request(
         let _ = req.insert_header("x-forwarded-host", host);
     }
     let _ = req.insert_header("x-request-id", ctx.request_id.as_str());
+    // Identity headers come from the gateway only: a client's copy never reaches upstream.
+    req.remove_header("x-consumer");
+    req.remove_header("x-tenant-id");
 
     if route.strip_prefix || ctx.normalized_path.is_some() {
         let path = ctx.normalized_path.as_deref().unwrap_or(req.uri.path());

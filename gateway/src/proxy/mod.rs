@@ -194,12 +194,7 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if let Some(route) = ctx.route.clone() {
-            forwarded::prepare_upstream_request(session, upstream_request, ctx, &route);
-            if let Some(state) = ctx.plugins.as_mut() {
-                for (i, plugin) in route.plugins.iter().enumerate() {
-                    plugin.on_upstream_request(upstream_request, state, i);
-                }
-            }
+            forwarded::upstream_request(session, upstream_request, ctx, &route);
         }
         ctx.sent_upstream = Some(std::time::Instant::now());
         Ok(())

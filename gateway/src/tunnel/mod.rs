@@ -49,7 +49,7 @@ pub async fn open(
     service: &Arc<Service>,
 ) -> pingora_core::Result<()> {
     let mut request = session.req_header().clone();
-    forwarded::prepare_upstream_request(session, &mut request, ctx, route);
+    forwarded::upstream_request(session, &mut request, ctx, route);
     let head = request_head(&request);
 
     let Some((endpoint, mut upstream)) = connect(session, ctx, service).await else {
