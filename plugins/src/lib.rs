@@ -13,6 +13,7 @@ pub mod cc;
 pub mod consumers;
 pub mod cors;
 pub mod ip_restriction;
+pub mod jwt_auth;
 pub mod key;
 pub mod key_auth;
 pub mod metrics;
@@ -155,10 +156,11 @@ pub fn build(
         "cc-protection" => cc::CcProtection::build(name, rest, stores),
         "key-auth" => key_auth::KeyAuth::build(name, rest, cx),
         "ip-restriction" => ip_restriction::IpRestriction::build(name, rest),
+        "jwt-auth" => jwt_auth::JwtAuth::build(name, rest),
         "cors" => cors::Cors::build(name, rest),
         "request-size" => request_size::RequestSize::build(name, rest),
         other => Err(format!(
-            "plugin {name:?} has unknown type {other:?} (known: key-rate-limit, cc-protection, key-auth, ip-restriction, cors, request-size)"
+            "plugin {name:?} has unknown type {other:?} (known: key-rate-limit, cc-protection, key-auth, jwt-auth, ip-restriction, cors, request-size)"
         )),
     }
 }

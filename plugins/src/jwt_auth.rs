@@ -1,0 +1,189 @@
+//! `type = "jwt-auth"`: bearer JWTs (HS256/384/512, RS256/384/512, ES256/384) verified with
+//! a configured key; `exp`/`nbf` (with leeway), `iss` and `aud` checked. A claim names the
+//! consumer and optionally the tenant; verified claims are available to later plugins
+//! (`key = "jwt-claim:NAME"`).
+//!
+//! Algorithm confusion is impossible by construction: a plugin holds one key of one family
+//! (an HMAC secret, or an RSA/EC public key) and accepts only that family's algorithms, so an
+//! HS256 token "signed" with an RSA public key is refused, as is `alg: none`.
+
+use crate::consumers::secret;
+use crate::{order, parse_config, Plugin, Reply, RequestState};
+use async_trait::async_trait;
+use http::HeaderValue;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use pingora_http::RequestHeader;
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// Accepted algorithms, all of one family.
+    algorithms: Vec<String>,
+    /// HMAC secret (literal, `env:VAR` or `file:PATH`) for HS*.
+    secret: Option<String>,
+    /// PEM public key (literal, `env:VAR` or `file:PATH`) for RS*/ES*.
+    public_key: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    #[serde(default = "default_leeway")]
+    leeway_seconds: u64,
+    #[serde(default = "default_consumer_claim")]
+    consumer_claim: String,
+    tenant_claim: Option<String>,
+    #[serde(default = "default_true")]
+    hide_credentials: bool,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+fn default_consumer_claim() -> String {
+    "sub".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+pub struct JwtAuth {
+    name: String,
+    key: DecodingKey,
+    validation: Validation,
+    consumer_claim: String,
+    tenant_claim: Option<String>,
+    hide: bool,
+}
+
+impl JwtAuth {
+    pub fn build(name: &str, table: toml::Table) -> Result<Arc<dyn Plugin>, String> {
+        let config: Config = parse_config(name, table)?;
+        let err = |m: String| format!("plugin {name:?}: {m}");
+        let algorithms = config
+            .algorithms
+            .iter()
+            .map(|a| {
+                a.parse::<Algorithm>()
+                    .map_err(|_| err(format!("unknown algorithm {a:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err(err("`algorithms` must not be empty".into()));
+        }
+        let hmac =
+            |a: &Algorithm| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+        let rsa =
+            |a: &Algorithm| matches!(a, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512);
+        let ec = |a: &Algorithm| matches!(a, Algorithm::ES256 | Algorithm::ES384);
+        let key = match (&config.secret, &config.public_key) {
+            (Some(s), None) if algorithms.iter().all(hmac) => {
+                DecodingKey::from_secret(secret(s).map_err(err)?.as_bytes())
+            }
+            (None, Some(k)) if algorithms.iter().all(rsa) => {
+                DecodingKey::from_rsa_pem(secret(k).map_err(err)?.as_bytes())
+                    .map_err(|e| err(format!("bad RSA public key: {e}")))?
+            }
+            (None, Some(k)) if algorithms.iter().all(ec) => {
+                DecodingKey::from_ec_pem(secret(k).map_err(err)?.as_bytes())
+                    .map_err(|e| err(format!("bad EC public key: {e}")))?
+            }
+            _ => {
+                return Err(err(
+                    "give `secret` with HS* algorithms, or `public_key` with RS* or ES* algorithms (one family)".into(),
+                ))
+            }
+        };
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms;
+        validation.leeway = config.leeway_seconds;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp"]);
+        match &config.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &config.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        Ok(Arc::new(JwtAuth {
+            name: name.into(),
+            key,
+            validation,
+            consumer_claim: config.consumer_claim,
+            tenant_claim: config.tenant_claim,
+            hide: config.hide_credentials,
+        }))
+    }
+}
+
+fn claim_text(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<String> {
+    match claims.get(name)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Plugin for JwtAuth {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn order(&self) -> u16 {
+        order::AUTH
+    }
+
+    async fn on_request(
+        &self,
+        req: &RequestHeader,
+        state: &mut RequestState,
+        _index: usize,
+    ) -> Result<(), Reply> {
+        let challenge = |message: &str| {
+            let mut r = Reply::json(401, "Unauthorized", message);
+            r.headers.push((
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            ));
+            r
+        };
+        let token = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| challenge("a bearer token is required"))?;
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            &self.key,
+            &self.validation,
+        )
+        .map_err(|e| challenge(&format!("the token is not valid: {e}")))?;
+        let claims = data.claims;
+        let consumer = claim_text(&claims, &self.consumer_claim).ok_or_else(|| {
+            challenge(&format!("the token has no {:?} claim", self.consumer_claim))
+        })?;
+        state.consumer = Some(consumer);
+        if let Some(t) = &self.tenant_claim {
+            state.tenant = claim_text(&claims, t);
+        }
+        state.claims = Some(claims);
+        Ok(())
+    }
+
+    fn on_upstream_request(
+        &self,
+        req: &mut RequestHeader,
+        _state: &mut RequestState,
+        _index: usize,
+    ) {
+        if self.hide {
+            req.remove_header(&http::header::AUTHORIZATION);
+        }
+    }
+}
