@@ -9,6 +9,7 @@ command -v cmake >/dev/null || need_apt+=(cmake)             # zlib-ng for pingo
 command -v prometheus >/dev/null || need_apt+=(prometheus)   # dashboards/alerts test (+ promtool)
 command -v redis-server >/dev/null || need_apt+=(redis-server)  # fleet-wide limits tests
 command -v nginx >/dev/null || need_apt+=(nginx-light)       # benchmark peer (smoke run below)
+command -v openssl >/dev/null || need_apt+=(openssl)         # JWT test keys
 command -v wrk >/dev/null || need_apt+=(wrk)
 if ((${#need_apt[@]})); then
   echo "== installing ${need_apt[*]}"
