@@ -371,7 +371,7 @@ service = "svc"
     // goes to the other (round robin would alternate instead).
     let http = client();
     let slow = {
-        let (http, url) = (http.clone(), gw.url("/slow?ms=2500"));
+        let (http, url) = (http.clone(), gw.url("/slow?ms=4000"));
         tokio::spawn(async move {
             let resp = http.get(url).send().await.unwrap();
             resp.headers()["x-upstream"].to_str().unwrap().to_string()
@@ -385,10 +385,12 @@ service = "svc"
     );
     let quick = servers_hit(&gw, 12, None).await;
     let busy = slow.await.unwrap();
-    assert_eq!(quick.len(), 1, "quick requests split: {quick:?}");
+    // Round robin would put 6 of 12 on the busy endpoint; least_conn puts (nearly) none
+    // there (one stray is tolerated: a loaded CI machine can stretch the timing).
+    let on_busy = quick.get(&busy).copied().unwrap_or(0);
     assert!(
-        !quick.contains_key(&busy),
-        "quick requests went to the busy endpoint {busy}"
+        on_busy <= 1,
+        "{on_busy} of 12 quick requests went to the busy endpoint {busy}: {quick:?}"
     );
 }
 

@@ -10,7 +10,6 @@
 use crate::consumers::secret;
 use crate::{order, parse_config, Plugin, Reply, RequestState};
 use async_trait::async_trait;
-use http::HeaderValue;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use pingora_http::RequestHeader;
 use serde::Deserialize;
@@ -141,14 +140,7 @@ impl Plugin for JwtAuth {
         state: &mut RequestState,
         _index: usize,
     ) -> Result<(), Reply> {
-        let challenge = |message: &str| {
-            let mut r = Reply::json(401, "Unauthorized", message);
-            r.headers.push((
-                http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            ));
-            r
-        };
+        let challenge = |message: &str| Reply::challenge("Bearer", message);
         let token = req
             .headers
             .get(http::header::AUTHORIZATION)

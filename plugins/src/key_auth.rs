@@ -4,7 +4,6 @@
 
 use crate::{order, parse_config, BuildContext, Plugin, Reply, RequestState};
 use async_trait::async_trait;
-use http::HeaderValue;
 use pingora_http::RequestHeader;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -86,14 +85,7 @@ impl Plugin for KeyAuth {
         state: &mut RequestState,
         _index: usize,
     ) -> Result<(), Reply> {
-        let challenge = |message: &str| {
-            let mut r = Reply::json(401, "Unauthorized", message);
-            r.headers.push((
-                http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("ApiKey"),
-            ));
-            r
-        };
+        let challenge = |message: &str| Reply::challenge("ApiKey", message);
         let Some(key) = self.presented(req) else {
             return Err(challenge("an API key is required"));
         };

@@ -48,6 +48,16 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// 401 with a `WWW-Authenticate` challenge for `scheme` (e.g. `Bearer`, `ApiKey`).
+    pub fn challenge(scheme: &'static str, message: &str) -> Reply {
+        let mut reply = Reply::json(401, "Unauthorized", message);
+        reply.headers.push((
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(scheme),
+        ));
+        reply
+    }
+
     /// A short JSON error body, as every gateway-made error has.
     pub fn json(status: u16, error: &str, message: &str) -> Reply {
         let body = serde_json::json!({ "error": error, "message": message }).to_string();
