@@ -134,7 +134,10 @@ CONF
 
 tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 limit plugin: none|local|cluster
   local plugin_line=""
-  [[ "${4:-none}" != none ]] && plugin_line='plugins = ["limit"]'
+  case "${4:-none}" in
+    local|cluster) plugin_line='plugins = ["limit"]' ;;
+    chain) plugin_line='plugins = ["auth", "tenant-limit"]' ;;
+  esac
   {
     cat <<CONF
 [server]
@@ -163,7 +166,13 @@ CONF
       printf '[[routes]]\nname = "svc%d"\npath = "/svc%d/"\nservice = "up"\n' "$i" "$i"
     done
     printf '[[routes]]\nname = "root"\npath = "/"\nservice = "up"\n%s\n' "$plugin_line"
-    if [[ "${4:-none}" != none ]]; then
+    if [[ "${4:-none}" == chain ]]; then
+      # A typical chain: key-auth naming the consumer and tenant, then a per-tenant limit.
+      printf '[[consumers]]\nname = "bench"\ntenant = "bench-tenant"\nkeys = ["bench-key-0001"]\n'
+      printf '[plugins.auth]\ntype = "key-auth"\n'
+      printf '[plugins.tenant-limit]\ntype = "key-rate-limit"\nkey = "tenant"\n'
+      printf 'limits = [{ per = "second", count = 100000000 }]\n'
+    elif [[ "${4:-none}" != none ]]; then
       # Limits far above the load: the scenario measures the cost of checking, not refusing.
       printf '[plugins.limit]\ntype = "key-rate-limit"\nkey = "header:x-tenant-id"\nscope = "%s"\n' "$4"
       printf 'limits = [{ per = "second", count = 100000000 }, { per = "minute", count = 1000000000 }]\n'
@@ -264,6 +273,8 @@ if ((!SMOKE)); then
     start_tidegate 0 cluster
     wrk_run "tidegate + key-rate-limit (Redis)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "x-tenant-id: bench"
   fi
+  start_tidegate 0 chain
+  wrk_run "tidegate + key-auth + tenant limit" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "x-api-key: bench-key-0001"
 fi
 
 echo "== scenario: WebSocket" >&2
@@ -328,6 +339,11 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
       line="$line; Redis throughput $(ratio "$(field 9 2)" "$(field 7 2)"), CPU per request $(ratio "$(field 9 3)" "$(field 7 3)")"
     fi
     echo "$line."
+    chain=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/key-auth \+ tenant limit/{print $2"|"$3}')
+    if [[ -n "$chain" ]]; then
+      echo
+      echo "key-auth + tenant limit chain vs no plugin: throughput $(ratio "${chain%%|*}" "$(field 7 2)"), CPU per request $(ratio "${chain##*|}" "$(field 7 3)")."
+    fi
   fi
   echo
   echo "## WebSocket ($TUNNELS idle tunnels held 3 s; then 50 clients echoing 64-byte messages for ${DURATION}s)"

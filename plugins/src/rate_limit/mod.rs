@@ -81,6 +81,9 @@ pub struct KeyRateLimit {
     missing: Missing,
     inflight: Arc<Inflight>,
     stores: Arc<Stores>,
+    /// Decision counters per tenant label, resolved once here rather than per request:
+    /// (allowed, rejected).
+    decisions: HashMap<String, (prometheus::IntCounter, prometheus::IntCounter)>,
 }
 
 /// What an allowed request remembers until its response and its end.
@@ -159,7 +162,21 @@ impl KeyRateLimit {
                 }
             },
         };
+        let decisions = overrides
+            .keys()
+            .map(String::as_str)
+            .chain(["other", "missing"])
+            .map(|tenant| {
+                let vec = &metrics::get().limit_decisions;
+                let pair = (
+                    vec.with_label_values(&[name, tenant, "allowed"]),
+                    vec.with_label_values(&[name, tenant, "rejected"]),
+                );
+                (tenant.to_string(), pair)
+            })
+            .collect();
         Ok(Arc::new(KeyRateLimit {
+            decisions,
             name: name.to_string(),
             key,
             defaults,
@@ -173,6 +190,16 @@ impl KeyRateLimit {
 
     fn limits_for(&self, key: &str) -> &Limits {
         self.overrides.get(key).unwrap_or(&self.defaults)
+    }
+
+    fn count(&self, tenant_label: &str, allowed: bool) {
+        if let Some((yes, no)) = self.decisions.get(tenant_label) {
+            if allowed {
+                yes.inc()
+            } else {
+                no.inc()
+            }
+        }
     }
 
     fn tenant_label<'a>(&self, key: &'a str) -> &'a str {
@@ -207,31 +234,26 @@ impl KeyRateLimit {
     /// Counts first, then checks, and takes the count back when refused: concurrent
     /// requests can never push a window past its limit, and refused requests count nowhere.
     fn admit_local(&self, key: &str, limits: &Limits, divide: u64) -> Result<Headroom, Refusal> {
-        let mut tightest: Headroom = None;
-        let mut refused: Option<Refusal> = None;
-        let mut counted = 0;
-        for (w, rate) in &limits.windows {
+        // (limit, remaining, window index) of the window with the least room left.
+        let mut tightest: Option<(u64, u64, usize)> = None;
+        for (i, (w, rate)) in limits.windows.iter().enumerate() {
             let limit = w.count.div_ceil(divide);
             let now = rate.observe(&key, 1).max(0) as u64;
-            counted += 1;
             if now > limit {
-                refused = Some((*w, local::peek(rate, key).1));
-                break;
+                for (_, counted) in &limits.windows[..=i] {
+                    counted.observe(&key, -1);
+                }
+                return Err((*w, local::peek(rate, key).1));
             }
             let remaining = limit - now;
             if tightest.is_none_or(|(_, r, _)| remaining < r) {
-                tightest = Some((limit, remaining, local::peek(rate, key).1));
+                tightest = Some((limit, remaining, i));
             }
         }
-        match refused {
-            Some(refusal) => {
-                for (_, rate) in limits.windows.iter().take(counted) {
-                    rate.observe(&key, -1);
-                }
-                Err(refusal)
-            }
-            None => Ok(tightest),
-        }
+        // The reset time only of the window whose headers are sent.
+        Ok(tightest.map(|(limit, remaining, i)| {
+            (limit, remaining, local::peek(&limits.windows[i].1, key).1)
+        }))
     }
 
     /// `None` when Redis cannot answer in time.
@@ -359,10 +381,7 @@ impl Plugin for KeyRateLimit {
             (None, Missing::Allow) => return Ok(()),
             (None, Missing::LimitAs(k)) => k.clone(),
             (None, Missing::Reject) => {
-                metrics::get()
-                    .limit_decisions
-                    .with_label_values(&[&self.name, "missing", "rejected"])
-                    .inc();
+                self.count("missing", false);
                 // No identity from authentication is a 401; a missing header, query or
                 // cookie the client should have sent is a bad request.
                 let (status, error) = match self.key {
@@ -388,10 +407,7 @@ impl Plugin for KeyRateLimit {
                 let (guard, now) = self.inflight.incr(key.as_str(), 1);
                 if now > max as isize {
                     drop(guard);
-                    metrics::get()
-                        .limit_decisions
-                        .with_label_values(&[&self.name, tenant, "rejected"])
-                        .inc();
+                    self.count(tenant, false);
                     let mut reply = Reply::json(
                         429,
                         "Too Many Requests",
@@ -411,10 +427,7 @@ impl Plugin for KeyRateLimit {
         };
         match self.admit(&key, limits).await {
             Ok(tightest) => {
-                metrics::get()
-                    .limit_decisions
-                    .with_label_values(&[&self.name, tenant, "allowed"])
-                    .inc();
+                self.count(tenant, true);
                 *state.slot(index) = Some(Box::new(Admitted {
                     headers: tightest.map(|(l, r, reset)| header_triplet(l, r, reset)),
                     _concurrency: guard,
@@ -422,10 +435,7 @@ impl Plugin for KeyRateLimit {
                 Ok(())
             }
             Err((window, reset)) => {
-                metrics::get()
-                    .limit_decisions
-                    .with_label_values(&[&self.name, tenant, "rejected"])
-                    .inc();
+                self.count(tenant, false);
                 let body = serde_json::json!({
                     "error": "Too Many Requests",
                     "message": format!("rate limit of {} per {} exceeded for key {key:?}", window.count, window.per.as_str()),
