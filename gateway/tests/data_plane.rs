@@ -599,14 +599,7 @@ async fn websocket_echo_through_the_gateway() {
     // A large message crosses in many reads.
     let big = "x".repeat(300_000);
     assert!(ws::echo(&mut clients[0], &big).await);
-    let metrics = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("tidegate_websocket_tunnels_open{route=\"ws\"} 20"),
         "{metrics}"

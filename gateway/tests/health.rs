@@ -11,14 +11,7 @@ use support::upstream::Upstream;
 use support::{client, Gateway};
 
 async fn endpoint_states(gw: &Gateway) -> String {
-    let metrics = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     metrics
         .lines()
         .filter(|l| l.starts_with("tidegate_service_endpoints{service=\"svc\""))

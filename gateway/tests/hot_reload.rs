@@ -221,14 +221,7 @@ async fn two_hundred_tunnels_survive_a_hundred_unrelated_reloads() {
         echo.close_codes.lock().await.is_empty(),
         "upstream saw closes"
     );
-    let metrics = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(metrics.contains("tidegate_websocket_tunnels_open{route=\"ws\"} 200"));
     assert!(
         !metrics.contains("tidegate_websocket_tunnels_closed_total"),

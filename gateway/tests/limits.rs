@@ -229,14 +229,7 @@ async fn fleet_of_three_shares_one_limit_and_survives_redis_outages() {
     eprintln!("one gateway while redis is down: {:?}", (a, l, o));
     assert_eq!(o, 0, "errors while redis is down");
     assert_eq!(a, 34, "fallback limit is ceil(100 / 3)");
-    let metrics = client()
-        .get(fleet[0].admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = fleet[0].metrics().await;
     assert!(metrics.contains("tidegate_redis_up 0"), "{metrics}");
     assert!(metrics.contains("tidegate_limit_redis_fallback_total{plugin=\"tenant-limit\"}"));
 
@@ -247,14 +240,7 @@ async fn fleet_of_three_shares_one_limit_and_survives_redis_outages() {
     let (a, _, o) = burst(&urls[1], Some("fleet2"), 150, 3).await;
     assert_eq!(o, 0);
     assert_eq!(a, 100, "cluster limit after redis came back");
-    let metrics = client()
-        .get(fleet[1].admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = fleet[1].metrics().await;
     assert!(metrics.contains("tidegate_redis_up 1"), "{metrics}");
 }
 

@@ -201,14 +201,7 @@ async fn five_hundred_tunnels_are_handed_to_the_new_process() {
         echo.close_codes.lock().await.is_empty(),
         "upstream saw closes"
     );
-    let metrics = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("tidegate_websocket_tunnels_open{route=\"ws\"} 500"),
         "{metrics}"

@@ -154,6 +154,18 @@ path = "{dir}/access.log"
         std::fs::read_to_string(self.dir.path("stderr.log")).unwrap_or_default()
     }
 
+    /// The admin listener's /metrics text.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(self.dir.path("access.log")).unwrap_or_default()
     }
