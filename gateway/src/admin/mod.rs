@@ -12,6 +12,7 @@ use pingora_core::protocols::http::ServerSession;
 use serde::Deserialize;
 use std::ops::Range;
 use std::sync::Arc;
+use tidegate_plugins::consumers::constant_time_eq;
 use toml::Spanned;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,20 +115,13 @@ impl AdminApp {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
+        // Constant time, so timing does not reveal how much of a guess was right.
         if constant_time_eq(sent.as_bytes(), token.as_bytes()) {
             Ok(())
         } else {
             Err(Box::new(unauthorized("missing or wrong bearer token")))
         }
     }
-}
-
-/// Compares without an early exit, so timing does not reveal how much of a guess was right.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn unauthorized(message: &str) -> Response<Vec<u8>> {
