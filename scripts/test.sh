@@ -11,12 +11,17 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)  # fleet-wide lim
 command -v nginx >/dev/null || need_apt+=(nginx-light)       # benchmark peer (smoke run below)
 command -v openssl >/dev/null || need_apt+=(openssl)         # JWT test keys
 command -v wrk >/dev/null || need_apt+=(wrk)
+command -v curl >/dev/null || need_apt+=(curl)
 if ((${#need_apt[@]})); then
   echo "== installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# A real Nacos-compatible registry for the discovery and shared-config tests.
+scripts/rnacos.sh install
+export RNACOS_BIN="$(command -v rnacos || echo "${CARGO_HOME:-$HOME/.cargo}/bin/rnacos")"
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked -- --include-ignored

@@ -55,13 +55,20 @@ fn main() {
         let text = config(routes, 0);
         let states = EndpointStates::default();
         let stores = std::sync::Arc::new(tidegate_plugins::Stores::default());
+        let discovery = tidegate::nacos::Discovery::default();
         let build = median(
             (0..7)
                 .map(|_| {
                     let t = Instant::now();
                     black_box(
-                        Snapshot::build(Source::new("bench", text.clone()), 1, &states, &stores)
-                            .unwrap(),
+                        Snapshot::build(
+                            Source::new("bench", text.clone()),
+                            1,
+                            &states,
+                            &stores,
+                            &discovery,
+                        )
+                        .unwrap(),
                     );
                     t.elapsed()
                 })
@@ -79,7 +86,8 @@ fn main() {
                 })
                 .collect(),
         );
-        let snapshot = Snapshot::build(Source::new("bench", text), 1, &states, &stores).unwrap();
+        let snapshot =
+            Snapshot::build(Source::new("bench", text), 1, &states, &stores, &discovery).unwrap();
         // Requests that hit routes spread over the table, plus misses that fall back.
         let requests: Vec<(String, String)> = (0..1000)
             .map(|k| {

@@ -44,6 +44,15 @@ impl ConfigWatch {
             log::info!("SIGHUP: running the embedded default config, nothing to re-read");
             return;
         };
+        if self.gateway.snapshot().source.overlay.is_some() {
+            // Routes come from Nacos; this file only says where from. Re-reading it here
+            // would replace the shared config with the bootstrap's.
+            log::warn!(
+                "{}: the config comes from nacos; changes to this bootstrap file take effect at the next restart or upgrade",
+                path.display()
+            );
+            return;
+        }
         match Source::read_file(path) {
             Ok(source) => {
                 let _ = self.gateway.apply(source, from);

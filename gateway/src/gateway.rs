@@ -22,6 +22,7 @@ pub enum ChangeSource {
     File,
     Signal,
     AdminApi,
+    Nacos,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -48,6 +49,7 @@ pub struct Gateway {
     current: ArcSwap<Snapshot>,
     current_source: Mutex<ChangeSource>,
     endpoint_states: EndpointStates,
+    discovery: crate::nacos::Discovery,
     plugin_stores: Arc<tidegate_plugins::Stores>,
     tunnels: Arc<tunnel::Registry>,
     draining: AtomicBool,
@@ -65,7 +67,9 @@ impl Gateway {
     pub fn start(source: Source) -> Result<Arc<Gateway>, ConfigErrors> {
         let endpoint_states = EndpointStates::default();
         let plugin_stores = Arc::new(tidegate_plugins::Stores::default());
-        let snapshot = Snapshot::build(source, 1, &endpoint_states, &plugin_stores)?;
+        let discovery = crate::nacos::Discovery::default();
+        let snapshot = Snapshot::build(source, 1, &endpoint_states, &plugin_stores, &discovery)?;
+        discovery.configure(snapshot.config.nacos.as_ref().map(|n| n.get_ref()));
         if let Err(e) = plugin_stores.redis.configure(&snapshot.config.redis) {
             log::error!("{e}");
         }
@@ -80,6 +84,7 @@ impl Gateway {
             current: ArcSwap::from_pointee(snapshot),
             current_source: Mutex::new(ChangeSource::Startup),
             endpoint_states,
+            discovery,
             plugin_stores,
             tunnels: Arc::default(),
             draining: AtomicBool::new(false),
@@ -100,6 +105,13 @@ impl Gateway {
         let Some(path) = self.config_path.get() else {
             return false;
         };
+        if self.current.load().source.overlay.is_some() {
+            // The file is the bootstrap; the serving text is the shared one from Nacos.
+            log::warn!(
+                "config comes from nacos: this change lasts until the next publication there"
+            );
+            return false;
+        }
         let tmp = path.with_extension("toml.tidegate-tmp");
         let written = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = &written {
@@ -126,6 +138,52 @@ impl Gateway {
         self.endpoint_states.get(service, addr)
     }
 
+    pub fn discovery(&self) -> &crate::nacos::Discovery {
+        &self.discovery
+    }
+
+    /// A registry answer for `key`: when it differs from what is known, every service of the
+    /// serving snapshot bound to `key` gets the new endpoints in place — no snapshot rebuild.
+    pub fn discovered(
+        &self,
+        key: &crate::nacos::ServiceKey,
+        endpoints: Vec<crate::upstream::EndpointSpec>,
+    ) {
+        let _in_order = self.discovery.push_lock.lock();
+        let Some((version, endpoints)) = self.discovery.record(key, endpoints) else {
+            return;
+        };
+        let snapshot = self.current.load();
+        for service in snapshot.services.values() {
+            if service.nacos.as_ref() == Some(key) {
+                service.replace_members(version, &endpoints, &self.endpoint_states);
+            }
+        }
+        self.endpoint_states.retain_used();
+        crate::metrics::publish_endpoint_states(&snapshot);
+        log::info!(
+            "{key}: {} endpoints ({} take traffic)",
+            endpoints.len(),
+            endpoints.iter().filter(|e| e.weight > 0).count()
+        );
+    }
+
+    /// After a swap: registry-bound services built from an older list than the registry's
+    /// latest (a change that arrived during the build) catch up.
+    fn catch_up_discovery(&self, snapshot: &Snapshot) {
+        let _in_order = self.discovery.push_lock.lock();
+        let nacos = snapshot.config.nacos.as_ref().map(|n| n.get_ref());
+        self.discovery.configure(nacos);
+        for service in snapshot.services.values() {
+            let Some(key) = &service.nacos else { continue };
+            if let Some((version, endpoints)) = self.discovery.current(key, nacos) {
+                if service.members().version != version {
+                    service.replace_members(version, &endpoints, &self.endpoint_states);
+                }
+            }
+        }
+    }
+
     pub fn tunnels(&self) -> &Arc<tunnel::Registry> {
         &self.tunnels
     }
@@ -150,15 +208,26 @@ impl Gateway {
     /// Checks a config as `apply` would, without applying it.
     pub fn validate(&self, source: &Source) -> Result<(), ConfigErrors> {
         let scratch = Arc::new(tidegate_plugins::Stores::default());
-        Snapshot::build(source.clone(), 0, &self.endpoint_states, &scratch).map(|_| ())
+        Snapshot::build(
+            source.clone(),
+            0,
+            &self.endpoint_states,
+            &scratch,
+            &self.discovery,
+        )
+        .map(|_| ())
     }
 
     /// The one way a config change gets in: build a complete snapshot beside the serving
     /// one, then swap. A refused change leaves the serving snapshot untouched.
-    pub fn apply(&self, source: Source, from: ChangeSource) -> Result<Applied, ConfigErrors> {
+    pub fn apply(&self, mut source: Source, from: ChangeSource) -> Result<Applied, ConfigErrors> {
         let _one_at_a_time = self.apply_lock.lock();
         let metrics = crate::metrics::get();
         let old = self.current.load_full();
+        if from == ChangeSource::AdminApi && source.overlay.is_none() {
+            // An admin change (a quota override) to a shared config keeps its bootstrap.
+            source.overlay = old.source.overlay.clone();
+        }
         if content_hash(&source.text) == old.hash {
             metrics
                 .config_reloads
@@ -175,6 +244,7 @@ impl Gateway {
             old.version + 1,
             &self.endpoint_states,
             &self.plugin_stores,
+            &self.discovery,
         ) {
             Ok(s) => Arc::new(s),
             Err(errors) => {
@@ -202,6 +272,7 @@ impl Gateway {
             log::error!("{e}");
         }
         self.current.store(new.clone());
+        self.catch_up_discovery(&new);
         *self.current_source.lock() = from;
         self.endpoint_states.retain_used();
         self.close_orphaned_tunnels(&old, &new);
@@ -226,9 +297,12 @@ impl Gateway {
         for (id, info) in self.tunnels.list() {
             let (orphaned, policy, window) = match new.router.get(&info.route) {
                 Some(route) => {
-                    let kept = route
-                        .service()
-                        .is_some_and(|s| s.endpoints.iter().any(|e| e.addr == info.endpoint));
+                    let kept = route.service().is_some_and(|s| {
+                        s.members()
+                            .endpoints
+                            .iter()
+                            .any(|e| e.addr == info.endpoint)
+                    });
                     (!kept, route.on_route_change, route.drain_window)
                 }
                 None => match old.router.get(&info.route) {

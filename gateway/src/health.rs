@@ -38,7 +38,7 @@ impl BackgroundService for HealthChecks {
                 let Some(check) = &service.health_check else {
                     continue;
                 };
-                for endpoint in &service.endpoints {
+                for endpoint in &service.members().endpoints {
                     let due = next_due.entry((name.clone(), endpoint.addr)).or_insert(now);
                     if *due > now {
                         continue;
@@ -70,7 +70,7 @@ impl BackgroundService for HealthChecks {
                     snapshot
                         .services
                         .get(s)
-                        .is_some_and(|svc| svc.endpoints.iter().any(|e| e.addr == *a))
+                        .is_some_and(|svc| svc.members().endpoints.iter().any(|e| e.addr == *a))
                 });
             }
         }

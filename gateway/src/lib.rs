@@ -10,6 +10,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod listener;
 pub mod metrics;
+pub mod nacos;
 pub mod observe;
 pub mod proxy;
 pub mod proxy_protocol;

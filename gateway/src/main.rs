@@ -92,6 +92,8 @@ fn main() -> ExitCode {
     if let Some(path) = &cli.config {
         gateway.set_config_path(path.clone());
     }
+    // Discovered endpoints (and a shared config from Nacos) before the first request.
+    tidegate::nacos::prefetch(&gateway, std::time::Duration::from_secs(3));
     let snapshot = gateway.snapshot();
     let server_config = &snapshot.config.server;
 
@@ -198,6 +200,12 @@ fn main() -> ExitCode {
     server.add_service(admin);
     server.add_service(watch);
     server.add_service(lifecycle);
+    server.add_service(background_service(
+        "nacos",
+        tidegate::nacos::NacosRunner {
+            gateway: gateway.clone(),
+        },
+    ));
     server.add_service(background_service(
         "health checks",
         tidegate::health::HealthChecks {

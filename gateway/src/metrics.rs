@@ -23,6 +23,9 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     pub connections_total: prometheus::IntCounter,
     pub endpoints: IntGaugeVec,
+    pub nacos_up: IntGauge,
+    pub nacos_requests: IntCounterVec,
+    pub nacos_stale_services: IntGauge,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -126,6 +129,24 @@ impl Metrics {
             &["service", "state"],
         )
         .expect("valid metric");
+        let nacos_up = IntGauge::new(
+            "tidegate_nacos_up",
+            "1 when the last call to the Nacos registry was answered, 0 when it failed (or no [nacos])",
+        )
+        .expect("valid metric");
+        let nacos_requests = IntCounterVec::new(
+            Opts::new(
+                "tidegate_nacos_requests_total",
+                "Calls to the Nacos Open API by result (ok, error after trying every server)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let nacos_stale_services = IntGauge::new(
+            "tidegate_nacos_stale_services",
+            "Registry-bound services routing on last known instances (registry down, or an empty or garbled answer refused)",
+        )
+        .expect("valid metric");
         let build_info = IntGaugeVec::new(
             Opts::new("tidegate_build_info", "Build information"),
             &["version"],
@@ -148,6 +169,9 @@ impl Metrics {
             Box::new(connections_open.clone()),
             Box::new(connections_total.clone()),
             Box::new(endpoints.clone()),
+            Box::new(nacos_up.clone()),
+            Box::new(nacos_requests.clone()),
+            Box::new(nacos_stale_services.clone()),
             Box::new(build_info),
         ] {
             registry.register(c).expect("metric registered once");
@@ -170,6 +194,9 @@ impl Metrics {
             connections_open,
             connections_total,
             endpoints,
+            nacos_up,
+            nacos_requests,
+            nacos_stale_services,
         }
     }
 
@@ -216,7 +243,7 @@ pub fn publish_endpoint_states(snapshot: &crate::snapshot::Snapshot) {
     m.endpoints.reset();
     for (name, service) in &snapshot.services {
         let mut counts = [0i64; 4];
-        for e in &service.endpoints {
+        for e in &service.members().endpoints {
             let i = if e.weight == 0 {
                 3
             } else if !e.state.is_healthy() {

@@ -24,15 +24,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Parses, validates and compiles. Endpoint state (active counts, later health) is taken
-    /// from `states` so it carries over from the previous snapshot.
+    /// Parses, validates and compiles. Endpoint state (active counts, health) is taken from
+    /// `states` so it carries over from the previous snapshot; registry-bound services start
+    /// from what `discovery` knows.
     pub fn build(
         source: Source,
         version: u64,
         states: &EndpointStates,
         stores: &Arc<tidegate_plugins::Stores>,
+        discovery: &crate::nacos::Discovery,
     ) -> Result<Snapshot, ConfigErrors> {
         let config = Config::parse(&source)?;
+        let nacos = config.nacos.as_ref().map(|n| n.get_ref());
         let compile_error = |message: String| {
             ConfigErrors::single(
                 source.origin.clone(),
@@ -41,7 +44,16 @@ impl Snapshot {
         };
         let mut services = HashMap::with_capacity(config.services.len());
         for service in &config.services {
-            let compiled = Service::build(service, states).map_err(compile_error)?;
+            let discovered = service
+                .nacos
+                .as_ref()
+                .and_then(|b| discovery.current(&b.get_ref().key(), nacos));
+            let compiled = Service::build(
+                service,
+                states,
+                discovered.as_ref().map(|(v, e)| (*v, e.as_slice())),
+            )
+            .map_err(compile_error)?;
             services.insert(service.name.get_ref().clone(), Arc::new(compiled));
         }
         let consumers = tidegate_plugins::consumers::Consumers::build(&config.consumers)

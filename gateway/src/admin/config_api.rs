@@ -32,7 +32,18 @@ pub async fn handle(
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
-            let source = Source::new("admin api", body);
+            let serving = gateway.snapshot();
+            let mut source = Source::new("admin api", body);
+            if let Some(overlay) = &serving.source.overlay {
+                // Shared config: checked as the fleet would read it, changed only in Nacos.
+                source = source.with_overlay(overlay.clone());
+                if path == "/api/config" {
+                    return json(
+                        StatusCode::CONFLICT,
+                        json!({"error": format!("the config comes from {}; publish changes there", serving.source.origin)}),
+                    );
+                }
+            }
             if path == "/api/config/validate" {
                 return match gateway.validate(&source) {
                     Ok(()) => json(StatusCode::OK, json!({"valid": true})),
@@ -77,6 +88,7 @@ fn status(gateway: &Gateway) -> Response<Vec<u8>> {
             "services": snapshot.services.len(),
             "tunnels_open": gateway.tunnels().len(),
             "last_refused": gateway.last_refusal(),
+            "registry": gateway.discovery().status(),
         }),
     )
 }

@@ -73,7 +73,12 @@ impl ServeHttp for AdminApp {
                         serde_json::json!({"ready": false, "reason": "draining"}),
                     )
                 } else {
-                    json(StatusCode::OK, serde_json::json!({"ready": true}))
+                    // Registry trouble degrades (last known instances keep serving); it is
+                    // shown here, not made a reason to take the gateway out of the SLB.
+                    json(
+                        StatusCode::OK,
+                        serde_json::json!({"ready": true, "registry": self.gateway.discovery().status()}),
+                    )
                 }
             }
             ("GET", "/metrics") => Response::builder()

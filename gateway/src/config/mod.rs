@@ -27,7 +27,7 @@ pub fn spanned_default<T: Default>() -> toml::Spanned<T> {
 }
 
 /// One whole configuration document.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -51,6 +51,59 @@ pub struct Config {
     /// Callers and their tenant, for the authentication plugins.
     #[serde(default)]
     pub consumers: Vec<tidegate_plugins::consumers::ConsumerConfig>,
+    /// The Nacos registry (discovery, shared config, self-registration).
+    pub nacos: Option<toml::Spanned<crate::nacos::NacosConfig>>,
+    /// `[config]`: where routes and services come from (the file, or a Nacos data id).
+    #[serde(default = "spanned_default")]
+    pub config: toml::Spanned<crate::nacos::ConfigSourceConfig>,
+}
+
+/// The sections that belong to each gateway, not to the fleet: its listeners, admin API,
+/// log file, and where its shared config comes from. With a shared config from Nacos they
+/// are always taken from the gateway's own (bootstrap) file.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub access_log: AccessLogConfig,
+    pub nacos: Option<toml::Spanned<crate::nacos::NacosConfig>>,
+    pub config: toml::Spanned<crate::nacos::ConfigSourceConfig>,
+}
+
+/// Top-level keys of the sections in [`Overlay`].
+const OWN_SECTIONS: [&str; 5] = ["server", "admin", "access_log", "nacos", "config"];
+
+impl Overlay {
+    pub fn of(config: &Config) -> std::sync::Arc<Overlay> {
+        std::sync::Arc::new(Overlay {
+            server: config.server.clone(),
+            admin: config.admin.clone(),
+            access_log: config.access_log.clone(),
+            nacos: config.nacos.clone(),
+            config: config.config.clone(),
+        })
+    }
+
+    /// Puts the gateway's own sections into a shared config; a shared text that sets one of
+    /// them is refused (it would act differently on each gateway, or redirect the fleet).
+    fn apply(&self, config: &mut Config, text: &str, errors: &mut Vec<ConfigError>) {
+        if let Ok(doc) = toml_edit::Document::parse(text) {
+            for section in OWN_SECTIONS {
+                if let Some((key, _)) = doc.as_table().get_key_value(section) {
+                    errors.push(ConfigError::at_span(
+                        text,
+                        key.span(),
+                        format!("[{section}] belongs in each gateway's own file, not in the shared config"),
+                    ));
+                }
+            }
+        }
+        config.server = self.server.clone();
+        config.admin = self.admin.clone();
+        config.access_log = self.access_log.clone();
+        config.nacos = self.nacos.clone();
+        config.config = self.config.clone();
+    }
 }
 
 /// A parsed document together with the text it came from; positions in errors refer to it.
@@ -59,6 +112,8 @@ pub struct Source {
     /// Where the text came from, for messages: a path, "embedded default" or "admin api".
     pub origin: String,
     pub text: String,
+    /// Set for a shared config from Nacos: the bootstrap's own sections.
+    pub overlay: Option<std::sync::Arc<Overlay>>,
 }
 
 impl Source {
@@ -66,7 +121,13 @@ impl Source {
         Source {
             origin: origin.into(),
             text: text.into(),
+            overlay: None,
         }
+    }
+
+    pub fn with_overlay(mut self, overlay: std::sync::Arc<Overlay>) -> Self {
+        self.overlay = Some(overlay);
+        self
     }
 
     /// Reads a file; an unreadable file is reported like any other config error.
@@ -85,13 +146,16 @@ impl Config {
     /// Parses TOML and validates everything that can be checked without building runtime
     /// objects. Errors are positioned in `source.text`.
     pub fn parse(source: &Source) -> Result<Config, ConfigErrors> {
-        let config: Config = toml::from_str(&source.text).map_err(|e| {
+        let mut config: Config = toml::from_str(&source.text).map_err(|e| {
             ConfigErrors::single(
                 source.origin.clone(),
                 ConfigError::at_span(&source.text, e.span(), e.message().to_string()),
             )
         })?;
         let mut errors = Vec::new();
+        if let Some(overlay) = &source.overlay {
+            overlay.apply(&mut config, &source.text, &mut errors);
+        }
         config.validate(&mut |span, message| {
             errors.push(ConfigError::at_span(&source.text, span, message))
         });
@@ -112,9 +176,36 @@ impl Config {
         self.server.validate(report);
         self.admin.validate(report);
         self.access_log.validate(report);
+        if let Some(nacos) = &self.nacos {
+            nacos.get_ref().validate(nacos.span(), report);
+            if let Some(register) = &nacos.get_ref().register {
+                if let Err(e) =
+                    crate::nacos::Registration::new(register, self.admin.listen.get_ref())
+                {
+                    report(Some(nacos.span()), e);
+                }
+            }
+        }
+        if self.config.get_ref().source == crate::nacos::ConfigSourceKind::Nacos
+            && self.nacos.is_none()
+        {
+            report(
+                Some(self.config.span()),
+                "[config] source = \"nacos\" needs a [nacos] section".into(),
+            );
+        }
         let mut service_names = std::collections::HashMap::new();
         for service in &self.services {
             service.validate(report);
+            if let (Some(binding), None) = (&service.nacos, &self.nacos) {
+                report(
+                    Some(binding.span()),
+                    format!(
+                        "service {:?} is bound to nacos but there is no [nacos] section",
+                        service.name.get_ref()
+                    ),
+                );
+            }
             if service_names
                 .insert(service.name.get_ref().as_str(), service)
                 .is_some()

@@ -28,3 +28,47 @@ fn line_and_column_count_characters() {
     assert_eq!(error::line_column("ab\ncé", 6), (2, 3));
     assert_eq!(error::line_column("", 0), (1, 1));
 }
+
+#[test]
+fn nacos_bindings_are_checked_with_positions() {
+    let e = errors("[[services]]\nname = \"s\"\nnacos = { service = \"chat\" }\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("3:9: service \"s\" is bound to nacos but there is no [nacos]"));
+    let e = errors(
+        "[nacos]\nservers = [\"10.0.0.1:8848\"]\n[[services]]\nname = \"s\"\nendpoints = [{ addr = \"127.0.0.1:1\" }]\nnacos = { service = \"chat\" }\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("2:12: nacos server \"10.0.0.1:8848\" must be an http:// URL"));
+    assert!(e[1].starts_with("6:9: service \"s\" has both endpoints and a nacos binding"));
+    let e = errors("[config]\nsource = \"nacos\"\n");
+    assert!(e[0].contains("needs a [nacos] section"), "{e:?}");
+}
+
+#[test]
+fn a_shared_config_keeps_each_gateway_s_own_sections() {
+    let bootstrap =
+        Config::parse(&Source::new("own", "[admin]\ntoken = \"t\"\n[nacos]\nservers = [\"http://127.0.0.1:8848\"]\n[config]\nsource = \"nacos\"\n"))
+            .unwrap();
+    let overlay = Overlay::of(&bootstrap);
+    let shared = Config::parse(
+        &Source::new(
+            "shared",
+            "[[routes]]\nname = \"r\"\nrespond = { status = 200 }\n",
+        )
+        .with_overlay(overlay.clone()),
+    )
+    .unwrap();
+    assert_eq!(shared.admin.token.as_deref(), Some("t"));
+    assert!(shared.nacos.is_some());
+    let refused = Config::parse(
+        &Source::new(
+            "shared",
+            "[server]\nthreads = 8\n[[routes]]\nname = \"r\"\nrespond = { status = 200 }\n",
+        )
+        .with_overlay(overlay),
+    )
+    .unwrap_err();
+    assert!(refused.errors[0]
+        .to_string()
+        .starts_with("1:2: [server] belongs in each gateway's own file"));
+}

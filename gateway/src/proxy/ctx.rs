@@ -2,7 +2,7 @@
 
 use crate::router::Route;
 use crate::snapshot::Snapshot;
-use crate::upstream::{EndpointState, Tried};
+use crate::upstream::{EndpointState, Members, Tried};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,6 +25,9 @@ pub struct RequestCtx {
     pub peer_ip: String,
     pub peer_trusted: bool,
     pub tried: Tried,
+    /// The endpoints this request chooses from, fixed at its first attempt so that `tried`
+    /// indices keep their meaning if discovery swaps the service's endpoints meanwhile.
+    pub members: Option<Arc<Members>>,
     pub upstream: Option<SocketAddr>,
     /// The endpoint this request is counted against (least_conn), released at the end.
     pub active: Option<Arc<EndpointState>>,
@@ -52,6 +55,7 @@ impl Default for RequestCtx {
             peer_ip: String::new(),
             peer_trusted: false,
             tried: Tried::default(),
+            members: None,
             upstream: None,
             active: None,
             status: 0,

@@ -149,11 +149,12 @@ impl ProxyHttp for Proxy {
             .and_then(|s| s.choose(&session.req_header().headers));
         let key = service.key_for(session, &ctx.client_ip);
         let labels = subset.as_deref().map(|l| l.as_slice());
-        let Some(index) = service.select_in(&key, &ctx.tried, labels) else {
+        let members = ctx.members.get_or_insert_with(|| service.members()).clone();
+        let Some(index) = members.select_in(&key, &ctx.tried, labels) else {
             return Error::e_explain(ErrorType::HTTPStatus(502), "no usable endpoint left");
         };
         ctx.tried.add(index);
-        let endpoint = &service.endpoints[index];
+        let endpoint = &members.endpoints[index];
         ctx.upstream = Some(endpoint.addr);
         ctx.hold(&endpoint.state);
         Ok(Box::new(endpoint.peer.clone()))

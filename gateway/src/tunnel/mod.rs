@@ -19,7 +19,7 @@ pub use relay::CloseReason;
 
 use crate::proxy::{forwarded, respond, RequestCtx};
 use crate::router::Route;
-use crate::upstream::Service;
+use crate::upstream::{Members, Service};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use pingora_core::protocols::http::ServerSession;
@@ -52,10 +52,12 @@ pub async fn open(
     forwarded::upstream_request(session, &mut request, ctx, route);
     let head = request_head(&request);
 
-    let Some((endpoint, mut upstream)) = connect(session, ctx, service).await else {
+    let members = service.members();
+    let Some((endpoint, mut upstream)) = connect(session, ctx, service, &members).await else {
         return respond::error(session, ctx, 502, "no upstream endpoint could be reached").await;
     };
-    ctx.upstream = Some(service.endpoints[endpoint].addr);
+    let endpoint = &members.endpoints[endpoint];
+    ctx.upstream = Some(endpoint.addr);
     let _ = upstream.set_nodelay(true);
 
     let answer = tokio::time::timeout(service.read_timeout, async {
@@ -74,10 +76,7 @@ pub async fn open(
             .await
         }
         Ok(Err(e)) => {
-            log::warn!(
-                "websocket handshake with {} failed: {e}",
-                service.endpoints[endpoint].addr
-            );
+            log::warn!("websocket handshake with {} failed: {e}", endpoint.addr);
             return respond::error(session, ctx, 502, "upstream refused the upgrade").await;
         }
         Ok(Ok(answer)) => answer,
@@ -112,12 +111,12 @@ pub async fn open(
     let info = TunnelInfo {
         route: route.name.clone(),
         service: service.name.clone(),
-        endpoint: service.endpoints[endpoint].addr,
+        endpoint: endpoint.addr,
         idle_ms: route.websocket_idle_timeout.as_millis() as u64,
     };
     let (client, buffered) = detach::detach(client);
     early.extend_from_slice(&buffered);
-    let state = service.endpoints[endpoint].state.clone();
+    let state = endpoint.state.clone();
     spawn_relay(
         registry,
         info,
@@ -284,6 +283,7 @@ async fn connect(
     session: &Session,
     ctx: &mut RequestCtx,
     service: &Service,
+    members: &Members,
 ) -> Option<(usize, TcpStream)> {
     for _ in 0..=service.retries {
         let subset = ctx
@@ -292,17 +292,17 @@ async fn connect(
             .and_then(|r| r.subsets.as_ref())
             .and_then(|s| s.choose(&session.req_header().headers));
         let key = service.key_for(session, &ctx.client_ip);
-        let index = service.select_in(&key, &ctx.tried, subset.as_deref().map(|l| l.as_slice()))?;
+        let index = members.select_in(&key, &ctx.tried, subset.as_deref().map(|l| l.as_slice()))?;
         drop((subset, key));
         ctx.tried.add(index);
-        let addr = service.endpoints[index].addr;
+        let addr = members.endpoints[index].addr;
         match tokio::time::timeout(service.connect_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => return Some((index, stream)),
             Ok(Err(e)) => log::warn!("websocket connect to {addr} failed: {e}"),
             Err(_) => log::warn!("websocket connect to {addr} timed out"),
         }
         if service.passive.failures > 0 {
-            service.endpoints[index]
+            members.endpoints[index]
                 .state
                 .record_failure(service.passive.failures, service.passive.eject_ms);
         }

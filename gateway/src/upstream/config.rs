@@ -35,6 +35,9 @@ pub struct ServiceConfig {
     /// Passive health: eject an endpoint after consecutive failures of real requests.
     #[serde(default)]
     pub passive: PassiveConfig,
+    /// Endpoints from Nacos instead of `endpoints`:
+    /// `nacos = { service = "chat-svc", group = "DEFAULT_GROUP", clusters = ["a"] }`.
+    pub nacos: Option<Spanned<crate::nacos::NacosBinding>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -134,6 +137,25 @@ fn default_weight() -> u32 {
 }
 
 impl ServiceConfig {
+    /// The configured endpoints, parsed.
+    pub fn endpoint_specs(&self) -> Result<Vec<super::EndpointSpec>, String> {
+        self.endpoints
+            .get_ref()
+            .iter()
+            .map(|e| {
+                let addr =
+                    e.addr.get_ref().parse().map_err(|err| {
+                        format!("bad endpoint address {:?}: {err}", e.addr.get_ref())
+                    })?;
+                Ok(super::EndpointSpec {
+                    addr,
+                    weight: e.weight,
+                    labels: e.labels.clone(),
+                })
+            })
+            .collect()
+    }
+
     pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
         let name = self.name.get_ref();
         if name.is_empty() {
@@ -142,11 +164,21 @@ impl ServiceConfig {
                 "service name must not be empty".into(),
             );
         }
-        if self.endpoints.get_ref().is_empty() {
-            report(
+        match (&self.nacos, self.endpoints.get_ref().is_empty()) {
+            (None, true) => report(
                 Some(self.name.span()),
-                format!("service {name:?} has no endpoints"),
-            );
+                format!("service {name:?} has no endpoints (and no nacos binding)"),
+            ),
+            (Some(binding), false) => report(
+                Some(binding.span()),
+                format!("service {name:?} has both endpoints and a nacos binding; choose one"),
+            ),
+            (Some(binding), true) => {
+                if let Err(e) = binding.get_ref().validate() {
+                    report(Some(binding.span()), e);
+                }
+            }
+            (None, false) => {}
         }
         for endpoint in self.endpoints.get_ref() {
             if let Err(e) = endpoint.addr.get_ref().parse::<std::net::SocketAddr>() {

@@ -1,10 +1,13 @@
 use super::*;
 use crate::config::{Config, Source};
+use std::sync::atomic::Ordering;
 
-fn service(endpoints: &str, lb: &str) -> Service {
+fn service(endpoints: &str, lb: &str) -> Arc<Members> {
     let text = format!("[[services]]\nname = \"s\"\nlb = \"{lb}\"\nhash_key = \"header:x\"\nendpoints = [{endpoints}]\n");
     let config = Config::parse(&Source::new("test", text)).expect("valid");
-    Service::build(&config.services[0], &EndpointStates::default()).expect("builds")
+    Service::build(&config.services[0], &EndpointStates::default(), None)
+        .expect("builds")
+        .members()
 }
 
 #[test]
@@ -48,8 +51,32 @@ fn endpoint_state_outlives_a_rebuild() {
     let states = EndpointStates::default();
     let text = "[[services]]\nname = \"s\"\nendpoints = [{ addr = \"127.0.0.1:9\" }]\n";
     let config = Config::parse(&Source::new("t", text)).unwrap();
-    let a = Service::build(&config.services[0], &states).unwrap();
+    let a = Service::build(&config.services[0], &states, None)
+        .unwrap()
+        .members();
     a.endpoints[0].state.active.fetch_add(3, Ordering::Relaxed);
-    let b = Service::build(&config.services[0], &states).unwrap();
+    let b = Service::build(&config.services[0], &states, None)
+        .unwrap()
+        .members();
     assert_eq!(b.endpoints[0].state.active.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn discovered_endpoints_replace_in_place() {
+    let states = EndpointStates::default();
+    let text = "[nacos]\nservers = [\"http://127.0.0.1:1\"]\n[[services]]\nname = \"s\"\nnacos = { service = \"chat\" }\n";
+    let config = Config::parse(&Source::new("t", text)).unwrap();
+    let s = Service::build(&config.services[0], &states, None).unwrap();
+    assert!(s.members().endpoints.is_empty());
+    let before = s.members();
+    let spec = |port| EndpointSpec {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        weight: 1,
+        labels: Default::default(),
+    };
+    s.replace_members(7, &[spec(1), spec(2)], &states);
+    assert_eq!(s.members().version, 7);
+    assert_eq!(s.members().endpoints.len(), 2);
+    // A request that started before keeps its set.
+    assert!(before.endpoints.is_empty());
 }

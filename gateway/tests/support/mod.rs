@@ -3,6 +3,7 @@
 //! echo server. Everything binds ephemeral loopback ports and is torn down on drop.
 #![allow(dead_code)]
 
+pub mod nacos;
 pub mod upstream;
 pub mod ws;
 

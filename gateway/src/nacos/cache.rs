@@ -1,0 +1,86 @@
+//! `[nacos] cache_dir`: the last known instance lists and shared config on disk, written
+//! atomically on every change, read when the registry has not answered yet (a restart
+//! during an outage).
+
+use super::ServiceKey;
+use crate::upstream::EndpointSpec;
+use std::path::{Path, PathBuf};
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedInstances {
+    key: String,
+    saved_at: String,
+    endpoints: Vec<EndpointSpec>,
+}
+
+/// A file name safe on any filesystem, one per key.
+fn file_name(prefix: &str, parts: &[&str]) -> String {
+    let mut name = String::from(prefix);
+    for part in parts {
+        name.push('-');
+        for c in part.chars() {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                name.push(c);
+            } else {
+                name.push_str(&format!("%{:02x}", c as u32 & 0xff));
+            }
+        }
+    }
+    name
+}
+
+fn instances_path(dir: &Path, namespace: &str, key: &ServiceKey) -> PathBuf {
+    dir.join(
+        file_name(
+            "instances",
+            &[namespace, &key.group, &key.service, &key.clusters],
+        ) + ".json",
+    )
+}
+
+pub fn config_path(dir: &Path, namespace: &str, data_id: &str, group: &str) -> PathBuf {
+    dir.join(file_name("config", &[namespace, group, data_id]) + ".toml")
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn save_instances(dir: &Path, namespace: &str, key: &ServiceKey, endpoints: &[EndpointSpec]) {
+    let cached = CachedInstances {
+        key: key.to_string(),
+        saved_at: crate::access_log::rfc3339_millis(std::time::SystemTime::now()),
+        endpoints: endpoints.to_vec(),
+    };
+    let path = instances_path(dir, namespace, key);
+    let written = serde_json::to_vec_pretty(&cached)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| write_atomic(&path, &bytes));
+    if let Err(e) = written {
+        log::warn!("cannot write nacos cache {}: {e}", path.display());
+    }
+}
+
+pub fn load_instances(dir: &Path, namespace: &str, key: &ServiceKey) -> Option<Vec<EndpointSpec>> {
+    let path = instances_path(dir, namespace, key);
+    let bytes = std::fs::read(&path).ok()?;
+    match serde_json::from_slice::<CachedInstances>(&bytes) {
+        Ok(cached) => {
+            log::info!(
+                "{key}: {} endpoints from the cache saved at {}",
+                cached.endpoints.len(),
+                cached.saved_at
+            );
+            Some(cached.endpoints)
+        }
+        Err(e) => {
+            log::warn!("ignoring unreadable nacos cache {}: {e}", path.display());
+            None
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The process-wide registry of discovered instances: the last known list per watched
+//! service, its version, where it came from, and how the registry has been answering. It
+//! outlives snapshots, so a reload starts from what is known instead of from nothing.
+
+use super::{cache, NacosConfig, ServiceKey};
+use crate::upstream::EndpointSpec;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+#[derive(Default)]
+pub struct Discovery {
+    entries: Mutex<HashMap<ServiceKey, Entry>>,
+    next_version: AtomicU64,
+    settings: Mutex<Settings>,
+    health: Mutex<Health>,
+    /// Held while a change is recorded and pushed into the serving snapshot, and while a
+    /// newly applied snapshot catches up: a change can never fall between the two.
+    pub push_lock: Mutex<()>,
+}
+
+#[derive(Default, Clone, PartialEq)]
+struct Settings {
+    cache_dir: Option<PathBuf>,
+    namespace: String,
+}
+
+#[derive(Default)]
+struct Health {
+    configured: bool,
+    last_success: Option<Instant>,
+    last_error: Option<(Instant, String)>,
+}
+
+struct Entry {
+    version: u64,
+    endpoints: Arc<Vec<EndpointSpec>>,
+    origin: Origin,
+    /// Why the registry's latest answer was not taken (the last known list is kept).
+    kept_because: Option<String>,
+    changed_at: SystemTime,
+}
+
+#[derive(Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Origin {
+    Registry,
+    Cache,
+}
+
+/// What `/readyz` and the admin API show about the registry.
+#[derive(serde::Serialize)]
+pub struct RegistryStatus {
+    /// `up` (the last call answered), `down`, or `unused` (no `[nacos]`).
+    pub state: &'static str,
+    pub last_success_ms_ago: Option<u64>,
+    pub last_error: Option<String>,
+    pub services: BTreeMap<String, ServiceStatus>,
+}
+
+#[derive(serde::Serialize)]
+pub struct ServiceStatus {
+    pub endpoints: usize,
+    pub usable: usize,
+    pub origin: &'static str,
+    pub stale: Option<String>,
+    pub changed_at: String,
+}
+
+impl Discovery {
+    /// Takes the cache directory and namespace of the config now serving.
+    pub fn configure(&self, config: Option<&NacosConfig>) {
+        let settings = Settings {
+            cache_dir: config.and_then(|c| c.cache_dir.as_ref().map(PathBuf::from)),
+            namespace: config
+                .map(|c| c.namespace_id().to_string())
+                .unwrap_or_default(),
+        };
+        let mut current = self.settings.lock();
+        if current.namespace != settings.namespace {
+            // Another namespace is another registry: nothing known carries over.
+            self.entries.lock().clear();
+        }
+        *current = settings;
+        self.health.lock().configured = config.is_some();
+    }
+
+    /// The last known instances of `key`: from memory, else from the cache directory of
+    /// `config` (the config being built, which may not be serving yet).
+    pub fn current(
+        &self,
+        key: &ServiceKey,
+        config: Option<&NacosConfig>,
+    ) -> Option<(u64, Arc<Vec<EndpointSpec>>)> {
+        let config = config?;
+        if self.settings.lock().namespace == config.namespace_id() {
+            if let Some(e) = self.entries.lock().get(key) {
+                return Some((e.version, e.endpoints.clone()));
+            }
+        }
+        let dir = PathBuf::from(config.cache_dir.as_ref()?);
+        let endpoints = Arc::new(cache::load_instances(&dir, config.namespace_id(), key)?);
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.settings.lock().namespace == config.namespace_id() {
+            self.entries
+                .lock()
+                .entry(key.clone())
+                .or_insert_with(|| Entry {
+                    version,
+                    endpoints: endpoints.clone(),
+                    origin: Origin::Cache,
+                    kept_because: None,
+                    changed_at: SystemTime::now(),
+                });
+        }
+        Some((version, endpoints))
+    }
+
+    /// Records an answer from the registry. Returns the new version and list when it
+    /// differs from what is known (and saves it to the cache directory).
+    pub fn record(
+        &self,
+        key: &ServiceKey,
+        endpoints: Vec<EndpointSpec>,
+    ) -> Option<(u64, Arc<Vec<EndpointSpec>>)> {
+        let mut entries = self.entries.lock();
+        if let Some(e) = entries.get_mut(key) {
+            e.kept_because = None;
+            if *e.endpoints == endpoints {
+                e.origin = Origin::Registry;
+                publish_stale(&entries);
+                return None;
+            }
+        }
+        let endpoints = Arc::new(endpoints);
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed) + 1;
+        entries.insert(
+            key.clone(),
+            Entry {
+                version,
+                endpoints: endpoints.clone(),
+                origin: Origin::Registry,
+                kept_because: None,
+                changed_at: SystemTime::now(),
+            },
+        );
+        publish_stale(&entries);
+        drop(entries);
+        let settings = self.settings.lock().clone();
+        if let Some(dir) = &settings.cache_dir {
+            cache::save_instances(dir, &settings.namespace, key, &endpoints);
+        }
+        Some((version, endpoints))
+    }
+
+    /// The registry's answer was not taken (see the poller); the last known list stays.
+    pub fn keep_last(&self, key: &ServiceKey, why: String) {
+        let mut entries = self.entries.lock();
+        if let Some(e) = entries.get_mut(key) {
+            e.kept_because = Some(why);
+        }
+        publish_stale(&entries);
+    }
+
+    /// Whether anything is known for `key` with at least one endpoint.
+    pub fn has_endpoints(&self, key: &ServiceKey) -> bool {
+        self.entries
+            .lock()
+            .get(key)
+            .is_some_and(|e| !e.endpoints.is_empty())
+    }
+
+    pub fn note_success(&self) {
+        self.health.lock().last_success = Some(Instant::now());
+        crate::metrics::get().nacos_up.set(1);
+    }
+
+    pub fn note_error(&self, error: String) {
+        self.health.lock().last_error = Some((Instant::now(), error));
+        crate::metrics::get().nacos_up.set(0);
+    }
+
+    /// Forgets services no config refers to any more.
+    pub fn retain(&self, wanted: &std::collections::HashSet<ServiceKey>) {
+        let mut entries = self.entries.lock();
+        entries.retain(|k, _| wanted.contains(k));
+        publish_stale(&entries);
+    }
+
+    pub fn cache_dir(&self) -> Option<(PathBuf, String)> {
+        let s = self.settings.lock();
+        s.cache_dir.clone().map(|d| (d, s.namespace.clone()))
+    }
+
+    pub fn status(&self) -> RegistryStatus {
+        let health = self.health.lock();
+        let up = match (&health.last_success, &health.last_error) {
+            (Some(ok), Some((err, _))) => ok > err,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let state = match (health.configured, up) {
+            (false, _) => "unused",
+            (true, true) => "up",
+            (true, false) => "down",
+        };
+        let entries = self.entries.lock();
+        let services = entries
+            .iter()
+            .map(|(key, e)| {
+                (
+                    key.to_string(),
+                    ServiceStatus {
+                        endpoints: e.endpoints.len(),
+                        usable: e.endpoints.iter().filter(|x| x.weight > 0).count(),
+                        origin: match e.origin {
+                            Origin::Registry => "registry",
+                            Origin::Cache => "cache",
+                        },
+                        stale: e.kept_because.clone(),
+                        changed_at: crate::access_log::rfc3339_millis(e.changed_at),
+                    },
+                )
+            })
+            .collect();
+        RegistryStatus {
+            state,
+            last_success_ms_ago: health.last_success.map(|t| t.elapsed().as_millis() as u64),
+            last_error: health.last_error.as_ref().map(|(_, e)| e.clone()),
+            services,
+        }
+    }
+}
+
+/// `tidegate_nacos_stale_services`: services serving a kept list instead of the registry's
+/// latest answer.
+fn publish_stale(entries: &HashMap<ServiceKey, Entry>) {
+    let stale = entries
+        .values()
+        .filter(|e| e.kept_because.is_some())
+        .count();
+    crate::metrics::get().nacos_stale_services.set(stale as i64);
+}

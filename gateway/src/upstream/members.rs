@@ -1,0 +1,223 @@
+//! The endpoints of a service at one moment, with their balancer. A service holds its
+//! members behind an atomic pointer: service discovery swaps in a new set without rebuilding
+//! the snapshot, and a request keeps the set it started with, so the endpoint indices of its
+//! retries stay meaningful.
+
+use super::{EndpointState, EndpointStates, LbKind, Tried};
+use pingora_core::protocols::l4::socket::SocketAddr as PingoraAddr;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_load_balancing::selection::{BackendIter, BackendSelection, Consistent, RoundRobin};
+use pingora_load_balancing::Backend;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What an endpoint is, before it gets state and a peer: from the config file or from a
+/// registry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EndpointSpec {
+    pub addr: SocketAddr,
+    /// 0 takes no traffic (Nacos: weight 0, disabled or unhealthy).
+    pub weight: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub labels: BTreeMap<String, String>,
+    /// Template cloned for every request; its options decide the connection pool key, so an
+    /// unchanged endpoint keeps its pooled connections across reloads.
+    pub peer: HttpPeer,
+    pub state: Arc<EndpointState>,
+}
+
+/// Connection settings every endpoint of a service shares.
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+}
+
+enum Balancer {
+    RoundRobin(Arc<RoundRobin>),
+    Hash(Arc<Consistent>),
+    LeastConn(AtomicUsize),
+}
+
+pub struct Members {
+    /// Registry version these came from (0 for endpoints from the config file).
+    pub version: u64,
+    pub endpoints: Vec<Endpoint>,
+    balancer: Balancer,
+    subset_cursor: AtomicUsize,
+}
+
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Members")
+            .field("version", &self.version)
+            .field("endpoints", &self.endpoints)
+            .finish()
+    }
+}
+
+impl Members {
+    pub fn build(
+        service: &str,
+        version: u64,
+        specs: &[EndpointSpec],
+        lb: LbKind,
+        settings: &PeerSettings,
+        states: &EndpointStates,
+    ) -> Members {
+        let endpoints: Vec<Endpoint> = specs
+            .iter()
+            .map(|spec| {
+                let mut peer = HttpPeer::new(spec.addr, false, String::new());
+                peer.options.connection_timeout = Some(settings.connect_timeout);
+                peer.options.read_timeout = Some(settings.read_timeout);
+                peer.options.write_timeout = Some(settings.write_timeout);
+                peer.options.idle_timeout = Some(settings.pool_idle_timeout);
+                Endpoint {
+                    addr: spec.addr,
+                    weight: spec.weight,
+                    labels: spec.labels.clone(),
+                    peer,
+                    state: states.get(service, spec.addr),
+                }
+            })
+            .collect();
+        let backends: BTreeSet<Backend> = endpoints
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.weight > 0)
+            .map(|(i, e)| {
+                let mut b = Backend {
+                    addr: PingoraAddr::Inet(e.addr),
+                    weight: e.weight as usize,
+                    ext: Default::default(),
+                };
+                b.ext.insert(i);
+                b
+            })
+            .collect();
+        let balancer = match lb {
+            LbKind::RoundRobin => Balancer::RoundRobin(Arc::new(RoundRobin::build(&backends))),
+            LbKind::Hash => Balancer::Hash(Arc::new(Consistent::build(&backends))),
+            LbKind::LeastConn => Balancer::LeastConn(AtomicUsize::new(0)),
+        };
+        Members {
+            version,
+            endpoints,
+            balancer,
+            subset_cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// Endpoints that may take traffic (weight above 0).
+    pub fn usable_count(&self) -> usize {
+        self.endpoints.iter().filter(|e| e.weight > 0).count()
+    }
+
+    /// Picks an endpoint not yet tried. `key` feeds `lb = "hash"`.
+    pub fn select(&self, key: &[u8], tried: &Tried) -> Option<usize> {
+        self.select_in(key, tried, None)
+    }
+
+    /// Like [`Self::select`], among endpoints carrying all of `labels`. Endpoints that are
+    /// unhealthy or ejected are skipped — unless every candidate is; then health is ignored
+    /// (trying a maybe-dead endpoint beats refusing everything).
+    pub fn select_in(
+        &self,
+        key: &[u8],
+        tried: &Tried,
+        labels: Option<&[(String, String)]>,
+    ) -> Option<usize> {
+        self.pick(key, tried, labels, true)
+            .or_else(|| self.pick(key, tried, labels, false))
+    }
+
+    fn pick(
+        &self,
+        key: &[u8],
+        tried: &Tried,
+        labels: Option<&[(String, String)]>,
+        healthy_only: bool,
+    ) -> Option<usize> {
+        let fits = |i: usize| {
+            labels.is_none_or(|want| {
+                want.iter()
+                    .all(|(k, v)| self.endpoints[i].labels.get(k) == Some(v))
+            })
+        };
+        let usable = |i: usize| {
+            !tried.contains(i)
+                && self.endpoints[i].weight > 0
+                && fits(i)
+                && (!healthy_only || self.endpoints[i].state.available())
+        };
+        if labels.is_some() {
+            if let Balancer::RoundRobin(_) = &self.balancer {
+                // Weighted round robin within the subset, exact in proportion.
+                let total: u64 = (0..self.endpoints.len())
+                    .filter(|&i| usable(i))
+                    .map(|i| self.endpoints[i].weight as u64)
+                    .sum();
+                if total == 0 {
+                    return None;
+                }
+                let mut point = self.subset_cursor.fetch_add(1, Ordering::Relaxed) as u64 % total;
+                for i in (0..self.endpoints.len()).filter(|&i| usable(i)) {
+                    let w = self.endpoints[i].weight as u64;
+                    if point < w {
+                        return Some(i);
+                    }
+                    point -= w;
+                }
+                return None;
+            }
+        }
+        match &self.balancer {
+            Balancer::RoundRobin(rr) => first_usable(rr.iter(key), self.endpoints.len(), usable),
+            Balancer::Hash(ring) => first_usable(ring.iter(key), self.endpoints.len(), usable),
+            Balancer::LeastConn(cursor) => {
+                // Least active per unit of weight; the rotating start spreads ties.
+                let n = self.endpoints.len();
+                let start = cursor.fetch_add(1, Ordering::Relaxed);
+                (0..n)
+                    .map(|k| (start + k) % n)
+                    .filter(|&i| usable(i))
+                    .min_by_key(|&i| {
+                        let e = &self.endpoints[i];
+                        let active = e.state.active.load(Ordering::Relaxed) as u64;
+                        (active * 1_000_000) / e.weight as u64
+                    })
+            }
+        }
+    }
+}
+
+fn first_usable<I: BackendIter>(
+    mut iter: I,
+    endpoints: usize,
+    usable: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    // Pingora's iterators fall back to pseudo-random order after the first pick, and hash
+    // rings walk on; a few rounds over the endpoints find any usable one with high odds, and
+    // a final scan makes it certain.
+    for _ in 0..endpoints * 4 + 4 {
+        let backend = iter.next()?;
+        let index = *backend.ext.get::<usize>()?;
+        if usable(index) {
+            return Some(index);
+        }
+    }
+    (0..endpoints).find(|&i| usable(i))
+}
