@@ -75,6 +75,12 @@ DASHBOARDS = {
          ["sum by (service, state) (tidegate_service_endpoints)"]),
         ("Access log lines dropped per second", "timeseries", "short",
          [f"sum(rate(tidegate_access_log_dropped_total[{RI}]))"]),
+        ("Nacos reachable, by gateway (0: serving last known instances)", "timeseries", "none",
+         ["tidegate_nacos_up"]),
+        ("Services on last known instances (registry down, empty or garbled answer)", "stat",
+         "none", ["max(tidegate_nacos_stale_services)"]),
+        ("Nacos calls by result", "timeseries", "reqps",
+         [f"sum by (result) (rate(tidegate_nacos_requests_total[{RI}]))"]),
     ]),
 }
 

@@ -142,6 +142,9 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        for result in ["ok", "error"] {
+            nacos_requests.with_label_values(&[result]);
+        }
         let nacos_stale_services = IntGauge::new(
             "tidegate_nacos_stale_services",
             "Registry-bound services routing on last known instances (registry down, or an empty or garbled answer refused)",

@@ -177,6 +177,12 @@ rate = {{ per = "second", count = 3 }}
 [redis]
 url = "redis://127.0.0.1:{dead}/"
 timeout_ms = 20
+[nacos]
+servers = ["http://127.0.0.1:{dead}"]
+timeout_ms = 200
+[[services]]
+name = "registry-bound"
+nacos = {{ service = "orders" }}
 [[routes]]
 name = "down"
 path = "/down/"

@@ -72,3 +72,13 @@ fn a_shared_config_keeps_each_gateway_s_own_sections() {
         .to_string()
         .starts_with("1:2: [server] belongs in each gateway's own file"));
 }
+
+#[test]
+fn the_shipped_example_configs_are_valid() {
+    for (name, text) in [
+        ("example.toml", include_str!("../../../conf/example.toml")),
+        ("nacos-example.toml", include_str!("../../../conf/nacos-example.toml")),
+    ] {
+        assert!(errors(text).is_empty(), "{name}: {:?}", errors(text));
+    }
+}
