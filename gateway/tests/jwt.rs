@@ -267,3 +267,166 @@ plugins = ["es", "claim-limit"]
     // An RS256 token is not accepted where only ES256 is.
     assert_eq!(call("/es/x", Some(good)).await.unwrap().status(), 401);
 }
+
+/// Serves a JWK set that the test can replace, counting fetches.
+struct JwksServer {
+    addr: std::net::SocketAddr,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    async fn start(body: String) -> JwksServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = std::sync::Arc::new(std::sync::Mutex::new(body));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (b, f) = (body.clone(), fetches.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (b, f) = (b.clone(), f.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = b.lock().unwrap().clone();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    let _ = stream.write_all(body.as_bytes()).await;
+                });
+            }
+        });
+        JwksServer {
+            addr,
+            body,
+            fetches,
+        }
+    }
+}
+
+/// An RSA key pair made by openssl, and its public JWK with `kid`.
+fn rsa_jwk(dir: &TempDir, kid: &str) -> (Vec<u8>, serde_json::Value) {
+    let pem = dir.path(&format!("{kid}.pem")).display().to_string();
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &pem,
+    ]);
+    let out = Command::new("openssl")
+        .args(["rsa", "-in", &pem, "-modulus", "-noout"])
+        .output()
+        .unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    let hex = hex.trim().strip_prefix("Modulus=").unwrap();
+    let modulus: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let jwk = serde_json::json!({
+        "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+        "n": b64url(&modulus), "e": "AQAB"
+    });
+    (std::fs::read(&pem).unwrap(), jwk)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_keys_rotate_without_a_reload() {
+    let dir = TempDir::new("jwks");
+    let (old_private, old_jwk) = rsa_jwk(&dir, "2026-old");
+    let (new_private, new_jwk) = rsa_jwk(&dir, "2026-new");
+    let jwks =
+        JwksServer::start(serde_json::json!({ "keys": [old_jwk.clone()] }).to_string()).await;
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&format!(
+        r#"
+[plugins.jwt]
+type = "jwt-auth"
+algorithms = ["RS256"]
+jwks_url = "http://{}/.well-known/jwks.json"
+jwks_refresh_seconds = 3600
+[[services]]
+name = "s"
+endpoints = [{{ addr = "{}" }}]
+[[routes]]
+name = "r"
+path = "/"
+service = "s"
+plugins = ["jwt"]
+"#,
+        jwks.addr, up.addr
+    ));
+    let token = |private: &[u8], kid: &str| {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.into());
+        encode(
+            &header,
+            &serde_json::json!({ "sub": "alice", "exp": now() + 300 }),
+            &EncodingKey::from_rsa_pem(private).unwrap(),
+        )
+        .unwrap()
+    };
+    let http = client();
+    let status = |t: String| {
+        let http = http.clone();
+        let url = gw.url("/x");
+        async move {
+            http.get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        status(token(&old_private, "2026-old")).await,
+        200,
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(status(token(&old_private, "2026-old")).await, 200);
+    assert_eq!(
+        jwks.fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "cached"
+    );
+    // A key signed by the right key but naming a kid the set does not have is refused.
+    assert_eq!(status(token(&old_private, "2026-unknown")).await, 401);
+
+    // The issuer rotates: new key published, old one withdrawn. A token with the new kid
+    // makes the gateway fetch again (after the unknown-kid pause), without a reload.
+    *jwks.body.lock().unwrap() = serde_json::json!({ "keys": [new_jwk] }).to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    assert_eq!(
+        status(token(&new_private, "2026-new")).await,
+        200,
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(
+        status(token(&old_private, "2026-old")).await,
+        401,
+        "withdrawn key still accepted"
+    );
+    // A token made with another key under a published kid fails its signature.
+    assert_eq!(status(token(&old_private, "2026-new")).await, 401);
+    // A broken key set (an error page) does not wipe the known keys.
+    *jwks.body.lock().unwrap() = "<html>502 Bad Gateway</html>".into();
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    let before = jwks.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(status(token(&new_private, "2026-other")).await, 401);
+    assert_eq!(
+        jwks.fetches.load(std::sync::atomic::Ordering::SeqCst),
+        before + 1
+    );
+    assert_eq!(status(token(&new_private, "2026-new")).await, 200);
+}

@@ -12,6 +12,28 @@ pub struct ConsumerConfig {
     /// API keys for key-auth: literal, `env:VAR` or `file:PATH` (the file's trimmed text).
     #[serde(default)]
     pub keys: Vec<String>,
+    /// basic-auth: `{ username = "alice", password_hash = "$argon2id$…" }`; hashes only
+    /// (argon2 PHC strings or bcrypt `$2b$`), never a password.
+    pub basic: Option<BasicCredential>,
+    /// hmac-auth: `{ key_id = "alice", secret_env = "ALICE_HMAC_SECRET" }` (or `secret =`
+    /// literal / `env:` / `file:`).
+    pub hmac: Option<HmacCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicCredential {
+    /// Defaults to the consumer's name.
+    pub username: Option<String>,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HmacCredential {
+    pub key_id: String,
+    pub secret_env: Option<String>,
+    pub secret: Option<String>,
 }
 
 #[derive(Debug)]
@@ -24,6 +46,8 @@ pub struct Consumer {
 #[derive(Debug, Default)]
 pub struct Consumers {
     keys: Vec<(Vec<u8>, Arc<Consumer>)>,
+    basic: std::collections::HashMap<String, (String, Arc<Consumer>)>,
+    hmac: std::collections::HashMap<String, (Vec<u8>, Arc<Consumer>)>,
 }
 
 /// Resolves a secret reference: `env:VAR`, `file:PATH`, or the literal itself.
@@ -42,6 +66,8 @@ pub fn secret(reference: &str) -> Result<String, String> {
 impl Consumers {
     pub fn build(configs: &[ConsumerConfig]) -> Result<Consumers, String> {
         let mut keys: Vec<(Vec<u8>, Arc<Consumer>)> = Vec::new();
+        let mut basic = std::collections::HashMap::new();
+        let mut hmac = std::collections::HashMap::new();
         let mut names = std::collections::HashSet::new();
         for c in configs {
             if c.name.is_empty() || !names.insert(c.name.as_str()) {
@@ -64,8 +90,58 @@ impl Consumers {
                 }
                 keys.push((key.into_bytes(), consumer.clone()));
             }
+            if let Some(b) = &c.basic {
+                let username = b.username.clone().unwrap_or_else(|| c.name.clone());
+                crate::basic_auth::check_hash_format(&b.password_hash)
+                    .map_err(|e| format!("consumer {:?}: {e}", c.name))?;
+                if basic
+                    .insert(username, (b.password_hash.clone(), consumer.clone()))
+                    .is_some()
+                {
+                    return Err(format!(
+                        "consumer {:?}: basic-auth username used twice",
+                        c.name
+                    ));
+                }
+            }
+            if let Some(h) = &c.hmac {
+                let reference = match (&h.secret_env, &h.secret) {
+                    (Some(var), None) => format!("env:{var}"),
+                    (None, Some(s)) => s.clone(),
+                    _ => {
+                        return Err(format!(
+                            "consumer {:?}: hmac needs one of secret_env or secret",
+                            c.name
+                        ))
+                    }
+                };
+                let secret =
+                    secret(&reference).map_err(|e| format!("consumer {:?}: {e}", c.name))?;
+                if secret.len() < 16 {
+                    return Err(format!(
+                        "consumer {:?}: hmac secrets must have at least 16 characters",
+                        c.name
+                    ));
+                }
+                if hmac
+                    .insert(h.key_id.clone(), (secret.into_bytes(), consumer.clone()))
+                    .is_some()
+                {
+                    return Err(format!("consumer {:?}: hmac key_id used twice", c.name));
+                }
+            }
         }
-        Ok(Consumers { keys })
+        Ok(Consumers { keys, basic, hmac })
+    }
+
+    /// The stored hash and consumer of a basic-auth username.
+    pub fn basic(&self, username: &str) -> Option<&(String, Arc<Consumer>)> {
+        self.basic.get(username)
+    }
+
+    /// The secret and consumer of an hmac key id.
+    pub fn hmac(&self, key_id: &str) -> Option<&(Vec<u8>, Arc<Consumer>)> {
+        self.hmac.get(key_id)
     }
 
     /// The consumer owning `presented`. Every key is compared in constant time and all are

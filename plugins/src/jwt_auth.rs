@@ -24,6 +24,10 @@ struct Config {
     secret: Option<String>,
     /// PEM public key (literal, `env:VAR` or `file:PATH`) for RS*/ES*.
     public_key: Option<String>,
+    /// Or the issuer's JWKS URL (RS*/ES*): keys by `kid`, cached and refreshed.
+    jwks_url: Option<String>,
+    #[serde(default = "default_jwks_refresh")]
+    jwks_refresh_seconds: u64,
     issuer: Option<String>,
     audience: Option<String>,
     #[serde(default = "default_leeway")]
@@ -35,6 +39,9 @@ struct Config {
     hide_credentials: bool,
 }
 
+fn default_jwks_refresh() -> u64 {
+    300
+}
 fn default_leeway() -> u64 {
     30
 }
@@ -45,9 +52,15 @@ fn default_true() -> bool {
     true
 }
 
+/// Where verification keys come from.
+enum Keys {
+    Static(DecodingKey),
+    Jwks(Arc<crate::jwks::JwksCache>, crate::jwks::Family),
+}
+
 pub struct JwtAuth {
     name: String,
-    key: DecodingKey,
+    key: Keys,
     validation: Validation,
     consumer_claim: String,
     tenant_claim: Option<String>,
@@ -55,7 +68,11 @@ pub struct JwtAuth {
 }
 
 impl JwtAuth {
-    pub fn build(name: &str, table: toml::Table) -> Result<Arc<dyn Plugin>, String> {
+    pub fn build(
+        name: &str,
+        table: toml::Table,
+        stores: &Arc<crate::Stores>,
+    ) -> Result<Arc<dyn Plugin>, String> {
         let config: Config = parse_config(name, table)?;
         let err = |m: String| format!("plugin {name:?}: {m}");
         let algorithms = config
@@ -74,21 +91,35 @@ impl JwtAuth {
         let rsa =
             |a: &Algorithm| matches!(a, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512);
         let ec = |a: &Algorithm| matches!(a, Algorithm::ES256 | Algorithm::ES384);
-        let key = match (&config.secret, &config.public_key) {
-            (Some(s), None) if algorithms.iter().all(hmac) => {
-                DecodingKey::from_secret(secret(s).map_err(err)?.as_bytes())
-            }
-            (None, Some(k)) if algorithms.iter().all(rsa) => {
+        let key = match (&config.secret, &config.public_key, &config.jwks_url) {
+            (Some(s), None, None) if algorithms.iter().all(hmac) => Keys::Static(
+                DecodingKey::from_secret(secret(s).map_err(err)?.as_bytes()),
+            ),
+            (None, Some(k), None) if algorithms.iter().all(rsa) => Keys::Static(
                 DecodingKey::from_rsa_pem(secret(k).map_err(err)?.as_bytes())
-                    .map_err(|e| err(format!("bad RSA public key: {e}")))?
-            }
-            (None, Some(k)) if algorithms.iter().all(ec) => {
+                    .map_err(|e| err(format!("bad RSA public key: {e}")))?,
+            ),
+            (None, Some(k), None) if algorithms.iter().all(ec) => Keys::Static(
                 DecodingKey::from_ec_pem(secret(k).map_err(err)?.as_bytes())
-                    .map_err(|e| err(format!("bad EC public key: {e}")))?
+                    .map_err(|e| err(format!("bad EC public key: {e}")))?,
+            ),
+            (None, None, Some(url))
+                if algorithms.iter().all(rsa) || algorithms.iter().all(ec) =>
+            {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(err(format!("jwks_url {url:?} must be an http(s) URL")));
+                }
+                let family = if algorithms.iter().all(rsa) {
+                    crate::jwks::Family::Rsa
+                } else {
+                    crate::jwks::Family::Ec
+                };
+                let refresh = std::time::Duration::from_secs(config.jwks_refresh_seconds.max(1));
+                Keys::Jwks(stores.jwks.get(url, refresh), family)
             }
             _ => {
                 return Err(err(
-                    "give `secret` with HS* algorithms, or `public_key` with RS* or ES* algorithms (one family)".into(),
+                    "give `secret` with HS* algorithms, or `public_key` / `jwks_url` with RS* or ES* algorithms (one key source, one family)".into(),
                 ))
             }
         };
@@ -150,9 +181,22 @@ impl Plugin for JwtAuth {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .ok_or_else(|| challenge("a bearer token is required"))?;
+        let fetched;
+        let key = match &self.key {
+            Keys::Static(key) => key,
+            Keys::Jwks(set, family) => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|e| challenge(&format!("the token is not valid: {e}")))?;
+                fetched = set
+                    .key(header.kid.as_deref(), *family)
+                    .await
+                    .map_err(|e| challenge(&format!("the token is not valid: {e}")))?;
+                &fetched
+            }
+        };
         let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
             token,
-            &self.key,
+            key,
             &self.validation,
         )
         .map_err(|e| challenge(&format!("the token is not valid: {e}")))?;

@@ -2,24 +2,31 @@
 //!
 //! A plugin is configured under `[plugins.NAME]` with a `type`, validated and built when a
 //! snapshot is compiled, and run by the gateway in fixed phases: `on_request` (may answer
-//! the request itself), `on_upstream_request`, `on_response`, and `on_log`. A route's chain
+//! the request itself), `on_request_body` (for plugins that ask to see the body; still
+//! before anything goes upstream), `on_upstream_request`, `on_response`, and `on_log`. A route's chain
 //! is the global plugins plus its own, ordered by [`Plugin::order`] — ip rules, flood
 //! protection, authentication, WAF, limits, CORS, rewrites — whatever order they are listed in.
 //!
 //! State that must outlive a snapshot (counters, bans) lives in [`Stores`], keyed by plugin
 //! name, so that a reload that changes a threshold keeps the counts.
 
+pub mod basic_auth;
 pub mod cc;
 pub mod consumers;
 pub mod cors;
+pub mod hmac_auth;
 pub mod ip_restriction;
+pub mod jwks;
 pub mod jwt_auth;
 pub mod key;
 pub mod key_auth;
 pub mod metrics;
 pub mod rate_limit;
 pub mod redis_client;
+pub mod replay;
+pub mod request_block;
 pub mod request_size;
+pub mod waf;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -48,13 +55,12 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// 401 with a `WWW-Authenticate` challenge for `scheme` (e.g. `Bearer`, `ApiKey`).
-    pub fn challenge(scheme: &'static str, message: &str) -> Reply {
+    /// 401 with a `WWW-Authenticate` challenge (e.g. `Bearer`, `Basic realm="x"`).
+    pub fn challenge(challenge: &str, message: &str) -> Reply {
         let mut reply = Reply::json(401, "Unauthorized", message);
-        reply.headers.push((
-            http::header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(scheme),
-        ));
+        if let Ok(value) = HeaderValue::from_str(challenge) {
+            reply.headers.push((http::header::WWW_AUTHENTICATE, value));
+        }
         reply
     }
 
@@ -120,6 +126,25 @@ pub trait Plugin: Any + Send + Sync {
         Ok(())
     }
 
+    /// How many bytes of the request body this plugin must see before the request may go
+    /// upstream (0: it does not look at bodies). The gateway reads bodies only after every
+    /// `on_request` passed, and only bodies of a declared length up to [`MAX_BODY_INSPECT`].
+    fn body_limit(&self) -> usize {
+        0
+    }
+
+    /// The request body, for plugins with a `body_limit`. `body` is `None` when it could not
+    /// be read in full before proxying (chunked, or longer than the limit).
+    async fn on_request_body(
+        &self,
+        _req: &RequestHeader,
+        _body: Option<&[u8]>,
+        _state: &mut RequestState,
+        _index: usize,
+    ) -> Result<(), Reply> {
+        Ok(())
+    }
+
     fn on_upstream_request(
         &self,
         _req: &mut RequestHeader,
@@ -134,12 +159,22 @@ pub trait Plugin: Any + Send + Sync {
     fn on_log(&self, _status: u16, _state: &mut RequestState, _index: usize) {}
 }
 
+/// The most body bytes the gateway holds back for inspection: Pingora replays a read body
+/// to the upstream from a buffer of this size.
+pub const MAX_BODY_INSPECT: usize = 64 * 1024;
+
 /// State that outlives snapshots, shared by every plugin instance of a process.
 #[derive(Default)]
 pub struct Stores {
     pub limits: rate_limit::LimitStore,
     pub cc: cc::BanStore,
     pub redis: redis_client::RedisSlot,
+    /// Signatures/nonces already seen by hmac-auth (local store).
+    pub replay: replay::LocalReplayStore,
+    /// Fetched key sets by URL, so a reload does not refetch them.
+    pub jwks: jwks::JwksStore,
+    /// Verified basic-auth credentials (hash checks are deliberately slow).
+    pub basic: basic_auth::VerifiedCache,
 }
 
 /// What building a plugin may use: state outside snapshots, and the snapshot's consumers.
@@ -165,12 +200,16 @@ pub fn build(
         "key-rate-limit" => rate_limit::KeyRateLimit::build(name, rest, stores),
         "cc-protection" => cc::CcProtection::build(name, rest, stores),
         "key-auth" => key_auth::KeyAuth::build(name, rest, cx),
+        "basic-auth" => basic_auth::BasicAuth::build(name, rest, cx),
+        "hmac-auth" => hmac_auth::HmacAuth::build(name, rest, cx),
         "ip-restriction" => ip_restriction::IpRestriction::build(name, rest),
-        "jwt-auth" => jwt_auth::JwtAuth::build(name, rest),
+        "jwt-auth" => jwt_auth::JwtAuth::build(name, rest, stores),
         "cors" => cors::Cors::build(name, rest),
         "request-size" => request_size::RequestSize::build(name, rest),
+        "request-block" => request_block::RequestBlock::build(name, rest),
+        "waf" => waf::Waf::build(name, rest),
         other => Err(format!(
-            "plugin {name:?} has unknown type {other:?} (known: key-rate-limit, cc-protection, key-auth, jwt-auth, ip-restriction, cors, request-size)"
+            "plugin {name:?} has unknown type {other:?} (known: key-rate-limit, cc-protection, key-auth, basic-auth, hmac-auth, jwt-auth, ip-restriction, cors, request-size, request-block, waf)"
         )),
     }
 }

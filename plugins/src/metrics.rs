@@ -11,6 +11,8 @@ pub struct PluginMetrics {
     pub redis_up: IntGauge,
     pub redis_fallback: IntCounterVec,
     pub cc_bans: IntCounterVec,
+    pub waf_matches: IntCounterVec,
+    pub auth_failures: IntCounterVec,
 }
 
 static METRICS: OnceLock<PluginMetrics> = OnceLock::new();
@@ -38,6 +40,22 @@ pub fn get() -> &'static PluginMetrics {
             &["plugin"],
         )
         .expect("valid metric"),
+        waf_matches: IntCounterVec::new(
+            Opts::new(
+                "tidegate_waf_matches_total",
+                "Requests the WAF matched, by plugin, check (sqli, xss, traversal, cmdi, scanner, protocol) and action (blocked, detected)",
+            ),
+            &["plugin", "check", "action"],
+        )
+        .expect("valid metric"),
+        auth_failures: IntCounterVec::new(
+            Opts::new(
+                "tidegate_auth_failures_total",
+                "Requests refused by an authentication or blocking plugin, by plugin and status",
+            ),
+            &["plugin", "status"],
+        )
+        .expect("valid metric"),
         cc_bans: IntCounterVec::new(
             Opts::new(
                 "tidegate_cc_bans_total",
@@ -56,5 +74,7 @@ pub fn collectors() -> Vec<Box<dyn Collector>> {
         Box::new(m.redis_up.clone()),
         Box::new(m.redis_fallback.clone()),
         Box::new(m.cc_bans.clone()),
+        Box::new(m.waf_matches.clone()),
+        Box::new(m.auth_failures.clone()),
     ]
 }

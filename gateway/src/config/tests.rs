@@ -77,7 +77,10 @@ fn a_shared_config_keeps_each_gateway_s_own_sections() {
 fn the_shipped_example_configs_are_valid() {
     for (name, text) in [
         ("example.toml", include_str!("../../../conf/example.toml")),
-        ("nacos-example.toml", include_str!("../../../conf/nacos-example.toml")),
+        (
+            "nacos-example.toml",
+            include_str!("../../../conf/nacos-example.toml"),
+        ),
     ] {
         assert!(errors(text).is_empty(), "{name}: {:?}", errors(text));
     }

@@ -4,6 +4,7 @@
 //! redirect, error, WebSocket tunnel) or lets Pingora proxy; `upstream_peer` picks the
 //! endpoint; the filters rewrite headers; `logging` records the outcome.
 
+mod body;
 mod ctx;
 pub mod forwarded;
 mod request_id;
@@ -106,6 +107,32 @@ impl ProxyHttp for Proxy {
                     ctx.plugins = Some(state);
                     respond::reply(session, ctx, reply).await?;
                     return Ok(true);
+                }
+            }
+            // Plugins that must see the body (signatures, WAF) get it now, after every
+            // header check passed and before anything is sent upstream.
+            let limit = route
+                .plugins
+                .iter()
+                .map(|p| p.body_limit())
+                .max()
+                .unwrap_or(0);
+            if limit > 0 {
+                let body = body::read(session, limit).await?;
+                for (i, plugin) in route.plugins.iter().enumerate() {
+                    if plugin.body_limit() == 0 {
+                        continue;
+                    }
+                    let result = plugin
+                        .on_request_body(session.req_header(), body.as_deref(), &mut state, i)
+                        .await;
+                    if let Err(reply) = result {
+                        ctx.plugins = Some(state);
+                        // The client may still be sending; do not reuse the connection.
+                        session.set_keepalive(None);
+                        respond::reply(session, ctx, reply).await?;
+                        return Ok(true);
+                    }
                 }
             }
             ctx.plugins = Some(state);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod nacos;
+pub mod redis;
 pub mod upstream;
 pub mod ws;
 

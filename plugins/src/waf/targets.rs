@@ -1,0 +1,186 @@
+//! Where the WAF looks: each part of a request decoded as the application will see it, and
+//! checked with the checks that suit it (a path is not a SQL string; a whole free-text body
+//! is not a query parameter).
+
+use super::detect::{decode, inspect, is_scanner, Check};
+use pingora_http::RequestHeader;
+
+pub struct Finding {
+    pub check: Check,
+    /// `path`, `query:NAME`, `cookie:NAME`, `header:user-agent`, `body:NAME`, `body`, …
+    pub target: String,
+}
+
+fn found(check: Check, target: impl Into<String>) -> Option<Finding> {
+    Some(Finding {
+        check,
+        target: target.into(),
+    })
+}
+
+/// Checks of `all` that are also in `wanted`.
+fn only(all: &[Check], wanted: &[Check]) -> Vec<Check> {
+    all.iter().copied().filter(|c| wanted.contains(c)).collect()
+}
+
+const VALUE_CHECKS: [Check; 4] = [Check::Sqli, Check::Xss, Check::Traversal, Check::Cmdi];
+
+/// `checks(param)`: the checks in force for a parameter (None: the request as a whole).
+pub fn inspect_head(
+    req: &RequestHeader,
+    checks: &dyn Fn(Option<&str>) -> Vec<Check>,
+) -> Option<Finding> {
+    let whole = checks(None);
+    if whole.contains(&Check::Protocol) {
+        if let Some(anomaly) = protocol_anomaly(req) {
+            return found(Check::Protocol, anomaly);
+        }
+    }
+    if whole.contains(&Check::Scanner) {
+        if let Some(ua) = req.headers.get(http::header::USER_AGENT) {
+            if is_scanner(ua.as_bytes()) {
+                return found(Check::Scanner, "header:user-agent");
+            }
+        }
+    }
+    // The path: traversal and markup; SQL and shell syntax are looked for in parameters.
+    let path = decode(req.uri.path().as_bytes(), false);
+    if let Some(check) = inspect(&path, &only(&whole, &[Check::Traversal, Check::Xss])) {
+        return found(check, "path");
+    }
+    if let Some(query) = req.uri.query() {
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let wanted = only(&checks(Some(&name)), &VALUE_CHECKS);
+            // form_urlencoded decoded once; a second pass catches double encoding.
+            for part in [name.as_bytes(), value.as_bytes()] {
+                if let Some(check) = inspect(&decode(part, false), &wanted) {
+                    return found(check, format!("query:{name}"));
+                }
+            }
+        }
+    }
+    for cookie in req.headers.get_all(http::header::COOKIE) {
+        for pair in cookie.as_bytes().split(|b| *b == b';') {
+            let pair = pair.trim_ascii();
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let name = String::from_utf8_lossy(name);
+            let wanted = only(
+                &checks(Some(&name)),
+                &[Check::Sqli, Check::Xss, Check::Traversal],
+            );
+            if let Some(check) = inspect(&decode(value, false), &wanted) {
+                return found(check, format!("cookie:{name}"));
+            }
+        }
+    }
+    for header in [http::header::USER_AGENT, http::header::REFERER] {
+        if let Some(value) = req.headers.get(&header) {
+            let wanted = only(&whole, &[Check::Sqli, Check::Xss]);
+            if let Some(check) = inspect(&decode(value.as_bytes(), false), &wanted) {
+                return found(check, format!("header:{header}"));
+            }
+        }
+    }
+    None
+}
+
+/// Request smuggling and malformed-request signs that Pingora's parser lets through.
+fn protocol_anomaly(req: &RequestHeader) -> Option<&'static str> {
+    let headers = &req.headers;
+    let lengths: Vec<_> = headers
+        .get_all(http::header::CONTENT_LENGTH)
+        .iter()
+        .collect();
+    if headers.contains_key(http::header::TRANSFER_ENCODING) && !lengths.is_empty() {
+        return Some("both content-length and transfer-encoding");
+    }
+    if lengths.len() > 1 && lengths.windows(2).any(|w| w[0] != w[1]) {
+        return Some("conflicting content-length headers");
+    }
+    if lengths.iter().any(|v| {
+        v.to_str()
+            .map_or(true, |s| s.trim().parse::<u64>().is_err())
+    }) {
+        return Some("content-length is not a number");
+    }
+    if req.version == http::Version::HTTP_11 && !headers.contains_key(http::header::HOST) {
+        return Some("HTTP/1.1 request without host");
+    }
+    if matches!(req.method.as_str(), "TRACE" | "TRACK" | "DEBUG") {
+        return Some("method used for cross-site tracing");
+    }
+    let raw_path = req.uri.path().as_bytes();
+    let decoded = decode(raw_path, false);
+    if decoded
+        .iter()
+        .any(|b| *b == 0 || *b == b'\r' || *b == b'\n')
+    {
+        return Some("control character in the path");
+    }
+    None
+}
+
+/// The body, by its content type: form fields and JSON strings are parameters; any other
+/// text is checked as a whole for markup; binary and multipart bodies are not inspected.
+pub fn inspect_body(
+    req: &RequestHeader,
+    body: &[u8],
+    checks: &dyn Fn(Option<&str>) -> Vec<Check>,
+) -> Option<Finding> {
+    if body.is_empty() {
+        return None;
+    }
+    let content_type = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        for (name, value) in form_urlencoded::parse(body) {
+            let wanted = only(&checks(Some(&name)), &VALUE_CHECKS);
+            if let Some(check) = inspect(&decode(value.as_bytes(), false), &wanted) {
+                return found(check, format!("body:{name}"));
+            }
+        }
+        return None;
+    }
+    if content_type.contains("json") {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+            return inspect_json(&value, None, checks);
+        }
+    }
+    let texty = content_type.is_empty()
+        || content_type.starts_with("text/")
+        || content_type.contains("xml")
+        || content_type.contains("json");
+    if texty {
+        let wanted = only(&checks(None), &[Check::Xss]);
+        if let Some(check) = inspect(body, &wanted) {
+            return found(check, "body");
+        }
+    }
+    None
+}
+
+fn inspect_json(
+    value: &serde_json::Value,
+    key: Option<&str>,
+    checks: &dyn Fn(Option<&str>) -> Vec<Check>,
+) -> Option<Finding> {
+    match value {
+        serde_json::Value::String(s) => {
+            let wanted = only(&checks(key), &VALUE_CHECKS);
+            inspect(s.as_bytes(), &wanted)
+                .and_then(|check| found(check, format!("body:{}", key.unwrap_or(""))))
+        }
+        serde_json::Value::Array(items) => items.iter().find_map(|v| inspect_json(v, key, checks)),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| inspect_json(v, Some(k), checks)),
+        _ => None,
+    }
+}
