@@ -137,6 +137,7 @@ tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 limit 
   case "${4:-none}" in
     local|cluster) plugin_line='plugins = ["limit"]' ;;
     chain) plugin_line='plugins = ["auth", "tenant-limit"]' ;;
+    waf) plugin_line='plugins = ["auth", "tenant-limit", "waf"]' ;;
   esac
   {
     cat <<CONF
@@ -166,12 +167,14 @@ CONF
       printf '[[routes]]\nname = "svc%d"\npath = "/svc%d/"\nservice = "up"\n' "$i" "$i"
     done
     printf '[[routes]]\nname = "root"\npath = "/"\nservice = "up"\n%s\n' "$plugin_line"
-    if [[ "${4:-none}" == chain ]]; then
+    if [[ "${4:-none}" == chain || "${4:-none}" == waf ]]; then
       # A typical chain: key-auth naming the consumer and tenant, then a per-tenant limit.
       printf '[[consumers]]\nname = "bench"\ntenant = "bench-tenant"\nkeys = ["bench-key-0001"]\n'
       printf '[plugins.auth]\ntype = "key-auth"\n'
       printf '[plugins.tenant-limit]\ntype = "key-rate-limit"\nkey = "tenant"\n'
       printf 'limits = [{ per = "second", count = 100000000 }]\n'
+      # The WAF (all checks, block mode) on the same chain.
+      printf '[plugins.waf]\ntype = "waf"\nmode = "block"\n'
     elif [[ "${4:-none}" != none ]]; then
       # Limits far above the load: the scenario measures the cost of checking, not refusing.
       printf '[plugins.limit]\ntype = "key-rate-limit"\nkey = "header:x-tenant-id"\nscope = "%s"\n' "$4"
@@ -273,8 +276,12 @@ if ((!SMOKE)); then
     start_tidegate 0 cluster
     wrk_run "tidegate + key-rate-limit (Redis)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "x-tenant-id: bench"
   fi
+  # Both chains get a request with a query and a cookie, so the WAF has something to read.
+  chain_url="http://127.0.0.1:$TG_PORT/search?q=chat+history+for+O%27Brien&page=2&lang=en"
   start_tidegate 0 chain
-  wrk_run "tidegate + key-auth + tenant limit" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "x-api-key: bench-key-0001"
+  wrk_run "tidegate + key-auth + tenant limit" "$chain_url" "$TG_PIDS" -H "x-api-key: bench-key-0001" -H "cookie: sid=abc123; theme=dark"
+  start_tidegate 0 waf
+  wrk_run "tidegate + key-auth + tenant limit + WAF" "$chain_url" "$TG_PIDS" -H "x-api-key: bench-key-0001" -H "cookie: sid=abc123; theme=dark"
 fi
 
 echo "== scenario: WebSocket" >&2
@@ -339,10 +346,15 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
       line="$line; Redis throughput $(ratio "$(field 9 2)" "$(field 7 2)"), CPU per request $(ratio "$(field 9 3)" "$(field 7 3)")"
     fi
     echo "$line."
-    chain=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/key-auth \+ tenant limit/{print $2"|"$3}')
+    chain=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/key-auth \+ tenant limit\|/{print $2"|"$3}')
     if [[ -n "$chain" ]]; then
       echo
       echo "key-auth + tenant limit chain vs no plugin: throughput $(ratio "${chain%%|*}" "$(field 7 2)"), CPU per request $(ratio "${chain##*|}" "$(field 7 3)")."
+    fi
+    waf=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/\+ WAF\|/{print $2"|"$3}')
+    if [[ -n "$waf" ]]; then
+      echo
+      echo "key-auth + tenant limit + WAF chain vs no plugin: throughput $(ratio "${waf%%|*}" "$(field 7 2)"), CPU per request $(ratio "${waf##*|}" "$(field 7 3)"); vs the same chain without the WAF: throughput $(ratio "${waf%%|*}" "${chain%%|*}"), CPU per request $(ratio "${waf##*|}" "${chain##*|}")."
     fi
   fi
   echo

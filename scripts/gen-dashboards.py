@@ -64,6 +64,10 @@ DASHBOARDS = {
          [f"sum by (plugin) (rate(tidegate_limit_redis_fallback_total[{RI}]))"]),
         ("Flood-protection bans (1h)", "timeseries", "short",
          ["sum by (plugin) (increase(tidegate_cc_bans_total[1h]))"]),
+        ("WAF matches per second by check and action", "timeseries", "reqps",
+         [f"sum by (check, action) (rate(tidegate_waf_matches_total[{RI}]))"]),
+        ("Requests answered by plugins (refusals) by plugin and status", "timeseries", "reqps",
+         [f"sum by (plugin, status) (rate(tidegate_plugin_refusals_total[{RI}]))"]),
     ]),
     "config-discovery": ("Tidegate / Config and discovery", [
         ("Applied config version by gateway", "timeseries", "none", ["tidegate_config_version"]),

@@ -183,6 +183,13 @@ timeout_ms = 200
 [[services]]
 name = "registry-bound"
 nacos = {{ service = "orders" }}
+[plugins.waf]
+type = "waf"
+[[routes]]
+name = "guarded"
+path = "/guarded/"
+service = "api"
+plugins = ["waf"]
 [[routes]]
 name = "down"
 path = "/down/"
@@ -226,6 +233,14 @@ websocket_idle_timeout_ms = 500
         assert_eq!(
             http.get(gw.url("/down/x")).send().await.unwrap().status(),
             502
+        );
+        assert_eq!(
+            http.get(gw.url("/guarded/x?id=1%27%20OR%201%3D1--"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            403
         );
         assert_eq!(
             http.get(gw.url("/nowhere")).send().await.unwrap().status(),

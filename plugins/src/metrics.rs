@@ -12,7 +12,7 @@ pub struct PluginMetrics {
     pub redis_fallback: IntCounterVec,
     pub cc_bans: IntCounterVec,
     pub waf_matches: IntCounterVec,
-    pub auth_failures: IntCounterVec,
+    pub plugin_refusals: IntCounterVec,
 }
 
 static METRICS: OnceLock<PluginMetrics> = OnceLock::new();
@@ -48,10 +48,10 @@ pub fn get() -> &'static PluginMetrics {
             &["plugin", "check", "action"],
         )
         .expect("valid metric"),
-        auth_failures: IntCounterVec::new(
+        plugin_refusals: IntCounterVec::new(
             Opts::new(
-                "tidegate_auth_failures_total",
-                "Requests refused by an authentication or blocking plugin, by plugin and status",
+                "tidegate_plugin_refusals_total",
+                "Requests a plugin answered itself instead of proxying (401, 403, 429, …), by plugin and status",
             ),
             &["plugin", "status"],
         )
@@ -75,6 +75,6 @@ pub fn collectors() -> Vec<Box<dyn Collector>> {
         Box::new(m.redis_fallback.clone()),
         Box::new(m.cc_bans.clone()),
         Box::new(m.waf_matches.clone()),
-        Box::new(m.auth_failures.clone()),
+        Box::new(m.plugin_refusals.clone()),
     ]
 }

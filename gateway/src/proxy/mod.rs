@@ -104,6 +104,7 @@ impl ProxyHttp for Proxy {
             );
             for (i, plugin) in route.plugins.iter().enumerate() {
                 if let Err(reply) = plugin.on_request(session.req_header(), &mut state, i).await {
+                    count_refusal(plugin.name(), reply.status);
                     ctx.plugins = Some(state);
                     respond::reply(session, ctx, reply).await?;
                     return Ok(true);
@@ -127,6 +128,7 @@ impl ProxyHttp for Proxy {
                         .on_request_body(session.req_header(), body.as_deref(), &mut state, i)
                         .await;
                     if let Err(reply) = result {
+                        count_refusal(plugin.name(), reply.status);
                         ctx.plugins = Some(state);
                         // The client may still be sending; do not reuse the connection.
                         session.set_keepalive(None);
@@ -308,6 +310,14 @@ impl ProxyHttp for Proxy {
         }
         crate::observe::request_done(&self.gateway, session, ctx, status);
     }
+}
+
+/// `tidegate_plugin_refusals_total`: which plugin answered a request itself, and how.
+fn count_refusal(plugin: &str, status: u16) {
+    tidegate_plugins::metrics::get()
+        .plugin_refusals
+        .with_label_values(&[plugin, &status.to_string()])
+        .inc();
 }
 
 /// The status and message for a failed request. Connect failures (after retries) are 502,
