@@ -3,6 +3,7 @@
 
 mod config_api;
 mod quota_api;
+mod services_api;
 
 use crate::gateway::Gateway;
 use async_trait::async_trait;
@@ -90,11 +91,14 @@ impl ServeHttp for AdminApp {
                 if let Err(resp) = self.authorize(session) {
                     return *resp;
                 }
-                match p.strip_prefix("/api/quota/") {
-                    Some(rest) => {
+                match (p.strip_prefix("/api/quota/"), method.as_str(), p) {
+                    (Some(rest), _, _) => {
                         quota_api::handle(&self.gateway, session, method.as_str(), rest).await
                     }
-                    None => config_api::handle(&self.gateway, session, method.as_str(), p).await,
+                    (None, "GET", "/api/services") => services_api::list(&self.gateway),
+                    (None, _, _) => {
+                        config_api::handle(&self.gateway, session, method.as_str(), p).await
+                    }
                 }
             }
             _ => json(

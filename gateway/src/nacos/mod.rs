@@ -3,7 +3,7 @@
 //! data path: an outage of Nacos leaves the last known instances and config serving.
 
 mod cache;
-mod client;
+pub mod client;
 mod config_source;
 mod discovery;
 mod instances;
