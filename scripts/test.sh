@@ -12,6 +12,8 @@ command -v nginx >/dev/null || need_apt+=(nginx-light)       # benchmark peer (s
 command -v openssl >/dev/null || need_apt+=(openssl)         # JWT test keys
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v chromium >/dev/null || need_apt+=(chromium)       # console end-to-end tests
+command -v node >/dev/null || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
   echo "== installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -25,6 +27,13 @@ export RNACOS_BIN="$(command -v rnacos || echo "${CARGO_HOME:-$HOME/.cargo}/bin/
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked -- --include-ignored
+
+# The console through a real browser (Debian's Chromium driven by playwright-core) against a
+# real console and gateway; it also refreshes the README's screenshots in docs/screenshots/.
+echo "== console end-to-end (headless Chromium)"
+(cd console/e2e && npm ci --no-audit --no-fund --silent)
+TIDEGATE_BIN=target/debug/tidegate TIDEGATE_CONSOLE_BIN=target/debug/tidegate-console \
+  node console/e2e/e2e.mjs
 
 # The benchmark harness is not judged on its numbers here, but a few seconds of it run on
 # every test so that it cannot rot.

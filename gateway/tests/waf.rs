@@ -146,3 +146,187 @@ async fn attacks_are_refused_before_the_upstream() {
         .stderr()
         .contains("waf waf-detect: sqli in query:id on route tuning"));
 }
+
+/// Escapes what may not appear raw in a request target, leaving existing escapes alone.
+fn raw_target_escape(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn corpus(name: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpora").join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// How the gateway answered each line: 403 (WAF), 200 (passed) or anything else.
+#[derive(Default, Debug)]
+struct Tally {
+    blocked: usize,
+    passed: usize,
+    other: usize,
+}
+
+impl Tally {
+    fn add(&mut self, status: u16) {
+        match status {
+            403 => self.blocked += 1,
+            200 => self.passed += 1,
+            _ => self.other += 1,
+        }
+    }
+    fn total(&self) -> usize {
+        self.blocked + self.passed + self.other
+    }
+    fn rate(&self) -> f64 {
+        100.0 * self.blocked as f64 / self.total().max(1) as f64
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_detection_and_false_positive_rates() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&format!(
+        r#"
+[plugins.waf]
+type = "waf"
+[[services]]
+name = "s"
+endpoints = [{{ addr = "{}" }}]
+[[routes]]
+name = "r"
+path = "/"
+service = "s"
+plugins = ["waf"]
+"#,
+        up.addr
+    ));
+    let http = client();
+    let status = |req: reqwest::RequestBuilder| async move {
+        req.send().await.map_or(0, |r| r.status().as_u16())
+    };
+    let in_query = |line: &str| {
+        // Lines that are already URL-encoded (every `%` starts an escape, as in the access
+        // log lines) are sent as they are; others (plain values) are encoded.
+        let escapes_ok = line.match_indices('%').all(|(i, _)| {
+            line.as_bytes()
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        });
+        let encoded = escapes_ok && (line.contains('%') || line.contains('+'));
+        let value = if encoded {
+            raw_target_escape(line)
+        } else {
+            form_encode(line)
+        };
+        gw.url(&format!("/search?q={value}"))
+    };
+
+    let mut report = Vec::new();
+    let mut attacks = Tally::default();
+    // Floors a little under what was measured (README), so a regression fails the test.
+    let mut failures = Vec::new();
+    for (file, how, floor) in [
+        ("attacks/sqli.txt", "query value", 88.0),
+        ("attacks/xss.txt", "query value", 85.0),
+        ("attacks/traversal.txt", "query value", 95.0),
+        ("attacks/cmdi.txt", "query value", 82.0),
+        ("attacks/scanners.txt", "User-Agent", 40.0),
+    ] {
+        let mut t = Tally::default();
+        for line in corpus(file) {
+            let s = if how == "User-Agent" {
+                match reqwest::header::HeaderValue::from_str(&line) {
+                    Ok(ua) => status(http.get(gw.url("/")).header("user-agent", ua)).await,
+                    Err(_) => continue,
+                }
+            } else {
+                status(http.get(in_query(&line))).await
+            };
+            t.add(s);
+            attacks.add(s);
+        }
+        report.push(format!("| {file} | {how} | {} | {:.1} % detected ({} blocked, {} passed, {} refused as malformed) |", t.total(), t.rate(), t.blocked, t.passed, t.other));
+        if t.rate() < floor {
+            failures.push(format!("{file}: detection {:.1} % < {floor} %", t.rate()));
+        }
+    }
+    let mut benign = Tally::default();
+    for (file, how, ceiling) in [
+        ("benign/queries.txt", "query value", 6.0),
+        ("benign/paths.txt", "path", 0.5),
+        ("benign/user_agents.txt", "User-Agent", 0.5),
+        ("benign/text.txt", "JSON body and query value", 1.0),
+    ] {
+        let mut t = Tally::default();
+        for line in corpus(file) {
+            let statuses = match how {
+                "path" => vec![status(http.get(gw.url(&raw_target_escape(&line)))).await],
+                "User-Agent" => match reqwest::header::HeaderValue::from_str(&line) {
+                    Ok(ua) => vec![status(http.get(gw.url("/")).header("user-agent", ua)).await],
+                    Err(_) => continue,
+                },
+                "query value" => vec![status(http.get(in_query(&line))).await],
+                _ => vec![
+                    status(
+                        http.post(gw.url("/messages"))
+                            .header("content-type", "application/json")
+                            .body(serde_json::json!({ "text": line }).to_string()),
+                    )
+                    .await,
+                    status(http.get(gw.url(&format!("/search?q={}", form_encode(&line))))).await,
+                ],
+            };
+            for s in statuses {
+                if s == 403 {
+                    println!("false positive ({file}): {line}");
+                }
+                t.add(s);
+                benign.add(s);
+            }
+        }
+        report.push(format!("| {file} | {how} | {} | {:.1} % false positives ({} blocked, {} passed, {} other) |", t.total(), t.rate(), t.blocked, t.passed, t.other));
+        if t.rate() > ceiling {
+            failures.push(format!("{file}: false positives {:.2} % > {ceiling} %", t.rate()));
+        }
+    }
+    println!("| corpus | sent as | requests | result |\n| --- | --- | ---: | --- |");
+    for line in &report {
+        println!("{line}");
+    }
+    println!(
+        "attacks: {:.1} % detected of {}; benign: {:.2} % false positives of {}",
+        attacks.rate(),
+        attacks.total(),
+        benign.rate(),
+        benign.total()
+    );
+    assert!(attacks.rate() >= 84.0 && benign.rate() <= 2.0, "overall rates moved");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn form_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else if b == b' ' {
+            out.push('+');
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

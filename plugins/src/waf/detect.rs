@@ -71,6 +71,9 @@ fn cmdi() -> &'static RegexSet {
             format!(
                 r"(?i)(?:[;&|\n\r`]|\$\(|\|\||&&)\s*(?:[\w./-]*/)?{COMMANDS}(?:\s|$|[;&|`<>'){{$])"
             ),
+            // A whole value that is a command with an option or a path (the value is passed
+            // to a shell as it is: `ls -l /etc`, `ipconfig /all`, `/usr/bin/id`).
+            format!(r"(?i)^\s*(?:/(?:usr/)?s?bin/){COMMANDS}\b|^\s*{COMMANDS}\s+(?:-[a-z]|/|\\|\.{{1,2}}/|~|\$|[a-z]:\\)"),
             // Command substitution and shell expansion tricks.
             r"\$\([^)]*\)|`[^`]*`".to_string(),
             r"(?i)\$\{?IFS\}?|\$\{[a-z_]*:?-?[^}]*\}".to_string(),
@@ -117,15 +120,35 @@ pub fn decode(value: &[u8], plus_is_space: bool) -> Vec<u8> {
     current
 }
 
+/// libinjection on the value as it is, and as it would read appended to an existing value
+/// in the usual injection contexts (after a number, a quoted string, a parenthesis): a
+/// payload such as ` or 1=1--` is only SQL once it follows something.
+fn sqli(value: &[u8]) -> bool {
+    if libinjectionrs::detect_sqli(value).is_injection() {
+        return true;
+    }
+    let mut buf = Vec::with_capacity(value.len() + 4);
+    [&b"1 "[..], b"1' ", b"1\" ", b"1) ", b"1') "]
+        .iter()
+        .any(|prefix| {
+            buf.clear();
+            buf.extend_from_slice(prefix);
+            buf.extend_from_slice(value);
+            libinjectionrs::detect_sqli(&buf).is_injection()
+        })
+}
+
 /// The first check among `checks` that `value` (already decoded) trips.
 pub fn inspect(value: &[u8], checks: &[Check]) -> Option<Check> {
     if value.len() < 2 {
         return None;
     }
     let text = String::from_utf8_lossy(value);
-    for check in checks {
+    // Most specific first: SQLi with injection contexts also matches much markup and shell.
+    const PRIORITY: [Check; 4] = [Check::Xss, Check::Traversal, Check::Cmdi, Check::Sqli];
+    for check in PRIORITY.iter().filter(|c| checks.contains(c)) {
         let hit = match check {
-            Check::Sqli => libinjectionrs::detect_sqli(value).is_injection(),
+            Check::Sqli => sqli(value),
             Check::Xss => libinjectionrs::detect_xss(value).is_injection(),
             Check::Traversal => traversal().is_match(&text) || value.contains(&0),
             Check::Cmdi => cmdi().is_match(&text),
