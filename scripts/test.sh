@@ -13,6 +13,7 @@ command -v openssl >/dev/null || need_apt+=(openssl)         # JWT test keys
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v chromium >/dev/null || need_apt+=(chromium)       # console end-to-end tests
+fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-wqy-microhei)  # Chinese UI screenshots
 command -v node >/dev/null || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
   echo "== installing ${need_apt[*]}"

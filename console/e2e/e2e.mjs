@@ -183,9 +183,14 @@ role = "viewer"
     await id('nav-fleet').waitFor();
     await page.waitForURL(/#\/fleet/);
     await id('fleet-row-gw-1').waitFor({ timeout: 10000 });
-    // Some traffic so the figures move.
-    for (let i = 0; i < 50; i++) await get(port, '/chat/x');
-    await sleep(1200);
+    // Steady traffic for a few scrapes, so the live figures show something.
+    const until = Date.now() + 2500;
+    while (Date.now() < until) {
+      await get(port, '/chat/x');
+      await get(port, '/api/x', { 'x-api-key': 'k-alice-e2e-1' });
+      await get(port, '/nowhere');
+    }
+    await page.waitForFunction(() => !/^\s*0\.0\s*$/.test(document.querySelector('[data-testid="fleet-row-gw-1"] td:nth-child(5)')?.innerText || '0.0'), null, { timeout: 5000 }).catch(() => {});
     await shot('fleet');
   });
 

@@ -162,7 +162,9 @@ fn raw_target_escape(text: &str) -> String {
 }
 
 fn corpus(name: &str) -> Vec<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpora").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpora")
+        .join(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
@@ -297,9 +299,19 @@ plugins = ["waf"]
                 benign.add(s);
             }
         }
-        report.push(format!("| {file} | {how} | {} | {:.1} % false positives ({} blocked, {} passed, {} other) |", t.total(), t.rate(), t.blocked, t.passed, t.other));
+        report.push(format!(
+            "| {file} | {how} | {} | {:.1} % false positives ({} blocked, {} passed, {} other) |",
+            t.total(),
+            t.rate(),
+            t.blocked,
+            t.passed,
+            t.other
+        ));
         if t.rate() > ceiling {
-            failures.push(format!("{file}: false positives {:.2} % > {ceiling} %", t.rate()));
+            failures.push(format!(
+                "{file}: false positives {:.2} % > {ceiling} %",
+                t.rate()
+            ));
         }
     }
     println!("| corpus | sent as | requests | result |\n| --- | --- | ---: | --- |");
@@ -313,7 +325,10 @@ plugins = ["waf"]
         benign.rate(),
         benign.total()
     );
-    assert!(attacks.rate() >= 84.0 && benign.rate() <= 2.0, "overall rates moved");
+    assert!(
+        attacks.rate() >= 84.0 && benign.rate() <= 2.0,
+        "overall rates moved"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

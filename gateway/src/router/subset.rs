@@ -12,8 +12,11 @@ pub type Labels = Vec<(String, String)>;
 pub struct SubsetSelector {
     fixed: Option<Labels>,
     split: Vec<(Labels, u32)>,
-    total: u64,
-    /// Requests so far: walking the cumulative weights with it gives exact proportions.
+    /// One cycle of split indices in smooth weighted round-robin order (nginx's): exact
+    /// proportions over each cycle, and interleaved — 50/50 alternates, 90/10 sends every
+    /// tenth request to the small side instead of ten in a row.
+    schedule: Vec<u16>,
+    /// Requests so far: the position in the schedule.
     counter: AtomicU64,
     header: HeaderName,
 }
@@ -34,11 +37,11 @@ impl SubsetSelector {
         if fixed.is_none() && split.is_empty() {
             return None;
         }
-        let total = split.iter().map(|(_, w)| *w as u64).sum();
+        let schedule = smooth_schedule(&split.iter().map(|(_, w)| *w).collect::<Vec<_>>());
         Some(SubsetSelector {
             fixed,
             split,
-            total,
+            schedule,
             counter: AtomicU64::new(0),
             header: HeaderName::from_bytes(config.subset_header.as_bytes()).ok()?,
         })
@@ -70,16 +73,70 @@ impl SubsetSelector {
         if let Some(fixed) = &self.fixed {
             return Some(Cow::Borrowed(fixed));
         }
-        if self.total == 0 {
+        if self.schedule.is_empty() {
             return None;
         }
-        let mut point = self.counter.fetch_add(1, Ordering::Relaxed) % self.total;
-        for (l, w) in &self.split {
-            if point < *w as u64 {
-                return Some(Cow::Borrowed(l));
-            }
-            point -= *w as u64;
+        let at = self.counter.fetch_add(1, Ordering::Relaxed) % self.schedule.len() as u64;
+        let index = self.schedule[at as usize] as usize;
+        Some(Cow::Borrowed(&self.split[index].0))
+    }
+}
+
+/// Smooth weighted round robin over `weights` (reduced by their common divisor): each step
+/// every entry gains its weight, the largest is chosen and loses the total.
+fn smooth_schedule(weights: &[u32]) -> Vec<u16> {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
         }
-        None
+    }
+    let divisor = weights
+        .iter()
+        .map(|w| *w as u64)
+        .filter(|w| *w > 0)
+        .fold(0, gcd);
+    if divisor == 0 {
+        return Vec::new();
+    }
+    let reduced: Vec<i64> = weights
+        .iter()
+        .map(|w| (*w as u64 / divisor) as i64)
+        .collect();
+    let total: i64 = reduced.iter().sum();
+    // Weights like 9999/1 would make a long cycle; proportions stay exact up to this length.
+    let total = total.min(100_000);
+    let mut current = vec![0i64; reduced.len()];
+    let mut out = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        for (c, w) in current.iter_mut().zip(&reduced) {
+            *c += w;
+        }
+        let (best, _) = current
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i)))
+            .expect("at least one weight");
+        current[best] -= reduced.iter().sum::<i64>();
+        out.push(best as u16);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smooth_schedule;
+
+    #[test]
+    fn splits_interleave_with_exact_proportions() {
+        assert_eq!(smooth_schedule(&[50, 50]), vec![0, 1]);
+        let s = smooth_schedule(&[90, 10]);
+        assert_eq!(s.len(), 10);
+        assert_eq!(s.iter().filter(|i| **i == 1).count(), 1);
+        let s = smooth_schedule(&[5, 1, 1]);
+        assert_eq!(s, vec![0, 0, 1, 0, 2, 0, 0]);
+        assert_eq!(smooth_schedule(&[100, 0]), vec![0]);
+        assert!(smooth_schedule(&[0, 0]).is_empty());
     }
 }
