@@ -777,7 +777,7 @@ async function viewToml(m, ctx) {
   const errors = new FormErrors('toml-errors');
   const result = h('div', { class: 'result', 'aria-live': 'polite', testid: 'toml-result' });
   const text = h('textarea', {
-    id: uid('toml'), testid: 'toml-text', class: 'code', rows: '28', spellcheck: 'false', autocomplete: 'off',
+    id: uid('toml'), testid: 'toml-text', class: 'code', rows: '28', wrap: 'off', spellcheck: 'false', autocomplete: 'off',
     readOnly: !editable, value: config.text || '', 'aria-label': t('toml.textLabel'),
   });
   const message = h('input', { type: 'text', id: uid('msg'), testid: 'toml-message', placeholder: t('toml.messagePlaceholder'), autocomplete: 'off' });
@@ -837,7 +837,7 @@ async function viewToml(m, ctx) {
     h('p', { class: 'muted small' },
       t('toml.current', { version: config.version ?? '—' }), ' ', h('code', { title: config.hash || '' }, shortHash(config.hash)),
       config.store ? ` · ${t('toml.store', { store: config.store })}` : null),
-    h('div', { class: 'card form' },
+    h('div', { class: 'card form form-wide' },
       errors.top,
       h('label', { for: text.id, class: 'block-label' }, t('toml.textLabel')),
       text,
@@ -1592,8 +1592,8 @@ async function viewHistory(selected, ctx) {
     onclick: () => open(v.version),
     onkeydown: (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); open(v.version); } },
   },
-  h('td', { class: 'num' }, h('a', { href: `#/history/${v.version}` }, String(v.version)), v.version === latest ? [' ', pill('ok', t('history.current'))] : null),
-  h('td', {}, fmtTime(v.at)),
+  h('td', { class: 'num nowrap' }, h('a', { href: `#/history/${v.version}` }, String(v.version)), v.version === latest ? [' ', pill('ok', t('history.current'))] : null),
+  h('td', { class: 'nowrap' }, fmtTime(v.at)),
   h('td', {}, v.author || '—'),
   h('td', {}, v.message || ''),
   h('td', { class: 'num changes' }, h('span', { class: 'text-add' }, `+${v.added ?? 0}`), ' ', h('span', { class: 'text-del' }, `−${v.removed ?? 0}`))));

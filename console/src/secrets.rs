@@ -35,16 +35,7 @@ fn mask_value(key: &str, value: &mut Value) {
                 }
             }
         }
-        Value::InlineTable(t) => {
-            for (k, v) in t.iter_mut() {
-                let k = k.get().to_string();
-                if SECRET_KEYS.contains(&k.as_str()) {
-                    mask_value(&k, v);
-                } else {
-                    mask_nested(v);
-                }
-            }
-        }
+        Value::InlineTable(_) => mask_nested(value),
         _ => {}
     }
 }

@@ -63,6 +63,19 @@ async fn sessions_roles_and_csrf() {
             .0,
         401
     );
+    assert_eq!(anon.call("POST", "/api/logout", None).await.0, 401);
+    // A made-up or stale session cookie is no session.
+    let forged = reqwest::Client::builder().no_proxy().build().unwrap();
+    for cookie in ["tg_session=0000", "tg_session=", "other=1"] {
+        let status = forged
+            .get(format!("{}/api/routes", anon.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 401, "{cookie}");
+    }
     // Unknown API paths are JSON 404s; the UI is served at /.
     assert_eq!(anon.call("GET", "/api/nothing", None).await.0, 404);
     let page = anon
@@ -381,6 +394,14 @@ async fn changes_reach_the_gateway_and_bad_ones_change_nothing() {
         latest["diff"]
     );
     assert_eq!(olga.call("GET", "/api/history/9999", None).await.0, 404);
+    assert_eq!(
+        olga.call("POST", "/api/history/9999/restore", None).await.0,
+        404
+    );
+    assert_eq!(
+        olga.call("GET", "/api/history/not-a-number", None).await.0,
+        400
+    );
     let (status, restored) = olga
         .call("POST", &format!("/api/history/{first}/restore"), None)
         .await;

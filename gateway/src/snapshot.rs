@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub services: HashMap<String, Arc<Service>>,
     /// Peers whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Headers naming the authenticated consumer and tenant upstream.
+    pub identity: crate::proxy::forwarded::IdentityHeaders,
     pub plugins: HashMap<String, Arc<dyn tidegate_plugins::Plugin>>,
 }
 
@@ -76,7 +78,9 @@ impl Snapshot {
         let router =
             Router::build(&config.routes, &services, &plugins, &global).map_err(compile_error)?;
         let trusted_proxies = config.server.trusted_proxies();
+        let identity = config.identity.compile().map_err(compile_error)?;
         Ok(Snapshot {
+            identity,
             trusted_proxies,
             plugins,
             version,

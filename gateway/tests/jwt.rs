@@ -430,3 +430,62 @@ plugins = ["jwt"]
     );
     assert_eq!(status(token(&new_private, "2026-new")).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_consumers_permission_and_identity_header_names() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&format!(
+        r#"
+[identity]
+consumer_header = "x-caller"
+tenant_header = "x-org"
+[[consumers]]
+name = "billing-service"
+tenant = "acme"
+jwt = {{ issuer = "https://id.example.com", subject = "svc-42" }}
+[plugins.jwt]
+type = "jwt-auth"
+algorithms = ["HS256"]
+secret = "jwt-test-secret-0123456789"
+allow = ["billing-service"]
+[[services]]
+name = "s"
+endpoints = [{{ addr = "{}" }}]
+[[routes]]
+name = "r"
+path = "/"
+service = "s"
+plugins = ["jwt"]
+"#,
+        up.addr
+    ));
+    let token = |iss: &str, sub: &str| {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({ "iss": iss, "sub": sub, "exp": now() + 300 }),
+            &EncodingKey::from_secret(b"jwt-test-secret-0123456789"),
+        )
+        .unwrap()
+    };
+    let http = client();
+    let resp = http
+        .get(gw.url("/x"))
+        .bearer_auth(token("https://id.example.com", "svc-42"))
+        .header("x-caller", "spoofed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", gw.stderr());
+    let seen: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(seen["headers"]["x-caller"], "billing-service");
+    assert_eq!(seen["headers"]["x-org"], "acme");
+    assert!(seen["headers"]["x-consumer"].is_null());
+    // Same subject from another issuer is not that consumer, and not allowed here.
+    let resp = http
+        .get(gw.url("/x"))
+        .bearer_auth(token("https://other.example.com", "svc-42"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+}

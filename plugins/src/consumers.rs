@@ -18,6 +18,15 @@ pub struct ConsumerConfig {
     /// hmac-auth: `{ key_id = "alice", secret_env = "ALICE_HMAC_SECRET" }` (or `secret =`
     /// literal / `env:` / `file:`).
     pub hmac: Option<HmacCredential>,
+    /// jwt-auth: tokens with this issuer and subject are this consumer (and its tenant).
+    pub jwt: Option<JwtIdentity>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIdentity {
+    pub issuer: Option<String>,
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,12 +51,34 @@ pub struct Consumer {
     pub tenant: Option<String>,
 }
 
+impl Consumer {
+    /// An authenticated consumer passes a route's allow list (API permission; empty allows
+    /// every consumer) and becomes the request's consumer and tenant.
+    pub fn admit(
+        &self,
+        allow: &[String],
+        state: &mut crate::RequestState,
+    ) -> Result<(), crate::Reply> {
+        if !allow.is_empty() && !allow.iter().any(|a| *a == self.name) {
+            return Err(crate::Reply::json(
+                403,
+                "Forbidden",
+                "this consumer may not call this route",
+            ));
+        }
+        state.consumer = Some(self.name.clone());
+        state.tenant = self.tenant.clone();
+        Ok(())
+    }
+}
+
 /// The compiled consumers of one snapshot.
 #[derive(Debug, Default)]
 pub struct Consumers {
     keys: Vec<(Vec<u8>, Arc<Consumer>)>,
     basic: std::collections::HashMap<String, (String, Arc<Consumer>)>,
     hmac: std::collections::HashMap<String, (Vec<u8>, Arc<Consumer>)>,
+    jwt: Vec<(JwtIdentity, Arc<Consumer>)>,
 }
 
 /// Resolves a secret reference: `env:VAR`, `file:PATH`, or the literal itself.
@@ -68,6 +99,7 @@ impl Consumers {
         let mut keys: Vec<(Vec<u8>, Arc<Consumer>)> = Vec::new();
         let mut basic = std::collections::HashMap::new();
         let mut hmac = std::collections::HashMap::new();
+        let mut jwt = Vec::new();
         let mut names = std::collections::HashSet::new();
         for c in configs {
             if c.name.is_empty() || !names.insert(c.name.as_str()) {
@@ -130,8 +162,26 @@ impl Consumers {
                     return Err(format!("consumer {:?}: hmac key_id used twice", c.name));
                 }
             }
+            if let Some(j) = &c.jwt {
+                jwt.push((j.clone(), consumer.clone()));
+            }
         }
-        Ok(Consumers { keys, basic, hmac })
+        Ok(Consumers {
+            keys,
+            basic,
+            hmac,
+            jwt,
+        })
+    }
+
+    /// The consumer a verified token's issuer and subject belong to.
+    pub fn by_jwt(&self, issuer: Option<&str>, subject: &str) -> Option<Arc<Consumer>> {
+        self.jwt
+            .iter()
+            .find(|(id, _)| {
+                id.subject == subject && id.issuer.as_deref().is_none_or(|i| Some(i) == issuer)
+            })
+            .map(|(_, c)| c.clone())
     }
 
     /// The stored hash and consumer of a basic-auth username.

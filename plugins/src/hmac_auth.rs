@@ -354,16 +354,7 @@ impl Plugin for HmacAuth {
             key.update(pending.nonce.as_bytes());
         }
         self.replayed(key.finalize().into()).await?;
-        if !self.allow.is_empty() && !self.allow.iter().any(|a| *a == consumer.name) {
-            return Err(Reply::json(
-                403,
-                "Forbidden",
-                "this consumer may not call this route",
-            ));
-        }
-        state.consumer = Some(consumer.name.clone());
-        state.tenant = consumer.tenant.clone();
-        Ok(())
+        consumer.admit(&self.allow, state)
     }
 
     fn on_upstream_request(

@@ -37,6 +37,9 @@ struct Config {
     tenant_claim: Option<String>,
     #[serde(default = "default_true")]
     hide_credentials: bool,
+    /// API permission: only these consumers may pass (empty: any valid token).
+    #[serde(default)]
+    allow: Vec<String>,
 }
 
 fn default_jwks_refresh() -> u64 {
@@ -65,14 +68,17 @@ pub struct JwtAuth {
     consumer_claim: String,
     tenant_claim: Option<String>,
     hide: bool,
+    allow: Vec<String>,
+    consumers: Arc<crate::consumers::Consumers>,
 }
 
 impl JwtAuth {
     pub fn build(
         name: &str,
         table: toml::Table,
-        stores: &Arc<crate::Stores>,
+        cx: &crate::BuildContext,
     ) -> Result<Arc<dyn Plugin>, String> {
+        let stores = &cx.stores;
         let config: Config = parse_config(name, table)?;
         let err = |m: String| format!("plugin {name:?}: {m}");
         let algorithms = config
@@ -143,6 +149,8 @@ impl JwtAuth {
             consumer_claim: config.consumer_claim,
             tenant_claim: config.tenant_claim,
             hide: config.hide_credentials,
+            allow: config.allow,
+            consumers: cx.consumers.clone(),
         }))
     }
 }
@@ -204,9 +212,34 @@ impl Plugin for JwtAuth {
         let consumer = claim_text(&claims, &self.consumer_claim).ok_or_else(|| {
             challenge(&format!("the token has no {:?} claim", self.consumer_claim))
         })?;
-        state.consumer = Some(consumer);
+        // A `[[consumers]]` entry with this issuer and subject names the consumer and its
+        // tenant; otherwise the claim itself is the consumer.
+        let issuer = claim_text(&claims, "iss");
+        let known = claim_text(&claims, "sub")
+            .and_then(|sub| self.consumers.by_jwt(issuer.as_deref(), &sub));
+        match known {
+            Some(c) => {
+                state.consumer = Some(c.name.clone());
+                state.tenant = c.tenant.clone();
+            }
+            None => state.consumer = Some(consumer),
+        }
         if let Some(t) = &self.tenant_claim {
-            state.tenant = claim_text(&claims, t);
+            if let Some(tenant) = claim_text(&claims, t) {
+                state.tenant = Some(tenant);
+            }
+        }
+        if !self.allow.is_empty()
+            && !state
+                .consumer
+                .as_ref()
+                .is_some_and(|c| self.allow.iter().any(|a| a == c))
+        {
+            return Err(Reply::json(
+                403,
+                "Forbidden",
+                "this consumer may not call this route",
+            ));
         }
         state.claims = Some(claims);
         Ok(())

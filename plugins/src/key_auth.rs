@@ -92,16 +92,7 @@ impl Plugin for KeyAuth {
         let Some(consumer) = self.consumers.by_key(key) else {
             return Err(challenge("the API key is not valid"));
         };
-        if !self.allow.is_empty() && !self.allow.iter().any(|a| *a == consumer.name) {
-            return Err(Reply::json(
-                403,
-                "Forbidden",
-                "this consumer may not call this route",
-            ));
-        }
-        state.consumer = Some(consumer.name.clone());
-        state.tenant = consumer.tenant.clone();
-        Ok(())
+        consumer.admit(&self.allow, state)
     }
 
     fn on_upstream_request(

@@ -203,7 +203,7 @@ pub fn build(
         "basic-auth" => basic_auth::BasicAuth::build(name, rest, cx),
         "hmac-auth" => hmac_auth::HmacAuth::build(name, rest, cx),
         "ip-restriction" => ip_restriction::IpRestriction::build(name, rest),
-        "jwt-auth" => jwt_auth::JwtAuth::build(name, rest, stores),
+        "jwt-auth" => jwt_auth::JwtAuth::build(name, rest, cx),
         "cors" => cors::Cors::build(name, rest),
         "request-size" => request_size::RequestSize::build(name, rest),
         "request-block" => request_block::RequestBlock::build(name, rest),

@@ -51,6 +51,9 @@ pub struct Config {
     /// Callers and their tenant, for the authentication plugins.
     #[serde(default)]
     pub consumers: Vec<tidegate_plugins::consumers::ConsumerConfig>,
+    /// Names of the headers that carry the authenticated consumer and tenant upstream.
+    #[serde(default)]
+    pub identity: crate::proxy::forwarded::IdentityConfig,
     /// The Nacos registry (discovery, shared config, self-registration).
     pub nacos: Option<toml::Spanned<crate::nacos::NacosConfig>>,
     /// `[config]`: where routes and services come from (the file, or a Nacos data id).
@@ -232,6 +235,9 @@ impl Config {
             }
         }
         if let Err(e) = tidegate_plugins::redis_client::validate_url(&self.redis.url) {
+            report(None, e);
+        }
+        if let Err(e) = self.identity.compile() {
             report(None, e);
         }
         let plugin_exists = |name: &str| self.plugins.contains_key(name);

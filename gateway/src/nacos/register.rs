@@ -65,24 +65,24 @@ impl Registration {
         })
     }
 
+    /// Who this instance is, as every instance call names it.
+    fn params<'a>(&'a self, port: &'a str, client: &'a Client) -> [(&'a str, &'a str); 6] {
+        [
+            ("ip", &self.ip),
+            ("port", port),
+            ("serviceName", &self.service),
+            ("groupName", &self.group),
+            ("namespaceId", &client.namespace),
+            ("ephemeral", "true"),
+        ]
+    }
+
     async fn register(&self, client: &Client) -> Result<(), String> {
         let port = self.port.to_string();
+        let mut params = self.params(&port, client).to_vec();
+        params.push(("metadata", &self.metadata));
         let answer = client
-            .call(
-                Method::Post,
-                "/nacos/v1/ns/instance",
-                &[
-                    ("ip", &self.ip),
-                    ("port", &port),
-                    ("serviceName", &self.service),
-                    ("groupName", &self.group),
-                    ("namespaceId", &client.namespace),
-                    ("ephemeral", "true"),
-                    ("metadata", &self.metadata),
-                ],
-                None,
-                &[],
-            )
+            .call(Method::Post, "/nacos/v1/ns/instance", &params, None, &[])
             .await?;
         match answer.status {
             200 => Ok(()),
@@ -101,19 +101,13 @@ impl Registration {
         })
         .to_string();
         let port = self.port.to_string();
+        let mut params = self.params(&port, client).to_vec();
+        params.push(("beat", &beat));
         let answer = client
             .call(
                 Method::Put,
                 "/nacos/v1/ns/instance/beat",
-                &[
-                    ("ip", &self.ip),
-                    ("port", &port),
-                    ("serviceName", &self.service),
-                    ("groupName", &self.group),
-                    ("namespaceId", &client.namespace),
-                    ("ephemeral", "true"),
-                    ("beat", &beat),
-                ],
+                &params,
                 None,
                 &[],
             )
@@ -124,21 +118,9 @@ impl Registration {
 
     pub async fn deregister(&self, client: &Client) {
         let port = self.port.to_string();
+        let params = self.params(&port, client);
         let _ = client
-            .call(
-                Method::Delete,
-                "/nacos/v1/ns/instance",
-                &[
-                    ("ip", &self.ip),
-                    ("port", &port),
-                    ("serviceName", &self.service),
-                    ("groupName", &self.group),
-                    ("namespaceId", &client.namespace),
-                    ("ephemeral", "true"),
-                ],
-                None,
-                &[],
-            )
+            .call(Method::Delete, "/nacos/v1/ns/instance", &params, None, &[])
             .await;
     }
 

@@ -5,6 +5,44 @@ use crate::router::Route;
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 
+/// `[identity]`: the headers that tell the upstream who called (set by the authentication
+/// plugins, always stripped from what clients send).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    pub consumer_header: String,
+    pub tenant_header: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            consumer_header: "x-consumer".into(),
+            tenant_header: "x-tenant-id".into(),
+        }
+    }
+}
+
+/// The compiled names.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub consumer: http::HeaderName,
+    pub tenant: http::HeaderName,
+}
+
+impl IdentityConfig {
+    pub fn compile(&self) -> Result<IdentityHeaders, String> {
+        let name = |n: &str| {
+            http::HeaderName::from_bytes(n.as_bytes())
+                .map_err(|_| format!("[identity]: bad header name {n:?}"))
+        };
+        Ok(IdentityHeaders {
+            consumer: name(&self.consumer_header)?,
+            tenant: name(&self.tenant_header)?,
+        })
+    }
+}
+
 /// Everything Tidegate changes on the way upstream, then the plugins' own changes. Shared
 /// by plain requests and WebSocket handshakes so both are forwarded the same way.
 pub fn upstream_request(
@@ -14,12 +52,13 @@ pub fn upstream_request(
     route: &Route,
 ) {
     prepare_upstream_request(session, req, ctx, route);
-    if let Some(state) = ctx.plugins.as_mut() {
+    let identity = ctx.snapshot.as_ref().map(|s| s.identity.clone());
+    if let (Some(state), Some(identity)) = (ctx.plugins.as_mut(), identity) {
         if let Some(consumer) = &state.consumer {
-            let _ = req.insert_header("x-consumer", consumer.as_str());
+            let _ = req.insert_header(identity.consumer, consumer.as_str());
         }
         if let Some(tenant) = &state.tenant {
-            let _ = req.insert_header("x-tenant-id", tenant.as_str());
+            let _ = req.insert_header(identity.tenant, tenant.as_str());
         }
         for (i, plugin) in route.plugins.iter().enumerate() {
             plugin.on_upstream_request(req, state, i);
@@ -54,8 +93,10 @@ pub fn prepare_upstream_request(
     }
     let _ = req.insert_header("x-request-id", ctx.request_id.as_str());
     // Identity headers come from the gateway only: a client's copy never reaches upstream.
-    req.remove_header("x-consumer");
-    req.remove_header("x-tenant-id");
+    if let Some(snapshot) = &ctx.snapshot {
+        req.remove_header(&snapshot.identity.consumer);
+        req.remove_header(&snapshot.identity.tenant);
+    }
 
     if route.strip_prefix || ctx.normalized_path.is_some() {
         let path = ctx.normalized_path.as_deref().unwrap_or(req.uri.path());
