@@ -59,7 +59,7 @@ impl Consumer {
         allow: &[String],
         state: &mut crate::RequestState,
     ) -> Result<(), crate::Reply> {
-        if !allow.is_empty() && !allow.iter().any(|a| *a == self.name) {
+        if !allow.is_empty() && !allow.contains(&self.name) {
             return Err(crate::Reply::json(
                 403,
                 "Forbidden",
