@@ -277,11 +277,11 @@ if ((!SMOKE)); then
     wrk_run "tidegate + key-rate-limit (Redis)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "x-tenant-id: bench"
   fi
   # Both chains get a request with a query and a cookie, so the WAF has something to read.
-  chain_url="http://127.0.0.1:$TG_PORT/?q=chat+history+for+O%27Brien&page=2&lang=en"
+  chain_target="/?q=chat+history+for+O%27Brien&page=2&lang=en"
   start_tidegate 0 chain
-  wrk_run "tidegate + key-auth + tenant limit" "$chain_url" "$TG_PIDS" -H "x-api-key: bench-key-0001" -H "cookie: sid=abc123; theme=dark"
+  wrk_run "tidegate + key-auth + tenant limit" "http://127.0.0.1:$TG_PORT$chain_target" "$TG_PIDS" -H "x-api-key: bench-key-0001" -H "cookie: sid=abc123; theme=dark"
   start_tidegate 0 waf
-  wrk_run "tidegate + key-auth + tenant limit + WAF" "$chain_url" "$TG_PIDS" -H "x-api-key: bench-key-0001" -H "cookie: sid=abc123; theme=dark"
+  wrk_run "tidegate + key-auth + tenant limit + WAF" "http://127.0.0.1:$TG_PORT$chain_target" "$TG_PIDS" -H "x-api-key: bench-key-0001" -H "cookie: sid=abc123; theme=dark"
 fi
 
 echo "== scenario: WebSocket" >&2

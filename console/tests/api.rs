@@ -562,6 +562,30 @@ async fn secrets_stay_masked_and_survive_edits() {
         })
         .await
     );
+    // Deleting a service a route uses is refused by validation; deleting a consumer works.
+    let route = json!({"path": "/chat/", "service": "chat"});
+    assert_eq!(
+        olga.call("PUT", "/api/routes/chat", Some(route)).await.0,
+        200
+    );
+    let (status, body) = olga.call("DELETE", "/api/services/chat", None).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown service"));
+    assert_eq!(
+        olga.call("DELETE", "/api/consumers/alice", None).await.0,
+        204
+    );
+    assert_eq!(
+        olga.call("DELETE", "/api/consumers/alice", None).await.0,
+        404
+    );
+    assert_eq!(
+        olga.call("DELETE", "/api/services/nothing", None).await.0,
+        404
+    );
     let (status, body) = olga
         .call(
             "PUT",

@@ -120,12 +120,25 @@ pub fn decode(value: &[u8], plus_is_space: bool) -> Vec<u8> {
     current
 }
 
+fn sql_like() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"(?i)\b(?:or|and|xor|not|union|select|insert|update|delete|drop|create|alter|exec|execute|declare|waitfor|delay|sleep|benchmark|having|order|group|like|rlike|regexp|into|from|where|case|when|cast|convert|char|concat|null|is|in|between|limit|procedure|load_file|outfile|information_schema|sys|pg_sleep|dbms_pipe)\b|--|#|/\*|;|=|<|>|\|\||&&")
+            .expect("valid pattern")
+    })
+}
+
 /// libinjection on the value as it is, and as it would read appended to an existing value
 /// in the usual injection contexts (after a number, a quoted string, a parenthesis): a
 /// payload such as ` or 1=1--` is only SQL once it follows something.
 fn sqli(value: &[u8]) -> bool {
     if libinjectionrs::detect_sqli(value).is_injection() {
         return true;
+    }
+    // The context passes cost five more runs; only a value with SQL words or operators can
+    // turn into SQL after a prefix.
+    if !sql_like().is_match(&String::from_utf8_lossy(value)) {
+        return false;
     }
     let mut buf = Vec::with_capacity(value.len() + 4);
     [&b"1 "[..], b"1' ", b"1\" ", b"1) ", b"1') "]
@@ -147,6 +160,9 @@ pub fn inspect(value: &[u8], checks: &[Check]) -> Option<Check> {
     // Most specific first: SQLi with injection contexts also matches much markup and shell.
     const PRIORITY: [Check; 4] = [Check::Xss, Check::Traversal, Check::Cmdi, Check::Sqli];
     for check in PRIORITY.iter().filter(|c| checks.contains(c)) {
+        if !could_be(*check, value) {
+            continue;
+        }
         let hit = match check {
             Check::Sqli => sqli(value),
             Check::Xss => libinjectionrs::detect_xss(value).is_injection(),
@@ -159,6 +175,24 @@ pub fn inspect(value: &[u8], checks: &[Check]) -> Option<Check> {
         }
     }
     None
+}
+
+/// A cheap first look: whether `value` has a character every payload of `check` needs. Most
+/// real values (ids, words, numbers) have none and skip the expensive detectors.
+fn could_be(check: Check, value: &[u8]) -> bool {
+    let any = |set: &[u8]| value.iter().any(|b| set.contains(b));
+    match check {
+        // SQL needs a quote, an operator, a comment, a parenthesis — or words with spaces
+        // (`union select …`).
+        Check::Sqli => any(b"'\"`;()=<>-/*#|&@\\ \t\n\r+!%^~"),
+        // Markup or an attribute: a tag, a quote, `=`, `(` or a `javascript:` scheme.
+        Check::Xss => any(b"<>'\"`=(:"),
+        // Every traversal pattern has a slash, a backslash, a dot-dot, `:` or NUL.
+        Check::Traversal => any(b"/\\:.\0"),
+        // Every command-injection pattern has a separator, `$`, a backtick, a slash or an option.
+        Check::Cmdi => any(b";|&$`\n\r<>/\\-~"),
+        Check::Scanner | Check::Protocol => true,
+    }
 }
 
 /// A User-Agent of a known attack tool or scanner.
