@@ -6,11 +6,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 use support::upstream::Upstream;
-use support::{client, ws, Gateway};
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use support::{client, json, ws, Gateway};
 
 /// Routes that answer with their own name, to read precedence straight off the body.
 const PRECEDENCE: &str = r#"

@@ -5,11 +5,7 @@
 mod support;
 
 use support::upstream::Upstream;
-use support::{client, Gateway};
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use support::{client, json, Gateway};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_auth_names_the_consumer_and_tenant() {

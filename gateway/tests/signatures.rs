@@ -11,13 +11,9 @@ use sha2::{Digest, Sha256};
 use std::time::{SystemTime, UNIX_EPOCH};
 use support::redis::Redis;
 use support::upstream::Upstream;
-use support::{client, free_port, Gateway};
+use support::{client, free_port, json, Gateway};
 
 const ALICE_SECRET: &str = "alice-hmac-secret-for-tests";
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_checks_stored_hashes() {
