@@ -75,6 +75,8 @@ DASHBOARDS = {
          ["count by (hash) (tidegate_config_info)"]),
         ("Config changes by result (1h)", "timeseries", "short",
          ["sum by (result) (increase(tidegate_config_reloads_total[1h]))"]),
+        ("Blue/green and canary: traffic share by route and label subset", "timeseries", "percentunit",
+         [f"sum by (route, subset) (rate(tidegate_subset_requests_total[{RI}])) / ignoring(subset) group_left sum by (route) (rate(tidegate_subset_requests_total[{RI}]))"]),
         ("Endpoints by service and state", "table", "none",
          ["sum by (service, state) (tidegate_service_endpoints)"]),
         ("Access log lines dropped per second", "timeseries", "short",

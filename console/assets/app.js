@@ -1153,6 +1153,41 @@ async function viewBlueGreen(m, ctx) {
     candidates.length
       ? candidates.map((r) => splitCard(r, byName.get(r.service), fleetRps, ctx))
       : h('p', { class: 'muted' }, t('bg.none')));
+  // Live shares per route, from every gateway's per-subset request counters, refreshed
+  // while the page is open.
+  const showLive = (data) => {
+    const byRoute = new Map();
+    for (const g of list(data && data.gateways)) {
+      for (const s of list(g.subsets)) {
+        const m2 = byRoute.get(s.route) || new Map();
+        m2.set(s.subset, (m2.get(s.subset) || 0) + (Number.isFinite(s.rps) ? s.rps : 0));
+        byRoute.set(s.route, m2);
+      }
+    }
+    for (const r of candidates) {
+      const el = document.querySelector(`[data-testid="split-live-${CSS.escape(r.name)}"]`);
+      if (!el) continue;
+      const shares = byRoute.get(r.name);
+      const total = shares ? [...shares.values()].reduce((a, b) => a + b, 0) : 0;
+      el.textContent = total > 0
+        ? t('bg.live', {
+          shares: [...shares.entries()].map(([k, v]) => `${k} ${Math.round((100 * v) / total)} %`).join(' · '),
+          rps: fmtNumber(total),
+        })
+        : t('bg.liveNone');
+    }
+  };
+  showLive(fleet);
+  const tick = async () => {
+    if (!ctx.alive()) return;
+    try {
+      showLive(await api('GET', '/api/fleet'));
+    } catch (e) {
+      if (e.sessionLost) return;
+    }
+    if (ctx.alive()) setTimeout(tick, REFRESH_MS);
+  };
+  setTimeout(tick, REFRESH_MS);
 }
 
 function splitCard(route, service, fleetRps, ctx) {
@@ -1272,6 +1307,7 @@ function splitCard(route, service, fleetRps, ctx) {
       h('span', { class: 'muted' }, h('code', {}, route.path || '/'), ' → ', route.service || '—')),
     h('p', {}, h('strong', {}, t('bg.current')), ' ', current || t('bg.noSplit')),
     fleetRps !== null && current ? h('p', { class: 'muted small' }, t('bg.liveHint')) : null,
+    h('p', { class: 'live-share', testid: `split-live-${name}`, 'aria-live': 'polite' }, t('bg.liveNone')),
     errors.top,
     h('div', { class: 'split-grid' },
       h('div', { class: 'field' }, h('label', { for: keySelect.id }, t('bg.labelKey')), keySelect),

@@ -239,7 +239,23 @@ role = "viewer"
     for (let i = 0; i < 1000; i++) if ((await get(port, '/chat/x'))[1] === 'green') green++;
     console.log(`  50/50 split: green ${green} of 1000`);
     assert.ok(green >= 450 && green <= 550, `green ${green} of 1000`);
-    await shot('bluegreen');
+    // The page shows the live shares measured by the gateways (per-subset counters).
+    let traffic = true;
+    const load = (async () => { while (traffic) await get(port, '/chat/x'); })();
+    try {
+      await page.waitForFunction(() => {
+        const text = document.querySelector('[data-testid="split-live-chat"]')?.textContent || '';
+        return /stage=green \d+ %/.test(text) && /stage=blue \d+ %/.test(text);
+      }, null, { timeout: 10000 });
+      const live = await id('split-live-chat').textContent();
+      const share = Number(/stage=green (\d+) %/.exec(live)[1]);
+      console.log(`  live share shown: ${live.trim()}`);
+      assert.ok(share >= 40 && share <= 60, `live green share ${share} %`);
+      await shot('bluegreen');
+    } finally {
+      traffic = false;
+      await load;
+    }
   });
 
   step("change a tenant's limit; the gateway enforces it", async () => {

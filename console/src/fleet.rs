@@ -26,10 +26,19 @@ pub struct GatewayView {
     pub websockets: f64,
     pub top_tenants: Vec<TenantRate>,
     pub top_rejected: Vec<TenantRate>,
+    /// Live requests/s by route and label subset (blue/green shares).
+    pub subsets: Vec<SubsetRate>,
     pub error: Option<String>,
     /// Endpoints of each service as this gateway sees them.
     #[serde(skip)]
     pub services: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubsetRate {
+    pub route: String,
+    pub subset: String,
+    pub rps: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +55,7 @@ struct Sample {
     errors: f64,
     buckets: Vec<(f64, f64)>,
     tenants: HashMap<(String, String), f64>,
+    subsets: HashMap<(String, String), f64>,
 }
 
 pub struct Fleet {
@@ -123,6 +133,13 @@ fn sample(text: &str) -> (Sample, f64) {
                 }
             }
             "tidegate_websocket_tunnels_open" => websockets += value,
+            "tidegate_subset_requests_total" => {
+                if let (Some(route), Some(subset)) = (labels.get("route"), labels.get("subset")) {
+                    *s.subsets
+                        .entry((route.clone(), subset.clone()))
+                        .or_default() += value;
+                }
+            }
             "tidegate_limit_decisions_total" => {
                 if let (Some(t), Some(d)) = (labels.get("tenant"), labels.get("decision")) {
                     *s.tenants.entry((t.clone(), d.clone())).or_default() += value;
@@ -351,6 +368,22 @@ impl Fleet {
                 view.p99_ms = p99(&prev, &cur);
                 view.top_tenants = top(&prev, &cur, dt, None);
                 view.top_rejected = top(&prev, &cur, dt, Some("rejected"));
+                view.subsets = cur
+                    .subsets
+                    .iter()
+                    .map(|((route, subset), v)| {
+                        let before = prev
+                            .subsets
+                            .get(&(route.clone(), subset.clone()))
+                            .copied()
+                            .unwrap_or(0.0);
+                        SubsetRate {
+                            route: route.clone(),
+                            subset: subset.clone(),
+                            rps: (v - before).max(0.0) / dt,
+                        }
+                    })
+                    .collect();
             }
         }
         view

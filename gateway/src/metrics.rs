@@ -26,6 +26,7 @@ pub struct Metrics {
     pub nacos_up: IntGauge,
     pub nacos_requests: IntCounterVec,
     pub nacos_stale_services: IntGauge,
+    pub subset_requests: IntCounterVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -150,6 +151,14 @@ impl Metrics {
             "Registry-bound services routing on last known instances (registry down, or an empty or garbled answer refused)",
         )
         .expect("valid metric");
+        let subset_requests = IntCounterVec::new(
+            Opts::new(
+                "tidegate_subset_requests_total",
+                "Requests by route and the label subset they were sent to (split, subset or tester header; `override` for ad-hoc labels)",
+            ),
+            &["route", "subset"],
+        )
+        .expect("valid metric");
         let build_info = IntGaugeVec::new(
             Opts::new("tidegate_build_info", "Build information"),
             &["version"],
@@ -175,6 +184,7 @@ impl Metrics {
             Box::new(nacos_up.clone()),
             Box::new(nacos_requests.clone()),
             Box::new(nacos_stale_services.clone()),
+            Box::new(subset_requests.clone()),
             Box::new(build_info),
         ] {
             registry.register(c).expect("metric registered once");
@@ -200,6 +210,7 @@ impl Metrics {
             nacos_up,
             nacos_requests,
             nacos_stale_services,
+            subset_requests,
         }
     }
 
@@ -227,6 +238,14 @@ pub fn method_label(method: &http::Method) -> &'static str {
         .find(|m| **m == method.as_str())
         .copied()
         .unwrap_or("OTHER")
+}
+
+/// One request of `route` sent to the label subset `subset` (a blue/green split's live share).
+pub fn count_subset(route: &str, subset: &str) {
+    get()
+        .subset_requests
+        .with_label_values(&[route, subset])
+        .inc();
 }
 
 /// Publishes a newly applied snapshot: its version and hash, and its endpoint counts

@@ -689,6 +689,13 @@ subset = {{ stage = "blue" }}
         (0.07..=0.13).contains(&green_share),
         "90/10 split gave {counts:?}"
     );
+    // The live share is counted per subset, for the console's blue/green page.
+    let metrics = gw.metrics().await;
+    for (subset, n) in [("stage=blue", 1800), ("stage=green", 200)] {
+        let line =
+            format!(r#"tidegate_subset_requests_total{{route="split",subset="{subset}"}} {n}"#);
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
     // Testers pick a subset with the header, by bare value or by label.
     for (value, expected) in [
         ("green", "green"),

@@ -141,7 +141,7 @@ async fn dashboards_and_alerts_work_against_real_prometheus() {
         r#"
 [[services]]
 name = "api"
-endpoints = [{{ addr = "{}" }}, {{ addr = "127.0.0.1:{dead}", weight = 0 }}]
+endpoints = [{{ addr = "{}", labels = {{ stage = "blue" }} }}, {{ addr = "127.0.0.1:{dead}", weight = 0 }}]
 [[services]]
 name = "down"
 retries = 0
@@ -183,6 +183,11 @@ timeout_ms = 200
 [[services]]
 name = "registry-bound"
 nacos = {{ service = "orders" }}
+[[routes]]
+name = "canary"
+path = "/canary/"
+service = "api"
+split = [{{ labels = {{ stage = "blue" }}, weight = 1 }}]
 [plugins.waf]
 type = "waf"
 [[routes]]
@@ -233,6 +238,10 @@ websocket_idle_timeout_ms = 500
         assert_eq!(
             http.get(gw.url("/down/x")).send().await.unwrap().status(),
             502
+        );
+        assert_eq!(
+            http.get(gw.url("/canary/x")).send().await.unwrap().status(),
+            200
         );
         assert_eq!(
             http.get(gw.url("/guarded/x?id=1%27%20OR%201%3D1--"))

@@ -177,7 +177,10 @@ impl ProxyHttp for Proxy {
             .as_ref()
             .and_then(|s| s.choose(&session.req_header().headers));
         let key = service.key_for(session, &ctx.client_ip);
-        let labels = subset.as_deref().map(|l| l.as_slice());
+        if let (Some(chosen), 0) = (&subset, ctx.tried.count()) {
+            crate::metrics::count_subset(&route.name, chosen.name);
+        }
+        let labels = subset.as_ref().map(|c| c.labels.as_slice());
         let members = ctx.members.get_or_insert_with(|| service.members()).clone();
         let Some(index) = members.select_in(&key, &ctx.tried, labels) else {
             return Error::e_explain(ErrorType::HTTPStatus(502), "no usable endpoint left");

@@ -8,10 +8,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub type Labels = Vec<(String, String)>;
 
+/// The subset chosen for a request, and its name for metrics (`stage=green`; `override`
+/// for label pairs a tester sent that the config does not name).
+pub struct Chosen<'a> {
+    pub labels: std::borrow::Cow<'a, Labels>,
+    pub name: &'a str,
+}
+
+impl<'a> Chosen<'a> {
+    fn of(labels: &'a Labels, name: &'a str) -> Chosen<'a> {
+        Chosen {
+            labels: std::borrow::Cow::Borrowed(labels),
+            name,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct SubsetSelector {
-    fixed: Option<Labels>,
-    split: Vec<(Labels, u32)>,
+    fixed: Option<(Labels, String)>,
+    split: Vec<(Labels, u32, String)>,
     /// One cycle of split indices in smooth weighted round-robin order (nginx's): exact
     /// proportions over each cycle, and interleaved — 50/50 alternates, 90/10 sends every
     /// tenth request to the small side instead of ten in a row.
@@ -25,19 +41,32 @@ fn labels(map: &BTreeMap<String, String>) -> Labels {
     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
+fn name(labels: &Labels) -> String {
+    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    parts.join(",")
+}
+
 impl SubsetSelector {
     pub fn new(config: &super::RouteConfig) -> Option<SubsetSelector> {
-        let fixed = (!config.subset.get_ref().is_empty()).then(|| labels(config.subset.get_ref()));
-        let split: Vec<(Labels, u32)> = config
+        let fixed = (!config.subset.get_ref().is_empty()).then(|| {
+            let l = labels(config.subset.get_ref());
+            let n = name(&l);
+            (l, n)
+        });
+        let split: Vec<(Labels, u32, String)> = config
             .split
             .get_ref()
             .iter()
-            .map(|s| (labels(&s.labels), s.weight))
+            .map(|s| {
+                let l = labels(&s.labels);
+                let n = name(&l);
+                (l, s.weight, n)
+            })
             .collect();
         if fixed.is_none() && split.is_empty() {
             return None;
         }
-        let schedule = smooth_schedule(&split.iter().map(|(_, w)| *w).collect::<Vec<_>>());
+        let schedule = smooth_schedule(&split.iter().map(|(_, w, _)| *w).collect::<Vec<_>>());
         Some(SubsetSelector {
             fixed,
             split,
@@ -49,36 +78,39 @@ impl SubsetSelector {
 
     /// The labels this request's endpoint must carry. The tester header wins when it names
     /// something; then the fixed subset; then the split, by weight.
-    pub fn choose(&self, headers: &HeaderMap) -> Option<std::borrow::Cow<'_, Labels>> {
+    pub fn choose(&self, headers: &HeaderMap) -> Option<Chosen<'_>> {
         use std::borrow::Cow;
         if let Some(wanted) = headers.get(&self.header).and_then(|v| v.to_str().ok()) {
+            let named = self
+                .split
+                .iter()
+                .map(|(l, _, n)| (l, n))
+                .chain(self.fixed.as_ref().map(|(l, n)| (l, n)))
+                .find(|(l, n)| *n == wanted || l.iter().any(|(_, v)| v == wanted));
+            if let Some(found) = named {
+                return Some(Chosen::of(found.0, found.1));
+            }
             if wanted.contains('=') {
                 let pairs: Labels = wanted
                     .split(',')
                     .filter_map(|p| p.split_once('='))
                     .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
                     .collect();
-                return Some(Cow::Owned(pairs));
-            }
-            let named = self
-                .split
-                .iter()
-                .map(|(l, _)| l)
-                .chain(self.fixed.as_ref())
-                .find(|l| l.iter().any(|(_, v)| v == wanted));
-            if let Some(l) = named {
-                return Some(Cow::Borrowed(l));
+                return Some(Chosen {
+                    labels: Cow::Owned(pairs),
+                    name: "override",
+                });
             }
         }
-        if let Some(fixed) = &self.fixed {
-            return Some(Cow::Borrowed(fixed));
+        if let Some((l, n)) = &self.fixed {
+            return Some(Chosen::of(l, n));
         }
         if self.schedule.is_empty() {
             return None;
         }
         let at = self.counter.fetch_add(1, Ordering::Relaxed) % self.schedule.len() as u64;
-        let index = self.schedule[at as usize] as usize;
-        Some(Cow::Borrowed(&self.split[index].0))
+        let (l, _, n) = &self.split[self.schedule[at as usize] as usize];
+        Some(Chosen::of(l, n))
     }
 }
 

@@ -292,7 +292,14 @@ async fn connect(
             .and_then(|r| r.subsets.as_ref())
             .and_then(|s| s.choose(&session.req_header().headers));
         let key = service.key_for(session, &ctx.client_ip);
-        let index = members.select_in(&key, &ctx.tried, subset.as_deref().map(|l| l.as_slice()))?;
+        if let (Some(chosen), Some(route), 0) = (&subset, &ctx.route, ctx.tried.count()) {
+            crate::metrics::count_subset(&route.name, chosen.name);
+        }
+        let index = members.select_in(
+            &key,
+            &ctx.tried,
+            subset.as_ref().map(|c| c.labels.as_slice()),
+        )?;
         drop((subset, key));
         ctx.tried.add(index);
         let addr = members.endpoints[index].addr;
