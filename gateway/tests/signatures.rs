@@ -106,6 +106,16 @@ plugins = ["basic"]
     assert!(err.contains("plain passwords are not accepted"), "{err}");
 }
 
+/// Now as an HTTP date (`Fri, 27 Nov 2026 03:00:00 GMT`).
+fn httpdate_now() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%a, %d %b %Y %H:%M:%S GMT"])
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -352,6 +362,27 @@ async fn hmac_signatures_refuse_tampering_skew_and_replay() {
     // A GET with no body signs the empty body.
     let get = Signed::new(&gw, "GET", "/api/rooms", "", b"");
     assert_eq!(get.send(gw.port).await.0, 200);
+
+    // The standard Date header (an HTTP date) works instead of x-date.
+    let http_date = httpdate_now();
+    let text = format!(
+        "HMAC-SHA256\nGET\n/api/rooms\n\n{http_date}\n\n{}\nhost:127.0.0.1:{}",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", gw.port
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(ALICE_SECRET.as_bytes()).unwrap();
+    mac.update(text.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let resp = client()
+        .get(gw.url("/api/rooms"))
+        .header("date", &http_date)
+        .header(
+            "authorization",
+            format!(r#"HMAC-SHA256 keyId="alice", headers="host", signature="{signature}""#),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

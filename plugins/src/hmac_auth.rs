@@ -248,17 +248,27 @@ impl Plugin for HmacAuth {
         if self.consumers.hmac(&key_id).is_none() {
             return Err(Self::challenge("unknown key id"));
         }
+        // `X-Date` (unix seconds or an HTTP date), else the standard `Date` header; the
+        // signed text holds the value exactly as sent.
         let date = req
             .headers
             .get("x-date")
+            .or_else(|| req.headers.get(http::header::DATE))
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Self::challenge("x-date is required"))?
+            .ok_or_else(|| Self::challenge("x-date (or date) is required"))?
             .to_string();
-        let at: u64 = date
-            .parse()
-            .map_err(|_| Self::challenge("x-date must be unix seconds"))?;
+        let at: u64 = match date.parse() {
+            Ok(seconds) => seconds,
+            Err(_) => httpdate::parse_http_date(&date)
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .ok_or_else(|| Self::challenge("the date must be unix seconds or an HTTP date"))?,
+        };
         if at.abs_diff(unix_now()) > self.skew {
-            return Err(Self::challenge("x-date is outside the allowed clock skew"));
+            return Err(Self::challenge(
+                "the date is outside the allowed clock skew",
+            ));
         }
         if let Some(missing) = self.required.iter().find(|h| !headers.contains(h)) {
             return Err(Self::challenge(&format!(
