@@ -22,8 +22,10 @@ fn default_listen() -> String {
 }
 
 /// The config the gateways read: a file they watch, or a Nacos data id they long-poll.
+/// (Read through [`RawStore`]: serde's tagged enums buffer their input, which loses the
+/// positions the Nacos section's types keep.)
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+#[serde(try_from = "RawStore")]
 pub enum StoreConfig {
     File {
         path: String,
@@ -42,6 +44,52 @@ pub enum StoreConfig {
 
 fn default_data_id() -> String {
     "tidegate.toml".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    kind: StoreKind,
+    path: Option<String>,
+    history_dir: String,
+    nacos: Option<tidegate::nacos::NacosConfig>,
+    #[serde(default = "default_data_id")]
+    data_id: String,
+    #[serde(default = "tidegate::nacos::default_group")]
+    group: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoreKind {
+    File,
+    Nacos,
+}
+
+impl TryFrom<RawStore> for StoreConfig {
+    type Error = String;
+
+    fn try_from(raw: RawStore) -> Result<StoreConfig, String> {
+        match (raw.kind, raw.path, raw.nacos) {
+            (StoreKind::File, Some(path), None) => Ok(StoreConfig::File {
+                path,
+                history_dir: raw.history_dir,
+            }),
+            (StoreKind::Nacos, None, Some(nacos)) => Ok(StoreConfig::Nacos {
+                nacos: Box::new(nacos),
+                data_id: raw.data_id,
+                group: raw.group,
+                history_dir: raw.history_dir,
+            }),
+            (StoreKind::File, _, _) => {
+                Err("[store] kind = \"file\" needs `path` (and no `nacos`)".into())
+            }
+            (StoreKind::Nacos, _, _) => Err(
+                "[store] kind = \"nacos\" needs `nacos = { servers = [...] }` (and no `path`)"
+                    .into(),
+            ),
+        }
+    }
 }
 
 impl StoreConfig {
@@ -119,11 +167,8 @@ impl ConsoleConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
         let config: ConsoleConfig = toml::from_str(&text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_column(&text, s.start))
-                .unwrap_or((1, 1));
-            format!("{}:{line}:{column}: {}", path.display(), e.message().trim())
+            let error = tidegate::config::ConfigError::at_span(&text, e.span(), e.message());
+            format!("{}:{error}", path.display())
         })?;
         for user in &config.users {
             argon2::PasswordHash::new(&user.password_hash).map_err(|_| {
@@ -136,11 +181,4 @@ impl ConsoleConfig {
         }
         Ok(config)
     }
-}
-
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }

@@ -35,6 +35,10 @@ pub struct Proc {
 }
 
 impl Proc {
+    pub fn spawn_public(cmd: Command, log: PathBuf, port: u16) -> Proc {
+        Self::spawn(cmd, log, port)
+    }
+
     fn spawn(mut cmd: Command, log: PathBuf, port: u16) -> Proc {
         let file = std::fs::File::create(&log).unwrap();
         let child = cmd
@@ -158,7 +162,24 @@ impl Client {
     }
 
     pub async fn login(setup: &Setup, user: &str, password: &str) -> Client {
-        let mut c = Client::anonymous(setup);
+        Self::login_at(
+            &format!("http://127.0.0.1:{}", setup.console_port),
+            user,
+            password,
+        )
+        .await
+    }
+
+    pub async fn login_at(base: &str, user: &str, password: &str) -> Client {
+        let mut c = Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .no_proxy()
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            csrf: String::new(),
+        };
         let resp = c
             .http
             .post(format!("{}/api/login", c.base))
