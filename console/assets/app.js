@@ -6,7 +6,7 @@
 //      the JSON API with the CSRF header, formatting, pills, form errors
 //   2. session, header, notices and the hash router
 //   3. one section per view: login, fleet, routes (+ form), TOML, services (+ form),
-//      blue/green, consumers (+ form, limits), plugins, history, audit
+//      blue/green, consumers (+ form, limits), plugins (+ form), history, audit
 //
 // Server data is only ever put into the page with textContent / text nodes (never innerHTML).
 
@@ -397,6 +397,8 @@ const ROUTES = [
   { re: /^\/consumers\/new$/, view: (m, ctx) => viewConsumerForm(null, ctx), nav: 'consumers' },
   { re: /^\/consumers\/edit\/(.+)$/, view: (m, ctx) => viewConsumerForm(decode(m[1]), ctx), nav: 'consumers' },
   { re: /^\/plugins$/, view: viewPlugins, nav: 'plugins' },
+  { re: /^\/plugins\/new$/, view: (m, ctx) => viewPluginForm(null, ctx), nav: 'plugins' },
+  { re: /^\/plugins\/edit\/(.+)$/, view: (m, ctx) => viewPluginForm(decode(m[1]), ctx), nav: 'plugins' },
   { re: /^\/history$/, view: (m, ctx) => viewHistory(null, ctx), nav: 'history' },
   { re: /^\/history\/(\d+)$/, view: (m, ctx) => viewHistory(Number(m[1]), ctx), nav: 'history' },
   { re: /^\/audit$/, view: viewAudit, nav: 'audit' },
@@ -1573,24 +1575,208 @@ function kvList(obj) {
   return h('dl', { class: 'kv' }, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, valueView(v))]));
 }
 
+const PLUGIN_TYPES = ['key-rate-limit', 'cc-protection', 'key-auth', 'basic-auth', 'jwt-auth', 'hmac-auth',
+  'ip-restriction', 'cors', 'request-size', 'request-block', 'waf'];
+
+/** Starting settings for a new plugin of each type (README "Plugins"); the operator edits them. */
+const PLUGIN_TEMPLATES = {
+  'key-rate-limit': { key: 'tenant', limits: [{ per: 'minute', count: 1000 }] },
+  'cc-protection': { key: 'client_ip', rate: { per: 'second', count: 50 }, ban_seconds: 60 },
+  'key-auth': { header: 'x-api-key' },
+  'basic-auth': { realm: 'api' },
+  'jwt-auth': { algorithms: ['RS256'], jwks_url: 'https://id.example.com/.well-known/jwks.json' },
+  'hmac-auth': { clock_skew_seconds: 300 },
+  'ip-restriction': { allow: ['10.0.0.0/8'] },
+  cors: { origins: ['https://app.example.com'], methods: ['GET', 'POST'] },
+  'request-size': { max_bytes: 1048576 },
+  'request-block': { paths: ['^/internal/'] },
+  waf: { mode: 'detect' },
+};
+
+const pluginTypeLabel = (type) => {
+  const key = `pluginType.${type}`;
+  const text = t(key);
+  return text === key ? type : `${type} — ${text}`;
+};
+
 async function viewPlugins(m, ctx) {
   document.title = `${t('nav.plugins')} — ${t('app.name')}`;
   mount(pageHead(t('plugins.title'), t('plugins.intro')), loading());
   const plugins = list(await api('GET', '/api/plugins'));
   if (!ctx.alive()) return;
+  const editable = canEdit();
   mount(
-    pageHead(t('plugins.title'), t('plugins.intro')),
-    plugins.length ? plugins.map((p) => h('section', { class: 'card', testid: `plugin-${p.name}`, 'aria-labelledby': `plg-${p.name}` },
-      h('div', { class: 'card-head' },
-        h('h2', { id: `plg-${p.name}` }, p.name),
-        pill('neutral', p.type || '—')),
-      h('p', {}, h('strong', {}, t('plugins.usedBy')), ' ',
-        list(p.routes).length
-          ? list(p.routes).map((r, i) => [i ? ', ' : '', h('a', { href: `#/routes/edit/${enc(r)}` }, r)])
-          : h('span', { class: 'muted' }, t('plugins.unused'))),
-      h('h3', {}, t('plugins.config')),
-      kvList(p.config)))
-      : h('p', { class: 'muted' }, t('plugins.none')));
+    pageHead(t('plugins.title'), t('plugins.intro'),
+      editable ? linkBtn('#/plugins/new', t('plugins.new'), { class: 'btn-primary', testid: 'plugin-new' }) : null),
+    plugins.length ? plugins.map((p) => pluginCard(p, editable, ctx)) : h('p', { class: 'muted' }, t('plugins.none')));
+}
+
+function pluginCard(p, editable, ctx) {
+  const problem = h('div', { class: 'alert alert-bad', role: 'alert', testid: `plugin-error-${p.name}`, hidden: true });
+  return h('section', { class: 'card', testid: `plugin-${p.name}`, 'aria-labelledby': `plg-${p.name}` },
+    h('div', { class: 'card-head' },
+      h('h2', { id: `plg-${p.name}` }, p.name),
+      pill('neutral', p.type || '—'),
+      editable ? h('div', { class: 'row-actions push' },
+        linkBtn(`#/plugins/edit/${enc(p.name)}`, t('common.edit'), {
+          class: 'btn-small', testid: `plugin-edit-${p.name}`, 'aria-label': t('plugins.editNamed', { name: p.name }),
+        }),
+        btn(t('common.delete'), {
+          class: 'btn-small btn-danger', testid: `plugin-delete-${p.name}`, 'aria-label': t('plugins.deleteNamed', { name: p.name }),
+          onclick: (ev) => deletePlugin(p, ev.currentTarget, problem, ctx),
+        }))
+        : null),
+    problem,
+    h('p', {}, h('strong', {}, t('plugins.usedBy')), ' ', routeLinks(p.routes) || h('span', { class: 'muted' }, t('plugins.unused'))),
+    h('h3', {}, t('plugins.config')),
+    kvList(p.config));
+}
+
+/** "api, chat" with each name a link to the route's form; null for none. */
+function routeLinks(routes) {
+  const names = list(routes);
+  if (!names.length) return null;
+  return names.map((r, i) => [i ? ', ' : '', h('a', { href: `#/routes/edit/${enc(r)}` }, r)]);
+}
+
+async function deletePlugin(p, button, problem, ctx) {
+  const name = p.name;
+  if (!window.confirm(t('plugins.confirmDelete', { name }))) return;
+  button.disabled = true;
+  problem.replaceChildren();
+  problem.hidden = true;
+  try {
+    await api('DELETE', `/api/plugins/${enc(name)}`);
+    if (!ctx.alive()) return;
+    notify(t('common.deleted', { name }), { keep: true });
+    refresh();
+  } catch (e) {
+    button.disabled = false;
+    if (e.sessionLost || !ctx.alive()) return;
+    if (e.status === 409) {
+      // In use: say by which routes (asked again, the list on the page may be old).
+      let routes = list(p.routes);
+      try {
+        const now = list(await api('GET', '/api/plugins')).find((x) => x.name === name);
+        if (now) routes = list(now.routes);
+      } catch {
+        // Keep the routes the page knew.
+      }
+      if (!ctx.alive()) return;
+      problem.append(routes.length
+        ? h('span', {}, t('plugins.inUseBy', { name }), ' ', routeLinks(routes), '. ', t('plugins.inUseHowTo'))
+        : h('span', {}, t('plugins.inUse', { name }), ' ', t('plugins.inUseHowTo')));
+    } else {
+      problem.append(errText(e));
+    }
+    problem.hidden = false;
+    problem.scrollIntoView({ block: 'nearest' });
+  }
+}
+
+async function viewPluginForm(name, ctx) {
+  const isNew = name === null;
+  document.title = `${isNew ? t('pluginForm.newTitle') : t('pluginForm.editTitle', { name })} — ${t('app.name')}`;
+  mount(loading());
+  const plugins = list(await api('GET', '/api/plugins'));
+  if (!ctx.alive()) return;
+  const plugin = isNew ? { config: {} } : plugins.find((p) => p.name === name);
+  const back = h('a', { href: '#/plugins', class: 'btn btn-link' }, t('common.backToList'));
+  if (!plugin) {
+    mount(pageHead(t('pluginForm.editTitle', { name })), h('p', { class: 'alert alert-bad', role: 'alert' }, t('plugins.notFound', { name })), back);
+    return;
+  }
+  const editable = canEdit();
+  const errors = new FormErrors('error-plugin');
+  const nameInput = h('input', {
+    type: 'text', testid: 'plugin-field-name', value: isNew ? '' : name, readOnly: !isNew,
+    autocomplete: 'off', spellcheck: 'false', placeholder: isNew ? 'waf' : null,
+  });
+  const types = [...PLUGIN_TYPES];
+  if (plugin.type && !types.includes(plugin.type)) types.push(plugin.type);
+  const typeSelect = h('select', { testid: 'plugin-field-type', value: plugin.type || '' },
+    isNew ? h('option', { value: '' }, t('pluginForm.chooseType')) : null,
+    types.map((x) => h('option', { value: x }, pluginTypeLabel(x))));
+  const configText = h('textarea', {
+    testid: 'plugin-field-config', class: 'code', rows: '14', wrap: 'off', spellcheck: 'false', autocomplete: 'off',
+    value: isNew ? '{}' : JSON.stringify(plugin.config || {}, null, 2),
+  });
+  // A new plugin starts from an example of its type, until the operator edits the text.
+  let template = configText.value;
+  typeSelect.addEventListener('change', () => {
+    if (!isNew || configText.value !== template) return;
+    template = JSON.stringify(PLUGIN_TEMPLATES[typeSelect.value] || {}, null, 2);
+    configText.value = template;
+  });
+  const save = h('button', { type: 'submit', class: 'btn btn-primary', testid: 'plugin-save' }, t('common.save'));
+  const usedBy = routeLinks(plugin.routes);
+  const form = h('form', { testid: 'plugin-form', class: 'card form', novalidate: true, onsubmit: (ev) => { ev.preventDefault(); submit(); } },
+    errors.top,
+    h('fieldset', { disabled: !editable, class: 'plain-fieldset' },
+      field(t('pluginForm.name'), nameInput, {
+        errors, key: 'name', testKey: 'plugin-name', hint: isNew ? t('pluginForm.nameHint') : t('pluginForm.nameFixed'),
+      }),
+      field(t('pluginForm.type'), typeSelect, { errors, key: 'type', testKey: 'plugin-type', hint: t('pluginForm.typeHint') }),
+      field(t('pluginForm.config'), configText, { errors, key: 'config', testKey: 'plugin-config', hint: t('pluginForm.configHint') }),
+      usedBy ? h('p', { class: 'hint' }, t('pluginForm.usedBy'), ' ', usedBy) : null),
+    h('div', { class: 'form-actions' }, editable ? save : null, back,
+      h('a', { href: '#/toml', class: 'btn btn-link' }, t('routes.advancedToml'))));
+
+  // A refused save: the positioned errors as a list at the top (their lines are those of the
+  // TOML file, not of the JSON text, so they are not put under a field).
+  const baseFail = errors.fail.bind(errors);
+  errors.fail = (err) => {
+    if (!(err instanceof ApiError && err.status === 422 && err.errors.length)) {
+      baseFail(err);
+      return;
+    }
+    errors.top.append(h('div', {}, t('pluginForm.invalid')));
+    errors.top.append(h('ul', { class: 'plain error-list' }, err.errors.map((e) => h('li', {},
+      e.line > 0 ? h('code', {}, t('toml.lineColumn', { line: e.line, column: e.column })) : null,
+      e.line > 0 ? ' ' : null,
+      e.field && !['name', 'type'].includes(e.field) ? `${e.field}: ` : '',
+      e.message))));
+    errors.top.hidden = false;
+    if (err.errors.some((e) => e.field && e.field !== 'name' && e.field !== 'type')) configText.setAttribute('aria-invalid', 'true');
+    errors.top.scrollIntoView({ block: 'nearest' });
+  };
+
+  async function submit() {
+    if (!editable) return;
+    errors.clear();
+    const newName = isNew ? nameInput.value.trim() : name;
+    const type = typeSelect.value;
+    const problems = [];
+    if (!newName) problems.push({ field: 'name', message: t('v.required') });
+    else if (isNew && plugins.some((p) => p.name === newName)) problems.push({ field: 'name', message: t('pluginForm.nameTaken', { name: newName }) });
+    if (!type) problems.push({ field: 'type', message: t('pluginForm.typeRequired') });
+    let config;
+    const raw = configText.value.trim();
+    try {
+      config = raw ? JSON.parse(raw) : {};
+    } catch (e) {
+      problems.push({ field: 'config', message: t('pluginForm.badJson', { error: e.message }) });
+    }
+    if (config !== undefined) {
+      if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+        problems.push({ field: 'config', message: t('pluginForm.notObject') });
+      } else if (Object.prototype.hasOwnProperty.call(config, 'type')) {
+        problems.push({ field: 'config', message: t('pluginForm.typeInConfig') });
+      }
+    }
+    if (problems.length) {
+      errors.show(problems);
+      const first = { name: nameInput, type: typeSelect, config: configText }[problems[0].field];
+      if (first) first.focus();
+      return;
+    }
+    const answer = await saving(save, errors, () => api('PUT', `/api/plugins/${enc(newName)}`, { type, config }));
+    if (!answer || !ctx.alive()) return;
+    notify(t('common.savedVersion', { what: newName, version: answer.version }), { keep: true });
+    go('#/plugins');
+  }
+
+  mount(pageHead(isNew ? t('pluginForm.newTitle') : t('pluginForm.editTitle', { name }), editable ? t('pluginForm.intro') : t('common.readOnlyIntro')), form);
 }
 
 // ---- history -------------------------------------------------------------------------

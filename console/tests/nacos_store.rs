@@ -45,9 +45,10 @@ fn rnacos(dir: &std::path::Path) -> (Rnacos, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("rnacos is not installed; scripts/rnacos.sh install (scripts/test.sh does it)");
+    let guard = Rnacos(child);
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (Rnacos(child), port);
+            return (guard, port);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
