@@ -87,6 +87,16 @@ function decode(part) {
 
 const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 
+/** Deep equality of JSON values (object key order does not matter). */
+function sameJson(a, b) {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
+}
+
 // ---- API -----------------------------------------------------------------------------
 
 class ApiError extends Error {
@@ -1010,14 +1020,52 @@ async function viewServiceForm(name, ctx) {
     field(t('services.nacosGroup'), nacosGroup),
     field(t('services.nacosClusters'), nacosClusters, { hint: t('serviceForm.clustersHint') }),
     nacosErr);
+  // Connections and health: empty number fields mean "the default" (shown as placeholder).
+  const numberInput = (testid, value, placeholder, min) => h('input', {
+    type: 'number', testid, min: String(min), step: '1', inputmode: 'numeric', class: 'count',
+    value: value ?? '', placeholder: String(placeholder),
+  });
+  const retries = numberInput('field-retries', svc.retries, 2, 0);
+  retries.max = '7';
+  const connectTimeout = numberInput('field-connect-timeout-ms', svc.connect_timeout_ms, 1000, 1);
+  const hc = svc.health_check || {};
+  const hcBox = checkbox(t('serviceForm.hcEnabled'), { testid: 'field-health-check', checked: Boolean(svc.health_check) });
+  const hcType = h('select', { testid: 'field-health-check-type', value: hc.type || 'http' },
+    [...new Set(['http', 'tcp', hc.type].filter(Boolean))].map((x) => h('option', { value: x }, ['http', 'tcp'].includes(x) ? t(`serviceForm.hcType.${x}`) : x)));
+  const hcPath = h('input', { type: 'text', testid: 'field-health-check-path', value: hc.path || '', placeholder: '/', autocomplete: 'off', spellcheck: 'false' });
+  const hcInterval = numberInput('field-health-check-interval-ms', hc.interval_ms, 1000, 1);
+  const hcTimeout = numberInput('field-health-check-timeout-ms', hc.timeout_ms, 500, 1);
+  const hcHealthy = numberInput('field-health-check-healthy-threshold', hc.healthy_threshold, 2, 1);
+  const hcUnhealthy = numberInput('field-health-check-unhealthy-threshold', hc.unhealthy_threshold, 2, 1);
+  const hcPathField = field(t('serviceForm.hcPath'), hcPath, { errors, key: 'health_check.path', testKey: 'health_check-path', hint: t('serviceForm.hcPathHint') });
+  const hcPart = h('div', { class: 'subform' },
+    field(t('serviceForm.hcType'), hcType, { errors, key: 'health_check.type', testKey: 'health_check-type', hint: t('serviceForm.hcTypeHint') }),
+    hcPathField,
+    h('div', { class: 'field-grid' },
+      field(t('serviceForm.hcInterval'), hcInterval, { errors, key: 'health_check.interval_ms', testKey: 'health_check-interval_ms' }),
+      field(t('serviceForm.hcTimeout'), hcTimeout, { errors, key: 'health_check.timeout_ms', testKey: 'health_check-timeout_ms' }),
+      field(t('serviceForm.hcHealthy'), hcHealthy, { errors, key: 'health_check.healthy_threshold', testKey: 'health_check-healthy_threshold' }),
+      field(t('serviceForm.hcUnhealthy'), hcUnhealthy, { errors, key: 'health_check.unhealthy_threshold', testKey: 'health_check-unhealthy_threshold' })),
+    h('p', { class: 'hint' }, t('serviceForm.hcThresholdHint')));
+  const hcErr = errors.slot('health_check', $('input', hcBox));
+  $('input', hcBox).setAttribute('aria-describedby', hcErr.id);
+  const ps = svc.passive || {};
+  const passiveFailures = numberInput('field-passive-failures', ps.failures, 3, 0);
+  const passiveEject = numberInput('field-passive-eject-ms', ps.eject_ms, 10000, 1);
+  const passive5xx = checkbox(t('serviceForm.passive5xx'), { testid: 'field-passive-count-5xx', checked: Boolean(ps.count_5xx) });
+  const passiveErr = errors.slot('passive', passiveFailures);
   const sync = () => {
     hashField.hidden = lbSelect.value !== 'hash';
     staticPart.hidden = nacosRadio.checked;
     nacosPart.hidden = !nacosRadio.checked;
+    hcPart.hidden = !$('input', hcBox).checked;
+    hcPathField.hidden = hcType.value !== 'http';
   };
   lbSelect.addEventListener('change', sync);
   staticRadio.addEventListener('change', sync);
   nacosRadio.addEventListener('change', sync);
+  $('input', hcBox).addEventListener('change', sync);
+  hcType.addEventListener('change', sync);
   sync();
   const save = h('button', { type: 'submit', class: 'btn btn-primary', testid: 'service-save' }, t('common.save'));
   const form = h('form', { testid: 'service-form', class: 'card form', novalidate: true, onsubmit: (ev) => { ev.preventDefault(); submit(); } },
@@ -1032,7 +1080,25 @@ async function viewServiceForm(name, ctx) {
           h('label', { class: 'check', for: staticRadio.id }, staticRadio, h('span', {}, t('serviceForm.sourceStatic'))),
           h('label', { class: 'check', for: nacosRadio.id }, nacosRadio, h('span', {}, t('serviceForm.sourceNacos'))))),
       staticPart,
-      nacosPart),
+      nacosPart,
+      h('h2', { class: 'form-section' }, t('serviceForm.connections')),
+      h('div', { class: 'field-grid' },
+        field(t('serviceForm.retries'), retries, { errors, key: 'retries', hint: t('serviceForm.retriesHint') }),
+        field(t('serviceForm.connectTimeout'), connectTimeout, { errors, key: 'connect_timeout_ms', hint: t('serviceForm.connectTimeoutHint') })),
+      h('fieldset', { class: 'field' },
+        h('legend', {}, t('serviceForm.hc')),
+        h('p', { class: 'hint hint-lead' }, t('serviceForm.hcHint')),
+        hcBox,
+        hcErr,
+        hcPart),
+      h('fieldset', { class: 'field' },
+        h('legend', {}, t('serviceForm.passive')),
+        h('p', { class: 'hint hint-lead' }, t('serviceForm.passiveHint')),
+        h('div', { class: 'field-grid' },
+          field(t('serviceForm.passiveFailures'), passiveFailures, { errors, key: 'passive.failures', testKey: 'passive-failures', hint: t('serviceForm.passiveFailuresHint') }),
+          field(t('serviceForm.passiveEject'), passiveEject, { errors, key: 'passive.eject_ms', testKey: 'passive-eject_ms' })),
+        passive5xx,
+        passiveErr)),
     h('div', { class: 'form-actions' }, editable ? save : null, back,
       h('a', { href: '#/toml', class: 'btn btn-link' }, t('routes.advancedToml'))));
 
@@ -1050,11 +1116,63 @@ async function viewServiceForm(name, ctx) {
       lb: lb === 'round_robin' && !svc.lb ? null : lb,
       hash_key: lb === 'hash' ? (hashKey.value.trim() || null) : null,
     };
-    if (nacosRadio.checked) {
-      if (!nacosService.value.trim()) {
-        errors.show([{ field: 'nacos', message: t('serviceForm.nacosRequired') }]);
-        return;
+    const problems = [];
+    if (lb === 'hash' && !hashKey.value.trim()) problems.push({ field: 'hash_key', message: t('serviceForm.hashKeyRequired') });
+    // A whole number from the field, undefined when empty; a problem when it is not one.
+    const readNumber = (input, key, min, max = Infinity) => {
+      const raw = input.value.trim();
+      if (input.validity.badInput) {
+        problems.push({ field: key, message: t('serviceForm.badNumber', { min }) });
+        return undefined;
       }
+      if (raw === '') return undefined;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        problems.push({ field: key, message: max === Infinity ? t('serviceForm.badNumber', { min }) : t('serviceForm.badRange', { min, max }) });
+        return undefined;
+      }
+      return n;
+    };
+    // Keys the form does not touch are left out (the server keeps them); a cleared key is null.
+    const setKey = (key, value) => {
+      const had = svc[key] !== undefined && svc[key] !== null;
+      if (value === undefined) {
+        if (had) body[key] = null;
+      } else if (!had || !sameJson(value, svc[key])) {
+        body[key] = value;
+      }
+    };
+    const retriesValue = readNumber(retries, 'retries', 0, 7);
+    const connectValue = readNumber(connectTimeout, 'connect_timeout_ms', 1);
+    const check = {};
+    if ($('input', hcBox).checked) {
+      const type = hcType.value;
+      if (type !== 'http' || hc.type !== undefined) check.type = type;
+      const path = hcPath.value.trim();
+      if (type === 'http' && path) {
+        if (!path.startsWith('/')) problems.push({ field: 'health_check.path', message: t('serviceForm.hcPathSlash') });
+        check.path = path;
+      }
+      const numbers = [
+        ['interval_ms', hcInterval], ['timeout_ms', hcTimeout],
+        ['healthy_threshold', hcHealthy], ['unhealthy_threshold', hcUnhealthy],
+      ];
+      for (const [key, input] of numbers) {
+        const n = readNumber(input, `health_check.${key}`, 1);
+        if (n !== undefined) check[key] = n;
+      }
+      // An empty table would be dropped from the file: keep the type so the check stays on.
+      if (!Object.keys(check).length) check.type = type;
+    }
+    const passive = {};
+    const failures = readNumber(passiveFailures, 'passive.failures', 0);
+    if (failures !== undefined) passive.failures = failures;
+    const eject = readNumber(passiveEject, 'passive.eject_ms', 1);
+    if (eject !== undefined) passive.eject_ms = eject;
+    const count5xx = $('input', passive5xx).checked;
+    if (count5xx || ps.count_5xx !== undefined) passive.count_5xx = count5xx;
+    if (nacosRadio.checked) {
+      if (!nacosService.value.trim()) problems.push({ field: 'nacos', message: t('serviceForm.nacosRequired') });
       body.endpoints = null;
       body.nacos = { service: nacosService.value.trim() };
       if (nacosGroup.value.trim()) body.nacos.group = nacosGroup.value.trim();
@@ -1062,13 +1180,18 @@ async function viewServiceForm(name, ctx) {
       if (clusters.length) body.nacos.clusters = clusters;
     } else {
       const parsed = parseEndpoints(endpointsText.value);
-      if (parsed.problems.length) {
-        errors.show(parsed.problems.map((message) => ({ field: 'endpoints', message })));
-        return;
-      }
+      problems.push(...parsed.problems.map((message) => ({ field: 'endpoints', message })));
       body.endpoints = parsed.endpoints;
       body.nacos = null;
     }
+    if (problems.length) {
+      errors.show(problems);
+      return;
+    }
+    setKey('retries', retriesValue);
+    setKey('connect_timeout_ms', connectValue);
+    setKey('health_check', Object.keys(check).length ? check : undefined);
+    setKey('passive', Object.keys(passive).length ? passive : undefined);
     const answer = await saving(save, errors, () => api('PUT', `/api/services/${enc(isNew ? newName : name)}`, body));
     if (!answer || !ctx.alive()) return;
     notify(t('common.savedVersion', { what: newName, version: answer.version }), { keep: true });
@@ -1674,6 +1797,21 @@ async function deletePlugin(p, button, problem, ctx) {
   }
 }
 
+/** Where JSON.parse stopped ({line, column, offset}), from the engine's message; null if unknown. */
+function jsonErrorAt(text, err) {
+  const message = String((err && err.message) || '');
+  const lc = /line (\d+) column (\d+)/.exec(message);
+  const at = /position (\d+)/.exec(message);
+  let offset;
+  if (at) offset = Math.min(Number(at[1]), text.length);
+  else if (lc) {
+    const lines = text.split('\n').slice(0, Number(lc[1]) - 1);
+    offset = Math.min(lines.reduce((n, l) => n + l.length + 1, 0) + Number(lc[2]) - 1, text.length);
+  } else return null;
+  const before = text.slice(0, offset);
+  return { line: before.split('\n').length, column: offset - before.lastIndexOf('\n'), offset };
+}
+
 async function viewPluginForm(name, ctx) {
   const isNew = name === null;
   document.title = `${isNew ? t('pluginForm.newTitle') : t('pluginForm.editTitle', { name })} — ${t('app.name')}`;
@@ -1736,6 +1874,7 @@ async function viewPluginForm(name, ctx) {
       e.line > 0 ? ' ' : null,
       e.field && !['name', 'type'].includes(e.field) ? `${e.field}: ` : '',
       e.message))));
+    if (err.errors.some((e) => e.line > 0)) errors.top.append(h('p', { class: 'hint' }, t('pluginForm.linesHint')));
     errors.top.hidden = false;
     if (err.errors.some((e) => e.field && e.field !== 'name' && e.field !== 'type')) configText.setAttribute('aria-invalid', 'true');
     errors.top.scrollIntoView({ block: 'nearest' });
@@ -1751,11 +1890,18 @@ async function viewPluginForm(name, ctx) {
     else if (isNew && plugins.some((p) => p.name === newName)) problems.push({ field: 'name', message: t('pluginForm.nameTaken', { name: newName }) });
     if (!type) problems.push({ field: 'type', message: t('pluginForm.typeRequired') });
     let config;
-    const raw = configText.value.trim();
+    let badAt = null;
+    const raw = configText.value;
     try {
-      config = raw ? JSON.parse(raw) : {};
+      config = raw.trim() ? JSON.parse(raw) : {};
     } catch (e) {
-      problems.push({ field: 'config', message: t('pluginForm.badJson', { error: e.message }) });
+      badAt = jsonErrorAt(raw, e);
+      problems.push({
+        field: 'config',
+        message: badAt
+          ? t('pluginForm.badJsonAt', { line: badAt.line, column: badAt.column, error: e.message })
+          : t('pluginForm.badJson', { error: e.message }),
+      });
     }
     if (config !== undefined) {
       if (config === null || typeof config !== 'object' || Array.isArray(config)) {
@@ -1768,6 +1914,7 @@ async function viewPluginForm(name, ctx) {
       errors.show(problems);
       const first = { name: nameInput, type: typeSelect, config: configText }[problems[0].field];
       if (first) first.focus();
+      if (first === configText && badAt) configText.setSelectionRange(badAt.offset, badAt.offset);
       return;
     }
     const answer = await saving(save, errors, () => api('PUT', `/api/plugins/${enc(newName)}`, { type, config }));

@@ -284,6 +284,19 @@ role = "viewer"
     assert.equal(blue, 100, 'split back to all blue');
   });
 
+  step('add a plugin through the plugin editor', async () => {
+    await id('nav-plugins').click();
+    await id('plugin-new').click();
+    await id('plugin-form').waitFor();
+    await id('plugin-field-name').fill('waf');
+    await id('plugin-field-type').selectOption('waf');
+    await id('plugin-field-config').fill('{ "mode": "detect" }');
+    await shot('plugin-form');
+    await id('plugin-save').click();
+    await id('notice').waitFor();
+    await eventually(2000, async () => /\[plugins\.waf\][^[]*mode = "detect"/.test(fileText()), 'plugin written');
+  });
+
   step('Simplified Chinese', async () => {
     await id('nav-fleet').click();
     await id('lang-toggle').click();
