@@ -669,18 +669,20 @@ function routeRow(r, editable, ctx) {
         linkBtn(`#/routes/edit/${enc(name)}`, t('common.edit'), { class: 'btn-small', testid: `route-edit-${name}`, 'aria-label': t('routes.editNamed', { name }) }),
         btn(t('common.delete'), {
           class: 'btn-small btn-danger', testid: `route-delete-${name}`, 'aria-label': t('routes.deleteNamed', { name }),
-          onclick: (ev) => deleteRoute(name, ev.currentTarget, ctx),
+          onclick: (ev) => deleteItem('routes', name, ev.currentTarget, ctx, 'routes.confirmDelete', 'routes.deleted'),
         }))
         : h('a', { href: `#/routes/edit/${enc(name)}`, class: 'btn btn-small' }, t('common.view'))));
 }
 
-async function deleteRoute(name, button, ctx) {
-  if (!window.confirm(t('routes.confirmDelete', { name }))) return;
+/// Deletes one item after a confirm; `kind` is the API collection (routes, services,
+/// consumers) and `confirmKey`/`doneKey` the messages.
+async function deleteItem(kind, name, button, ctx, confirmKey, doneKey) {
+  if (!window.confirm(t(confirmKey, { name }))) return;
   button.disabled = true;
   try {
-    await api('DELETE', `/api/routes/${enc(name)}`);
+    await api('DELETE', `/api/${kind}/${enc(name)}`);
     if (!ctx.alive()) return;
-    notify(t('routes.deleted', { name }), { keep: true });
+    notify(t(doneKey, { name }), { keep: true });
     refresh();
   } catch (e) {
     button.disabled = false;
@@ -920,7 +922,7 @@ function serviceCard(s, editable, ctx) {
       s.health_check ? pill('neutral', t('services.activeChecks')) : null,
       editable ? h('div', { class: 'row-actions push' },
         linkBtn(`#/services/edit/${enc(s.name)}`, t('common.edit'), { class: 'btn-small', testid: `service-edit-${s.name}` }),
-        btn(t('common.delete'), { class: 'btn-small btn-danger', testid: `service-delete-${s.name}`, onclick: (ev) => deleteService(s.name, ev.currentTarget, ctx) }))
+        btn(t('common.delete'), { class: 'btn-small btn-danger', testid: `service-delete-${s.name}`, onclick: (ev) => deleteItem('services', s.name, ev.currentTarget, ctx, 'services.confirmDelete', 'common.deleted') }))
         : null),
     config,
     h('h3', {}, t('services.live')),
@@ -930,20 +932,6 @@ function serviceCard(s, editable, ctx) {
           h('td', {}, i.gateway || '—'), h('td', {}, h('code', {}, i.addr)), h('td', { class: 'num' }, String(i.weight ?? '—')),
           h('td', {}, labelChips(i.labels)), h('td', {}, instanceState(i.state))))
         : [emptyRow(5, t('services.noInstances'))]));
-}
-
-async function deleteService(name, button, ctx) {
-  if (!window.confirm(t('services.confirmDelete', { name }))) return;
-  button.disabled = true;
-  try {
-    await api('DELETE', `/api/services/${enc(name)}`);
-    if (!ctx.alive()) return;
-    notify(t('common.deleted', { name }), { keep: true });
-    refresh();
-  } catch (e) {
-    button.disabled = false;
-    if (!e.sessionLost && ctx.alive()) $('#app').prepend(alertBox(e));
-  }
 }
 
 /** `addr weight key=value,key=value` per line → endpoints, or the first problem. */
@@ -1464,7 +1452,7 @@ async function viewConsumers(m, ctx) {
     h('td', { class: 'actions-col' }, editable
       ? h('div', { class: 'row-actions' },
         linkBtn(`#/consumers/edit/${enc(c.name)}`, t('common.edit'), { class: 'btn-small', testid: `consumer-edit-${c.name}` }),
-        btn(t('common.delete'), { class: 'btn-small btn-danger', testid: `consumer-delete-${c.name}`, onclick: (ev) => deleteConsumer(c.name, ev.currentTarget, ctx) }))
+        btn(t('common.delete'), { class: 'btn-small btn-danger', testid: `consumer-delete-${c.name}`, onclick: (ev) => deleteItem('consumers', c.name, ev.currentTarget, ctx, 'consumers.confirmDelete', 'common.deleted') }))
       : null)));
   mount(
     pageHead(t('consumers.title'), t('consumers.intro'),
@@ -1475,20 +1463,6 @@ async function viewConsumers(m, ctx) {
     h('p', { class: 'muted intro' }, t('limits.intro')),
     datalist,
     list(limits).length ? list(limits).map((l) => limitsCard(l, editable, ctx)) : h('p', { class: 'muted' }, t('limits.none')));
-}
-
-async function deleteConsumer(name, button, ctx) {
-  if (!window.confirm(t('consumers.confirmDelete', { name }))) return;
-  button.disabled = true;
-  try {
-    await api('DELETE', `/api/consumers/${enc(name)}`);
-    if (!ctx.alive()) return;
-    notify(t('common.deleted', { name }), { keep: true });
-    refresh();
-  } catch (e) {
-    button.disabled = false;
-    if (!e.sessionLost && ctx.alive()) $('#app').prepend(alertBox(e));
-  }
 }
 
 async function viewConsumerForm(name, ctx) {

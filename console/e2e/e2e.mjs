@@ -329,6 +329,14 @@ role = "viewer"
     await viewerContext.close();
   });
 
+  step('delete a route; the gateway stops serving it', async () => {
+    await id('nav-routes').click();
+    await id('route-delete-api').click();
+    await id('notice').waitFor();
+    await eventually(2000, async () => (await get(port, '/api/x', { 'x-api-key': 'k-alice-e2e-1' }))[0] === 404, 'route gone');
+    assert.equal(await id('route-row-api').count(), 0);
+  });
+
   for (const [name, fn] of steps) {
     try {
       await fn();
