@@ -73,6 +73,12 @@ impl BackgroundService for ConfigWatch {
             }
         };
         let mut last = self.path.as_ref().and_then(stamp);
+        // The file may have changed between its reading at startup and this first look (a
+        // busy machine starts this service late): catch up once. An unchanged file is a
+        // no-op in the pipeline.
+        if self.path.is_some() {
+            self.reload(ChangeSource::File);
+        }
         let mut ticker = tokio::time::interval(POLL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
