@@ -674,6 +674,19 @@ function routeRow(r, editable, ctx) {
         : h('a', { href: `#/routes/edit/${enc(name)}`, class: 'btn btn-small' }, t('common.view'))));
 }
 
+/// The start of every edit form: its title and a loading state.
+function beginForm(form, name) {
+  document.title = `${name === null ? t(`${form}.newTitle`) : t(`${form}.editTitle`, { name })} — ${t('app.name')}`;
+  mount(loading());
+}
+
+const backLink = (kind) => h('a', { href: `#/${kind}`, class: 'btn btn-link' }, t('common.backToList'));
+
+/// An edit form for an item that does not exist (any more).
+function notFound(form, kind, name) {
+  mount(pageHead(t(`${form}.editTitle`, { name })), h('p', { class: 'alert alert-bad', role: 'alert' }, t(`${kind}.notFound`, { name })), backLink(kind));
+}
+
 /// Deletes one item after a confirm; `kind` is the API collection (routes, services,
 /// consumers) and `confirmKey`/`doneKey` the messages.
 async function deleteItem(kind, name, button, ctx, confirmKey, doneKey) {
@@ -692,16 +705,15 @@ async function deleteItem(kind, name, button, ctx, confirmKey, doneKey) {
 
 async function viewRouteForm(name, ctx) {
   const isNew = name === null;
-  document.title = `${isNew ? t('routeForm.newTitle') : t('routeForm.editTitle', { name })} — ${t('app.name')}`;
-  mount(loading());
+  beginForm('routeForm', name);
   const [routes, services, plugins] = await Promise.all([
     api('GET', '/api/routes'), api('GET', '/api/services'), api('GET', '/api/plugins'),
   ]);
   if (!ctx.alive()) return;
   const route = isNew ? {} : list(routes).find((r) => r.name === name);
-  const back = h('a', { href: '#/routes', class: 'btn btn-link' }, t('common.backToList'));
+  const back = backLink('routes');
   if (!route) {
-    mount(pageHead(t('routeForm.editTitle', { name })), h('p', { class: 'alert alert-bad', role: 'alert' }, t('routes.notFound', { name })), back);
+    notFound('routeForm', 'routes', name);
     return;
   }
   const editable = canEdit();
@@ -972,14 +984,13 @@ const endpointLine = (e) => [e.addr, e.weight ?? 1, Object.entries(e.labels || {
 
 async function viewServiceForm(name, ctx) {
   const isNew = name === null;
-  document.title = `${isNew ? t('serviceForm.newTitle') : t('serviceForm.editTitle', { name })} — ${t('app.name')}`;
-  mount(loading());
+  beginForm('serviceForm', name);
   const services = list(await api('GET', '/api/services'));
   if (!ctx.alive()) return;
   const svc = isNew ? {} : services.find((s) => s.name === name);
-  const back = h('a', { href: '#/services', class: 'btn btn-link' }, t('common.backToList'));
+  const back = backLink('services');
   if (!svc) {
-    mount(pageHead(t('serviceForm.editTitle', { name })), h('p', { class: 'alert alert-bad', role: 'alert' }, t('services.notFound', { name })), back);
+    notFound('serviceForm', 'services', name);
     return;
   }
   const editable = canEdit();
@@ -1467,14 +1478,13 @@ async function viewConsumers(m, ctx) {
 
 async function viewConsumerForm(name, ctx) {
   const isNew = name === null;
-  document.title = `${isNew ? t('consumerForm.newTitle') : t('consumerForm.editTitle', { name })} — ${t('app.name')}`;
-  mount(loading());
+  beginForm('consumerForm', name);
   const consumers = list(await api('GET', '/api/consumers'));
   if (!ctx.alive()) return;
   const consumer = isNew ? {} : consumers.find((c) => c.name === name);
-  const back = h('a', { href: '#/consumers', class: 'btn btn-link' }, t('common.backToList'));
+  const back = backLink('consumers');
   if (!consumer) {
-    mount(pageHead(t('consumerForm.editTitle', { name })), h('p', { class: 'alert alert-bad', role: 'alert' }, t('consumers.notFound', { name })), back);
+    notFound('consumerForm', 'consumers', name);
     return;
   }
   const editable = canEdit();
@@ -1788,14 +1798,13 @@ function jsonErrorAt(text, err) {
 
 async function viewPluginForm(name, ctx) {
   const isNew = name === null;
-  document.title = `${isNew ? t('pluginForm.newTitle') : t('pluginForm.editTitle', { name })} — ${t('app.name')}`;
-  mount(loading());
+  beginForm('pluginForm', name);
   const plugins = list(await api('GET', '/api/plugins'));
   if (!ctx.alive()) return;
   const plugin = isNew ? { config: {} } : plugins.find((p) => p.name === name);
-  const back = h('a', { href: '#/plugins', class: 'btn btn-link' }, t('common.backToList'));
+  const back = backLink('plugins');
   if (!plugin) {
-    mount(pageHead(t('pluginForm.editTitle', { name })), h('p', { class: 'alert alert-bad', role: 'alert' }, t('plugins.notFound', { name })), back);
+    notFound('pluginForm', 'plugins', name);
     return;
   }
   const editable = canEdit();

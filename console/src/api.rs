@@ -192,7 +192,7 @@ async fn change(
 /// history stays complete and a restore can go back past it.
 fn sync_outside_changes(app: &App, text: &str) {
     let hash = tidegate::snapshot::content_hash(text);
-    if app.history.latest().is_none_or(|(m, _)| m.hash != hash) {
+    if app.history.latest().is_none_or(|m| m.hash != hash) {
         if let Ok(meta) =
             app.history
                 .record(text, "(outside the console)", "changed outside the console")
@@ -215,7 +215,7 @@ async fn get_config(State(app): AppState, headers: HeaderMap) -> ApiResult<Json<
     app.auth.session(&headers)?;
     let text = stored(&app).await?;
     sync_outside_changes(&app, &text);
-    let version = app.history.latest().map(|(m, _)| m.version);
+    let version = app.history.latest().map(|m| m.version);
     Ok(Json(json!({
         "text": secrets::mask(&text),
         "version": version,
@@ -236,8 +236,7 @@ async fn validate(
     headers: HeaderMap,
     Json(body): Json<TextBody>,
 ) -> ApiResult<Json<Value>> {
-    let session = app.auth.session(&headers)?;
-    let _ = session;
+    app.auth.session(&headers)?;
     let text = secrets::unmask(&body.text, &stored(&app).await?).map_err(ApiError::BadRequest)?;
     match app.validator.check(&text) {
         Ok(()) => Ok(Json(json!({"valid": true}))),
@@ -352,7 +351,7 @@ async fn upsert_item(
     fields.insert("name".into(), json!(new_name));
     // Derived, read-only parts of a listing are not config.
     fields.remove("instances");
-    let singular = &kind.key()[..kind.key().len() - 1];
+    let singular = kind.singular();
     let message = format!("{singular} {new_name} saved");
     let target = new_name.clone();
     change(
@@ -387,7 +386,7 @@ async fn delete_item(
     name: String,
 ) -> ApiResult<StatusCode> {
     let session = operator(app, headers, &format!("delete {}", kind.key()))?;
-    let singular = &kind.key()[..kind.key().len() - 1];
+    let singular = kind.singular();
     let _saved = change(
         app,
         &session,
@@ -732,7 +731,7 @@ async fn delete_plugin(
 
 async fn fleet(State(app): AppState, headers: HeaderMap) -> ApiResult<Json<Value>> {
     app.auth.session(&headers)?;
-    let version = app.history.latest().map(|(m, _)| m.version);
+    let version = app.history.latest().map(|m| m.version);
     let hash = app.current_hash.lock().clone();
     Ok(Json(json!({
         "gateways": app.fleet.views(),

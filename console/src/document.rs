@@ -21,6 +21,15 @@ impl Kind {
             Kind::Consumer => "consumers",
         }
     }
+
+    /// One item's word, for messages.
+    pub fn singular(self) -> &'static str {
+        match self {
+            Kind::Route => "route",
+            Kind::Service => "service",
+            Kind::Consumer => "consumer",
+        }
+    }
 }
 
 pub fn parse(text: &str) -> Result<DocumentMut, String> {

@@ -58,9 +58,14 @@ struct Sample {
     subsets: HashMap<(String, String), f64>,
 }
 
+/// A gateway to scrape: name, admin URL, its own token (if any).
+type Member = (String, String, Option<String>);
+
 pub struct Fleet {
     config: FleetConfig,
     token: Option<String>,
+    /// The configured gateways, with their tokens resolved once.
+    configured: Vec<Member>,
     nacos: Option<tidegate::nacos::client::Client>,
     http: reqwest::Client,
     views: Mutex<Vec<GatewayView>>,
@@ -237,7 +242,23 @@ impl Fleet {
             }
             _ => None,
         };
+        let configured = config
+            .gateways
+            .iter()
+            .map(|g| {
+                let token = g
+                    .token
+                    .as_ref()
+                    .and_then(|t| tidegate_plugins::consumers::secret(t).ok());
+                (
+                    g.name.clone(),
+                    g.admin.trim_end_matches('/').to_string(),
+                    token,
+                )
+            })
+            .collect();
         Ok(Fleet {
+            configured,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_millis(1500))
                 .build()
@@ -255,23 +276,8 @@ impl Fleet {
     }
 
     /// Configured gateways plus those registered in Nacos.
-    async fn members(&self) -> Vec<(String, String, Option<String>)> {
-        let mut out: Vec<(String, String, Option<String>)> = self
-            .config
-            .gateways
-            .iter()
-            .map(|g| {
-                let token = g
-                    .token
-                    .as_ref()
-                    .and_then(|t| tidegate_plugins::consumers::secret(t).ok());
-                (
-                    g.name.clone(),
-                    g.admin.trim_end_matches('/').to_string(),
-                    token,
-                )
-            })
-            .collect();
+    async fn members(&self) -> Vec<Member> {
+        let mut out = self.configured.clone();
         if let (Some(client), Some(service)) = (&self.nacos, &self.config.nacos_service) {
             let answer = client
                 .call(

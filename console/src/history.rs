@@ -28,8 +28,9 @@ pub struct AuditEntry {
 
 pub struct History {
     dir: PathBuf,
-    /// One writer at a time: versions are numbered in order.
-    lock: Mutex<()>,
+    /// The newest version, kept in memory (every change and the fleet view ask for it). Its
+    /// lock also makes writers take turns, so versions are numbered in order.
+    latest: Mutex<Option<VersionMeta>>,
 }
 
 pub fn now() -> String {
@@ -60,10 +61,12 @@ impl History {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(dir.join("versions"))
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        Ok(History {
+        let mut history = History {
             dir,
-            lock: Mutex::new(()),
-        })
+            latest: Mutex::new(None),
+        };
+        *history.latest.get_mut() = history.list().into_iter().next();
+        Ok(history)
     }
 
     fn path(&self, version: u64, ext: &str) -> PathBuf {
@@ -85,10 +88,8 @@ impl History {
         out
     }
 
-    pub fn latest(&self) -> Option<(VersionMeta, String)> {
-        let meta = self.list().into_iter().next()?;
-        let text = self.text(meta.version)?;
-        Some((meta, text))
+    pub fn latest(&self) -> Option<VersionMeta> {
+        self.latest.lock().clone()
     }
 
     pub fn get(&self, version: u64) -> Option<VersionMeta> {
@@ -102,11 +103,14 @@ impl History {
 
     /// Records `text` as the next version; returns it.
     pub fn record(&self, text: &str, author: &str, message: &str) -> Result<VersionMeta, String> {
-        let _one = self.lock.lock();
-        let previous = self.latest();
-        let (_, added, removed) = diff(previous.as_ref().map_or("", |(_, t)| t), text);
+        let mut latest = self.latest.lock();
+        let previous = latest
+            .as_ref()
+            .and_then(|m| self.text(m.version))
+            .unwrap_or_default();
+        let (_, added, removed) = diff(&previous, text);
         let meta = VersionMeta {
-            version: previous.map_or(1, |(m, _)| m.version + 1),
+            version: latest.as_ref().map_or(1, |m| m.version + 1),
             author: author.into(),
             at: now(),
             message: message.into(),
@@ -122,6 +126,7 @@ impl History {
                 )
             })
             .map_err(|e| format!("cannot record version {}: {e}", meta.version))?;
+        *latest = Some(meta.clone());
         Ok(meta)
     }
 

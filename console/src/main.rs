@@ -83,7 +83,7 @@ async fn run(config: config::ConsoleConfig) -> Result<(), String> {
     match store.read().await {
         Ok(text) => {
             let hash = tidegate::snapshot::content_hash(&text);
-            if history.latest().is_none_or(|(m, _)| m.hash != hash) {
+            if history.latest().is_none_or(|m| m.hash != hash) {
                 let author = if history.latest().is_none() {
                     "(initial)"
                 } else {
