@@ -52,13 +52,13 @@ pub fn upstream_request(
     route: &Route,
 ) {
     prepare_upstream_request(session, req, ctx, route);
-    let identity = ctx.snapshot.as_ref().map(|s| s.identity.clone());
-    if let (Some(state), Some(identity)) = (ctx.plugins.as_mut(), identity) {
+    if let (Some(state), Some(snapshot)) = (ctx.plugins.as_mut(), ctx.snapshot.as_ref()) {
+        let identity = &snapshot.identity;
         if let Some(consumer) = &state.consumer {
-            let _ = req.insert_header(identity.consumer, consumer.as_str());
+            let _ = req.insert_header(identity.consumer.clone(), consumer.as_str());
         }
         if let Some(tenant) = &state.tenant {
-            let _ = req.insert_header(identity.tenant, tenant.as_str());
+            let _ = req.insert_header(identity.tenant.clone(), tenant.as_str());
         }
         for (i, plugin) in route.plugins.iter().enumerate() {
             plugin.on_upstream_request(req, state, i);

@@ -153,21 +153,28 @@ fn sqli(value: &[u8]) -> bool {
 
 /// The first check among `checks` that `value` (already decoded) trips.
 pub fn inspect(value: &[u8], checks: &[Check]) -> Option<Check> {
+    inspect_within(value, checks, &Check::ALL)
+}
+
+/// Like [`inspect`], with only the checks in both `checks` (what a request's exclusions
+/// leave) and `within` (what suits the part of the request `value` comes from).
+pub fn inspect_within(value: &[u8], checks: &[Check], within: &[Check]) -> Option<Check> {
     if value.len() < 2 {
         return None;
     }
-    let text = String::from_utf8_lossy(value);
     // Most specific first: SQLi with injection contexts also matches much markup and shell.
     const PRIORITY: [Check; 4] = [Check::Xss, Check::Traversal, Check::Cmdi, Check::Sqli];
-    for check in PRIORITY.iter().filter(|c| checks.contains(c)) {
-        if !could_be(*check, value) {
-            continue;
-        }
+    let wanted = PRIORITY
+        .iter()
+        .filter(|c| checks.contains(c) && within.contains(c) && could_be(**c, value));
+    for check in wanted {
         let hit = match check {
             Check::Sqli => sqli(value),
             Check::Xss => libinjectionrs::detect_xss(value).is_injection(),
-            Check::Traversal => traversal().is_match(&text) || value.contains(&0),
-            Check::Cmdi => cmdi().is_match(&text),
+            Check::Traversal => {
+                traversal().is_match(&String::from_utf8_lossy(value)) || value.contains(&0)
+            }
+            Check::Cmdi => cmdi().is_match(&String::from_utf8_lossy(value)),
             Check::Scanner | Check::Protocol => false,
         };
         if hit {

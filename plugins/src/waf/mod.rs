@@ -7,12 +7,13 @@
 mod detect;
 mod targets;
 
-pub use detect::{decode, inspect, is_scanner, Check};
+pub use detect::{decode, inspect, inspect_within, is_scanner, Check};
 
 use crate::{order, parse_config, Plugin, Reply, RequestState, MAX_BODY_INSPECT};
 use async_trait::async_trait;
 use pingora_http::RequestHeader;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::sync::Arc;
 use targets::Finding;
 
@@ -86,9 +87,10 @@ impl Waf {
         }))
     }
 
-    /// The checks that apply to `param` on `path`, after exclusions.
-    fn checks_for(&self, path: &str, param: Option<&str>) -> Vec<Check> {
-        let mut checks = self.checks.clone();
+    /// The checks that apply to `param` on `path`, after exclusions (no copy when none
+    /// applies, which is the request path's usual case).
+    fn checks_for(&self, path: &str, param: Option<&str>) -> Cow<'_, [Check]> {
+        let mut checks = Cow::Borrowed(self.checks.as_slice());
         for ex in &self.exclusions {
             if !path.starts_with(&ex.path) {
                 continue;
@@ -96,7 +98,9 @@ impl Waf {
             let covers_param =
                 ex.params.is_empty() || param.is_some_and(|p| ex.params.iter().any(|x| x == p));
             if covers_param {
-                checks.retain(|c| !ex.checks.is_empty() && !ex.checks.contains(c));
+                checks
+                    .to_mut()
+                    .retain(|c| !ex.checks.is_empty() && !ex.checks.contains(c));
             }
         }
         checks

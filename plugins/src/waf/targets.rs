@@ -2,8 +2,9 @@
 //! checked with the checks that suit it (a path is not a SQL string; a whole free-text body
 //! is not a query parameter).
 
-use super::detect::{decode, inspect, is_scanner, Check};
+use super::detect::{decode, inspect_within, is_scanner, Check};
 use pingora_http::RequestHeader;
+use std::borrow::Cow;
 
 pub struct Finding {
     pub check: Check,
@@ -18,17 +19,12 @@ fn found(check: Check, target: impl Into<String>) -> Option<Finding> {
     })
 }
 
-/// Checks of `all` that are also in `wanted`.
-fn only(all: &[Check], wanted: &[Check]) -> Vec<Check> {
-    all.iter().copied().filter(|c| wanted.contains(c)).collect()
-}
-
 const VALUE_CHECKS: [Check; 4] = [Check::Sqli, Check::Xss, Check::Traversal, Check::Cmdi];
 
 /// `checks(param)`: the checks in force for a parameter (None: the request as a whole).
-pub fn inspect_head(
+pub fn inspect_head<'a>(
     req: &RequestHeader,
-    checks: &dyn Fn(Option<&str>) -> Vec<Check>,
+    checks: &dyn Fn(Option<&str>) -> Cow<'a, [Check]>,
 ) -> Option<Finding> {
     let whole = checks(None);
     if whole.contains(&Check::Protocol) {
@@ -45,15 +41,15 @@ pub fn inspect_head(
     }
     // The path: traversal and markup; SQL and shell syntax are looked for in parameters.
     let path = decode(req.uri.path().as_bytes(), false);
-    if let Some(check) = inspect(&path, &only(&whole, &[Check::Traversal, Check::Xss])) {
+    if let Some(check) = inspect_within(&path, &whole, &[Check::Traversal, Check::Xss]) {
         return found(check, "path");
     }
     if let Some(query) = req.uri.query() {
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let wanted = only(&checks(Some(&name)), &VALUE_CHECKS);
+            let (wanted, within) = (&checks(Some(&name)), &VALUE_CHECKS);
             // form_urlencoded decoded once; a second pass catches double encoding.
             for part in [name.as_bytes(), value.as_bytes()] {
-                if let Some(check) = inspect(&decode(part, false), &wanted) {
+                if let Some(check) = inspect_within(&decode(part, false), wanted, within) {
                     return found(check, format!("query:{name}"));
                 }
             }
@@ -67,19 +63,19 @@ pub fn inspect_head(
                 None => (pair, &b""[..]),
             };
             let name = String::from_utf8_lossy(name);
-            let wanted = only(
+            let (wanted, within) = (
                 &checks(Some(&name)),
                 &[Check::Sqli, Check::Xss, Check::Traversal],
             );
-            if let Some(check) = inspect(&decode(value, false), &wanted) {
+            if let Some(check) = inspect_within(&decode(value, false), wanted, within) {
                 return found(check, format!("cookie:{name}"));
             }
         }
     }
     for header in [http::header::USER_AGENT, http::header::REFERER] {
         if let Some(value) = req.headers.get(&header) {
-            let wanted = only(&whole, &[Check::Sqli, Check::Xss]);
-            if let Some(check) = inspect(&decode(value.as_bytes(), false), &wanted) {
+            let (wanted, within) = (&whole, &[Check::Sqli, Check::Xss]);
+            if let Some(check) = inspect_within(&decode(value.as_bytes(), false), wanted, within) {
                 return found(check, format!("header:{header}"));
             }
         }
@@ -125,10 +121,10 @@ fn protocol_anomaly(req: &RequestHeader) -> Option<&'static str> {
 
 /// The body, by its content type: form fields and JSON strings are parameters; any other
 /// text is checked as a whole for markup; binary and multipart bodies are not inspected.
-pub fn inspect_body(
+pub fn inspect_body<'a>(
     req: &RequestHeader,
     body: &[u8],
-    checks: &dyn Fn(Option<&str>) -> Vec<Check>,
+    checks: &dyn Fn(Option<&str>) -> Cow<'a, [Check]>,
 ) -> Option<Finding> {
     if body.is_empty() {
         return None;
@@ -141,8 +137,8 @@ pub fn inspect_body(
         .to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
         for (name, value) in form_urlencoded::parse(body) {
-            let wanted = only(&checks(Some(&name)), &VALUE_CHECKS);
-            if let Some(check) = inspect(&decode(value.as_bytes(), false), &wanted) {
+            let (wanted, within) = (&checks(Some(&name)), &VALUE_CHECKS);
+            if let Some(check) = inspect_within(&decode(value.as_bytes(), false), wanted, within) {
                 return found(check, format!("body:{name}"));
             }
         }
@@ -158,23 +154,23 @@ pub fn inspect_body(
         || content_type.contains("xml")
         || content_type.contains("json");
     if texty {
-        let wanted = only(&checks(None), &[Check::Xss]);
-        if let Some(check) = inspect(body, &wanted) {
+        let (wanted, within) = (&checks(None), &[Check::Xss]);
+        if let Some(check) = inspect_within(body, wanted, within) {
             return found(check, "body");
         }
     }
     None
 }
 
-fn inspect_json(
+fn inspect_json<'a>(
     value: &serde_json::Value,
     key: Option<&str>,
-    checks: &dyn Fn(Option<&str>) -> Vec<Check>,
+    checks: &dyn Fn(Option<&str>) -> Cow<'a, [Check]>,
 ) -> Option<Finding> {
     match value {
         serde_json::Value::String(s) => {
-            let wanted = only(&checks(key), &VALUE_CHECKS);
-            inspect(s.as_bytes(), &wanted)
+            let (wanted, within) = (&checks(key), &VALUE_CHECKS);
+            inspect_within(s.as_bytes(), wanted, within)
                 .and_then(|check| found(check, format!("body:{}", key.unwrap_or(""))))
         }
         serde_json::Value::Array(items) => items.iter().find_map(|v| inspect_json(v, key, checks)),
