@@ -211,16 +211,7 @@ async fn two_hundred_tunnels_survive_a_hundred_unrelated_reloads() {
             );
         }
     }
-    for (i, c) in clients.iter_mut().enumerate() {
-        assert!(
-            ws::echo(c, &format!("still here {i}")).await,
-            "tunnel {i} broke"
-        );
-    }
-    assert!(
-        echo.close_codes.lock().await.is_empty(),
-        "upstream saw closes"
-    );
+    ws::assert_all_alive(&mut clients, &echo, "after 100 unrelated reloads").await;
     let metrics = gw.metrics().await;
     assert!(metrics.contains("tidegate_websocket_tunnels_open{route=\"ws\"} 200"));
     assert!(

@@ -191,16 +191,7 @@ async fn five_hundred_tunnels_are_handed_to_the_new_process() {
     let new_pid = std::fs::read_to_string(gw.dir.path("tidegate.pid")).unwrap();
     assert_ne!(new_pid.trim(), old_pid.to_string());
     // The old process is gone; every tunnel still echoes, through the new one.
-    for (i, c) in clients.iter_mut().enumerate() {
-        assert!(
-            ws::echo(c, &format!("after {i}")).await,
-            "tunnel {i} lost in the upgrade"
-        );
-    }
-    assert!(
-        echo.close_codes.lock().await.is_empty(),
-        "upstream saw closes"
-    );
+    ws::assert_all_alive(&mut clients, &echo, "in the upgrade").await;
     let metrics = gw.metrics().await;
     assert!(
         metrics.contains("tidegate_websocket_tunnels_open{route=\"ws\"} 500"),

@@ -99,6 +99,21 @@ pub async fn close_code(ws: &mut Client, limit: Duration) -> Option<u16> {
     }
 }
 
+/// Every client still echoes (`what` names the moment, for the message), and the upstream
+/// saw no close frame: the tunnels survived whatever happened in between.
+pub async fn assert_all_alive(clients: &mut [Client], upstream: &EchoServer, what: &str) {
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert!(
+            echo(c, &format!("{what} {i}")).await,
+            "tunnel {i} lost {what}"
+        );
+    }
+    assert!(
+        upstream.close_codes.lock().await.is_empty(),
+        "upstream saw closes {what}"
+    );
+}
+
 pub fn going_away() -> u16 {
     u16::from(CloseCode::Away)
 }
