@@ -34,7 +34,7 @@ pub struct History {
 }
 
 pub fn now() -> String {
-    tidegate::access_log::rfc3339_millis(std::time::SystemTime::now())
+    tidegate::time::rfc3339_millis(std::time::SystemTime::now())
 }
 
 /// A unified diff, and the counts of added and removed lines.

@@ -30,8 +30,8 @@ impl Validator {
                 nacos: Some(toml::Spanned::new(0..0, (**nacos).clone())),
                 config: toml::Spanned::new(
                     0..0,
-                    tidegate::nacos::ConfigSourceConfig {
-                        source: tidegate::nacos::ConfigSourceKind::Nacos,
+                    tidegate::config::ConfigSourceConfig {
+                        source: tidegate::config::ConfigSourceKind::Nacos,
                         data_id: data_id.clone(),
                         group: group.clone(),
                     },
@@ -47,15 +47,9 @@ impl Validator {
         if let Some(overlay) = &self.overlay {
             source = source.with_overlay(overlay.clone());
         }
-        tidegate::snapshot::Snapshot::build(
-            source,
-            0,
-            &tidegate::upstream::EndpointStates::default(),
-            &Arc::new(tidegate_plugins::Stores::default()),
-            &tidegate::nacos::Discovery::default(),
-        )
-        .map(|_| ())
-        .map_err(|e| e.errors)
+        tidegate::snapshot::Snapshot::check(source)
+            .map(|_| ())
+            .map_err(|e| e.errors)
     }
 }
 

@@ -9,8 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tidegate::config::Source;
 use tidegate::gateway::{ChangeSource, Gateway};
-use tidegate::snapshot::Snapshot;
-use tidegate::upstream::EndpointStates;
+use tidegate::snapshot::{Lasting, Snapshot};
 
 fn config(routes: usize, salt: usize) -> String {
     let mut text = String::from(
@@ -53,22 +52,13 @@ fn main() {
     let mut lookup_ns = Vec::new();
     for routes in [10usize, 10_000] {
         let text = config(routes, 0);
-        let states = EndpointStates::default();
-        let stores = std::sync::Arc::new(tidegate_plugins::Stores::default());
-        let discovery = tidegate::nacos::Discovery::default();
+        let lasting = Lasting::default();
         let build = median(
             (0..7)
                 .map(|_| {
                     let t = Instant::now();
                     black_box(
-                        Snapshot::build(
-                            Source::new("bench", text.clone()),
-                            1,
-                            &states,
-                            &stores,
-                            &discovery,
-                        )
-                        .unwrap(),
+                        Snapshot::build(Source::new("bench", text.clone()), 1, &lasting).unwrap(),
                     );
                     t.elapsed()
                 })
@@ -86,8 +76,7 @@ fn main() {
                 })
                 .collect(),
         );
-        let snapshot =
-            Snapshot::build(Source::new("bench", text), 1, &states, &stores, &discovery).unwrap();
+        let snapshot = Snapshot::build(Source::new("bench", text), 1, &lasting).unwrap();
         // Requests that hit routes spread over the table, plus misses that fall back.
         let requests: Vec<(String, String)> = (0..1000)
             .map(|k| {

@@ -2,47 +2,27 @@
 //! path never waits on disk or a slow terminal. If the writer falls behind, lines are dropped
 //! and counted rather than slowing requests.
 
-use serde::Deserialize;
+use crate::config::AccessLogConfig;
 use std::io::Write;
-use std::ops::Range;
-use std::sync::mpsc;
-use std::time::SystemTime;
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct AccessLogConfig {
-    pub enabled: bool,
-    /// `stdout`, `stderr` or a file path (appended to).
-    pub path: String,
-}
-
-impl Default for AccessLogConfig {
-    fn default() -> Self {
-        AccessLogConfig {
-            enabled: true,
-            path: "stdout".into(),
-        }
-    }
-}
-
-impl AccessLogConfig {
-    pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
-        if self.path.is_empty() {
-            report(None, "access_log.path must not be empty".into());
-        }
-    }
-}
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 const QUEUE: usize = 64 * 1024;
 
 pub struct AccessLog {
     lines: Option<mpsc::SyncSender<String>>,
+    /// Lines queued but not yet written and flushed.
+    pending: Arc<AtomicUsize>,
 }
 
 impl AccessLog {
     pub fn start(config: &AccessLogConfig) -> std::io::Result<AccessLog> {
+        let pending = Arc::new(AtomicUsize::new(0));
         if !config.enabled {
-            return Ok(AccessLog { lines: None });
+            return Ok(AccessLog {
+                lines: None,
+                pending,
+            });
         }
         let out: Box<dyn Write + Send> = match config.path.as_str() {
             "stdout" => Box::new(std::io::stdout()),
@@ -55,10 +35,14 @@ impl AccessLog {
             ),
         };
         let (tx, rx) = mpsc::sync_channel::<String>(QUEUE);
+        let written = pending.clone();
         std::thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || write_loop(rx, out))?;
-        Ok(AccessLog { lines: Some(tx) })
+            .spawn(move || write_loop(rx, out, &written))?;
+        Ok(AccessLog {
+            lines: Some(tx),
+            pending,
+        })
     }
 
     pub fn enabled(&self) -> bool {
@@ -67,22 +51,35 @@ impl AccessLog {
 
     pub fn write(&self, line: String) {
         if let Some(tx) = &self.lines {
+            self.pending.fetch_add(1, Ordering::Relaxed);
             if tx.try_send(line).is_err() {
+                self.pending.fetch_sub(1, Ordering::Relaxed);
                 crate::metrics::get().access_log_dropped.inc();
             }
         }
     }
+
+    /// Waits (up to `limit`) until every queued line is written, before the process exits.
+    pub fn flush(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.pending.load(Ordering::Relaxed) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
 }
 
-fn write_loop(rx: mpsc::Receiver<String>, out: Box<dyn Write + Send>) {
+fn write_loop(rx: mpsc::Receiver<String>, out: Box<dyn Write + Send>, pending: &AtomicUsize) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     while let Ok(line) = rx.recv() {
         let _ = out.write_all(line.as_bytes());
+        let mut batch = 1;
         // Batch whatever else is queued, then flush once.
         while let Ok(line) = rx.try_recv() {
             let _ = out.write_all(line.as_bytes());
+            batch += 1;
         }
         let _ = out.flush();
+        pending.fetch_sub(batch, Ordering::Relaxed);
     }
 }
 
@@ -150,43 +147,9 @@ fn escape_into(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// RFC 3339 UTC time with milliseconds, e.g. `2026-11-26T23:40:01.123Z`.
-pub fn rfc3339_millis(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_time() {
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_795_736_401_123);
-        assert_eq!(rfc3339_millis(t), "2026-11-26T23:40:01.123Z");
-        assert_eq!(
-            rfc3339_millis(SystemTime::UNIX_EPOCH),
-            "1970-01-01T00:00:00.000Z"
-        );
-    }
 
     #[test]
     fn escapes_json() {

@@ -99,3 +99,24 @@ impl BackgroundService for ConfigWatch {
         }
     }
 }
+
+/// Writes `text` to the gateway's config file atomically (write, then rename), so a change
+/// made through the admin API (a quota override) survives a restart. Returns whether it was
+/// written; without a file (embedded default), or when the serving config is a shared one
+/// from Nacos, there is nothing to write to.
+pub fn persist(gateway: &Gateway, text: &str) -> bool {
+    let Some(path) = gateway.config_path() else {
+        return false;
+    };
+    if gateway.snapshot().source.overlay.is_some() {
+        // The file is the bootstrap; the serving text is the shared one from Nacos.
+        log::warn!("config comes from nacos: this change lasts until the next publication there");
+        return false;
+    }
+    let tmp = path.with_extension("toml.tidegate-tmp");
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = &written {
+        log::error!("could not write {}: {e}", path.display());
+    }
+    written.is_ok()
+}

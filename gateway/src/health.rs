@@ -2,8 +2,8 @@
 //! the endpoint-state gauges. Check results land in the endpoints' state, which outlives
 //! snapshots, so a reload neither forgets an unhealthy endpoint nor restarts its thresholds.
 
+use crate::config::HealthCheckConfig;
 use crate::gateway::Gateway;
-use crate::upstream::HealthCheckConfig;
 use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
@@ -65,7 +65,7 @@ impl BackgroundService for HealthChecks {
             }
             if last_gauges.elapsed() >= Duration::from_secs(1) {
                 last_gauges = Instant::now();
-                crate::metrics::publish_endpoint_states(&snapshot);
+                snapshot.publish_endpoint_states();
                 next_due.retain(|(s, a), _| {
                     snapshot
                         .services

@@ -1,14 +1,16 @@
 //! What the process does when it is asked to stop or to hand over to a new binary.
 //!
 //! Pingora runs the listener hand-off (SIGQUIT) and the grace period; this service follows
-//! its execution phases and does the rest: `/readyz` turns 503 at once so the SLB stops
-//! sending, open WebSocket tunnels are handed to the new process (or, when that cannot be
-//! done, closed with 1001 spread over the grace period), and — with help from
-//! [`crate::listener::Listener`] — keep-alive connections are not cut while idle but get
-//! `Connection: close` on their next request.
+//! its execution phases and does the rest. On a hand-off the host stays ready (`/readyz`
+//! 200: the new process serves the same ports, so the SLB keeps the host in rotation); open
+//! WebSocket tunnels are handed to the new process (or, when that cannot be done, closed
+//! with 1001 spread over the grace period). On a graceful stop (SIGTERM) `/readyz` turns 503
+//! so the SLB moves traffic away. Either way — with help from [`crate::listener::Listener`] —
+//! keep-alive connections are not cut while idle but get `Connection: close` on their next
+//! request.
 
-use crate::gateway::{spread_closes, Gateway};
-use crate::tunnel::{self, handover, Command};
+use crate::gateway::Gateway;
+use crate::tunnel::{self, handover, spread_closes, Command};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use pingora_core::server::{ExecutionPhase, ShutdownWatch};
@@ -35,7 +37,8 @@ impl BackgroundService for Lifecycle {
         if let Some(listener) = self.adopt_from.lock().take() {
             let (gateway, runtime) = (self.gateway.clone(), tokio::runtime::Handle::current());
             handover::serve(listener, move |parked| {
-                tunnel::adopt(&gateway, &runtime, parked)
+                let states = &gateway.lasting().endpoints;
+                tunnel::adopt(gateway.tunnels(), states, &runtime, parked);
             });
         }
         let Some(mut phases) = self.phases.lock().take() else {
@@ -50,16 +53,18 @@ impl BackgroundService for Lifecycle {
             };
             match phase {
                 ExecutionPhase::GracefulUpgradeTransferringFds => {
-                    log::info!("upgrade: listeners go to the new process; draining");
-                    self.gateway.set_draining();
+                    log::info!(
+                        "upgrade: listeners go to the new process; finishing what is open here"
+                    );
+                    self.gateway.set_handing_over();
                     if let Some(path) = &self.handover_path {
                         handing_over =
                             Some(tokio::spawn(hand_over(self.gateway.clone(), path.clone())));
                     }
                 }
                 ExecutionPhase::GracefulTerminate => {
-                    log::info!("graceful stop: draining");
-                    self.gateway.set_draining();
+                    log::info!("graceful stop: not ready any more; draining");
+                    self.gateway.set_stopping();
                 }
                 ExecutionPhase::ShutdownGracePeriod => {
                     // No more new connections. Let the hand-over finish its last round, then
@@ -83,9 +88,25 @@ impl BackgroundService for Lifecycle {
                         log::info!("closing {} tunnels with 1001 over {window:?}", ids.len());
                         spread_closes(self.gateway.tunnels().clone(), ids, window);
                     }
+                    tokio::spawn(exit_when_idle(self.gateway.clone()));
                 }
                 _ => {}
             }
+        }
+    }
+}
+
+/// The grace period is a bound, not a wait: once no client connection and no tunnel is left
+/// (and the access log is written), the process exits, so an upgrade or a stop takes as long
+/// as its slowest request, not always the whole grace period.
+async fn exit_when_idle(gateway: Arc<Gateway>) {
+    let metrics = crate::metrics::get();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if metrics.connections_open.get() <= 0 && gateway.tunnels().list().is_empty() {
+            log::info!("no connection or tunnel left: exiting before the grace period ends");
+            gateway.access_log().flush(Duration::from_secs(1));
+            std::process::exit(0);
         }
     }
 }

@@ -47,6 +47,13 @@ enum Command {
     Check { file: PathBuf },
     /// Replace the running gateway (found through `server.pid_file` of the -c config) with
     /// this binary, without refusing a connection; waits until the old process has exited.
+    /// Take this host out of the load balancer's rotation before maintenance: `/readyz`
+    /// answers 503 while requests are still served (`--undo` puts it back). Reads the admin
+    /// address and token from the -c config.
+    Drain {
+        #[arg(long)]
+        undo: bool,
+    },
     Upgrade {
         /// Start the new process as a daemon (as under systemd's Type=forking).
         #[arg(long)]
@@ -66,8 +73,9 @@ fn main() -> ExitCode {
         (Some(Command::Upgrade { daemon, log }), Some(path)) => {
             return upgrade(path, *daemon, log.clone())
         }
-        (Some(Command::Upgrade { .. }), None) => {
-            eprintln!("tidegate upgrade needs -c FILE (the running gateway's config)");
+        (Some(Command::Drain { undo }), Some(path)) => return drain(path, *undo),
+        (Some(Command::Upgrade { .. } | Command::Drain { .. }), None) => {
+            eprintln!("this command needs -c FILE (the running gateway's config)");
             return ExitCode::from(2);
         }
         (None, Some(path)) if cli.test => return check(path),
@@ -237,22 +245,66 @@ fn upgrade(config: &std::path::Path, daemon: bool, log: Option<PathBuf>) -> Exit
             return ExitCode::from(2);
         }
     };
-    let parsed = match Config::parse(&source) {
+    // The new process must accept this config: check it with this (the new) binary before
+    // the running one is touched.
+    let snapshot = match tidegate::snapshot::Snapshot::check(source) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!(
+                "{errors}\nupgrade: the config is refused; the running gateway keeps serving"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let server = &snapshot.config.server;
+    let listen = server
+        .listen_addrs()
+        .chain(std::iter::once(
+            snapshot.config.admin.listen.get_ref().as_str(),
+        ))
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    tidegate::upgrade::run(tidegate::upgrade::Options {
+        config: config.to_path_buf(),
+        listen,
+        pid_file: server.pid_file.clone(),
+        upgrade_sock: server.upgrade_sock.clone(),
+        grace_period_seconds: server.grace_period_seconds,
+        graceful_shutdown_timeout_seconds: server.graceful_shutdown_timeout_seconds,
+        daemon,
+        log,
+    })
+}
+
+fn drain(config: &std::path::Path, undo: bool) -> ExitCode {
+    let parsed = match Source::read_file(config).and_then(|s| Config::parse(&s)) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
             return ExitCode::from(2);
         }
     };
-    tidegate::upgrade::run(tidegate::upgrade::Options {
-        config: config.to_path_buf(),
-        pid_file: parsed.server.pid_file.clone(),
-        upgrade_sock: parsed.server.upgrade_sock.clone(),
-        grace_period_seconds: parsed.server.grace_period_seconds,
-        graceful_shutdown_timeout_seconds: parsed.server.graceful_shutdown_timeout_seconds,
-        daemon,
-        log,
-    })
+    let admin = &parsed.admin;
+    let method = if undo { "DELETE" } else { "POST" };
+    match tidegate::admin::call(
+        admin.listen.get_ref(),
+        admin.token.as_deref(),
+        method,
+        "/api/drain",
+    ) {
+        Ok((200, body)) => {
+            println!("{}", body.trim());
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            eprintln!("drain: the admin API answered {status}: {}", body.trim());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("drain: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn check(file: &std::path::Path) -> ExitCode {
@@ -263,13 +315,14 @@ fn check(file: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match Config::parse(&source) {
-        Ok(config) => {
+    let origin = source.origin.clone();
+    // The same compile an apply runs (plugins, regexes, secrets), on throwaway state.
+    match tidegate::snapshot::Snapshot::check(source) {
+        Ok(snapshot) => {
             println!(
-                "{}: ok ({} routes, {} services)",
-                source.origin,
-                config.routes.len(),
-                config.services.len()
+                "{origin}: ok ({} routes, {} services)",
+                snapshot.router.routes().len(),
+                snapshot.services.len()
             );
             ExitCode::SUCCESS
         }

@@ -2,14 +2,29 @@
 //! label sets are bounded (routes and services come from config, methods are folded to the
 //! standard ones, statuses to classes).
 
+use prometheus::core::{Collector, Desc};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+/// A collector registered in the registry and also kept by [`Metrics`].
+struct Shared(Arc<dyn Collector>);
+
+impl Collector for Shared {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
+    }
+}
 
 pub struct Metrics {
     pub registry: Registry,
+    /// Every family, also kept here to list the ones without a series yet.
+    collectors: Vec<Arc<dyn Collector>>,
     pub requests: IntCounterVec,
     pub request_duration: HistogramVec,
     pub tunnels_open: IntGaugeVec,
@@ -18,6 +33,7 @@ pub struct Metrics {
     pub config_info: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub draining: IntGauge,
+    pub handing_over: IntGauge,
     pub access_log_dropped: prometheus::IntCounter,
     pub upstream_duration: HistogramVec,
     pub connections_open: IntGauge,
@@ -95,7 +111,12 @@ impl Metrics {
         .expect("valid metric");
         let draining = IntGauge::new(
             "tidegate_draining",
-            "1 while the process drains for an upgrade or stop",
+            "1 while /readyz says 503: a graceful stop (SIGTERM) or an operator's drain",
+        )
+        .expect("valid metric");
+        let handing_over = IntGauge::new(
+            "tidegate_upgrade_handing_over",
+            "1 on the old process of a binary upgrade, from the listener hand-off until it exits (the host stays ready)",
         )
         .expect("valid metric");
         let access_log_dropped = prometheus::IntCounter::new(
@@ -167,8 +188,8 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+        let mut collectors: Vec<Box<dyn Collector>> = vec![
+            Box::new(requests.clone()),
             Box::new(request_duration.clone()),
             Box::new(tunnels_open.clone()),
             Box::new(tunnels_closed.clone()),
@@ -176,6 +197,7 @@ impl Metrics {
             Box::new(config_info.clone()),
             Box::new(config_reloads.clone()),
             Box::new(draining.clone()),
+            Box::new(handing_over.clone()),
             Box::new(access_log_dropped.clone()),
             Box::new(upstream_duration.clone()),
             Box::new(connections_open.clone()),
@@ -186,14 +208,17 @@ impl Metrics {
             Box::new(nacos_stale_services.clone()),
             Box::new(subset_requests.clone()),
             Box::new(build_info),
-        ] {
-            registry.register(c).expect("metric registered once");
-        }
-        for c in tidegate_plugins::metrics::collectors() {
-            registry.register(c).expect("plugin metric registered once");
+        ];
+        collectors.extend(tidegate_plugins::metrics::collectors());
+        let collectors: Vec<Arc<dyn Collector>> = collectors.into_iter().map(Arc::from).collect();
+        for c in &collectors {
+            registry
+                .register(Box::new(Shared(c.clone())))
+                .expect("metric registered once");
         }
         Metrics {
             registry,
+            collectors,
             requests,
             request_duration,
             tunnels_open,
@@ -202,6 +227,7 @@ impl Metrics {
             config_info,
             config_reloads,
             draining,
+            handing_over,
             access_log_dropped,
             upstream_duration,
             connections_open,
@@ -214,9 +240,34 @@ impl Metrics {
         }
     }
 
+    /// `tidegate_requests_total` and `tidegate_request_duration_seconds` of a route at zero
+    /// (status class `2xx`, method `GET`), so its dashboards rows exist before traffic.
+    pub fn declare_route(&self, route: &str, service: Option<&str>) {
+        self.requests
+            .with_label_values(&[route, "GET", "2xx", service.unwrap_or("")]);
+        self.request_duration.with_label_values(&[route]);
+        if let Some(service) = service {
+            self.upstream_duration.with_label_values(&[service]);
+        }
+    }
+
+    /// The text exposition. Families without a series yet (a WAF metric on a gateway whose
+    /// config has no WAF) are listed by their HELP and TYPE lines, so every name the
+    /// dashboards and alerts use exists on every gateway from its first scrape.
     pub fn render(&self) -> Vec<u8> {
+        use std::io::Write;
         let mut out = Vec::with_capacity(16 * 1024);
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        for collector in &self.collectors {
+            for family in collector.collect() {
+                if family.get_metric().is_empty() {
+                    let kind = format!("{:?}", family.get_field_type()).to_lowercase();
+                    let help = family.help().replace('\\', "\\\\").replace('\n', "\\n");
+                    let _ = writeln!(out, "# HELP {} {help}", family.name());
+                    let _ = writeln!(out, "# TYPE {} {kind}", family.name());
+                }
+            }
+        }
         out
     }
 }
@@ -232,58 +283,10 @@ pub fn status_class(status: u16) -> &'static str {
     }
 }
 
-pub fn method_label(method: &http::Method) -> &'static str {
-    crate::router::METHODS
-        .iter()
-        .find(|m| **m == method.as_str())
-        .copied()
-        .unwrap_or("OTHER")
-}
-
 /// One request of `route` sent to the label subset `subset` (a blue/green split's live share).
 pub fn count_subset(route: &str, subset: &str) {
     get()
         .subset_requests
         .with_label_values(&[route, subset])
         .inc();
-}
-
-/// Publishes a newly applied snapshot: its version and hash, and its endpoint counts
-/// (services that left are reset).
-pub fn publish_snapshot(snapshot: &crate::snapshot::Snapshot) {
-    let m = get();
-    m.config_version.set(snapshot.version as i64);
-    m.config_info.reset();
-    m.config_info.with_label_values(&[&snapshot.hash]).set(1);
-    publish_endpoint_states(snapshot);
-}
-
-/// Endpoints per service by state: `usable` (may take traffic), `unhealthy` (active
-/// checks), `ejected` (passive checks), `weight_zero` (configured to take none).
-pub fn publish_endpoint_states(snapshot: &crate::snapshot::Snapshot) {
-    let m = get();
-    m.endpoints.reset();
-    for (name, service) in &snapshot.services {
-        let mut counts = [0i64; 4];
-        for e in &service.members().endpoints {
-            let i = if e.weight == 0 {
-                3
-            } else if !e.state.is_healthy() {
-                1
-            } else if e.state.is_ejected() {
-                2
-            } else {
-                0
-            };
-            counts[i] += 1;
-        }
-        for (state, n) in ["usable", "unhealthy", "ejected", "weight_zero"]
-            .iter()
-            .zip(counts)
-        {
-            m.endpoints
-                .with_label_values(&[name.as_str(), state])
-                .set(n);
-        }
-    }
 }

@@ -1,12 +1,30 @@
-//! An immutable, fully compiled configuration. Requests load the current one with a single
+//! The compile step: a parsed [`Config`] becomes an immutable [`Snapshot`] (router, services,
+//! plugin instances), built once per change. Requests load the current one with a single
 //! atomic read and keep it until they finish; a reload builds a new one beside it.
+//!
+//! Whatever only building can find (a bad regex, a plugin's settings, a consumer's secret)
+//! is reported positioned in the source text, exactly like the schema checks, so a change is
+//! checked and built in the same pass.
 
-use crate::config::{Config, ConfigErrors, Source};
+use crate::config::{Config, ConfigErrors, IdentityHeaders, Problems, Source};
+use crate::discovery::Discovery;
 use crate::router::Router;
 use crate::upstream::{EndpointStates, Service};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
+use tidegate_plugins::Plugin;
+
+/// State that outlives snapshots, keyed by stable names: what a new snapshot starts from.
+#[derive(Default)]
+pub struct Lasting {
+    /// Active counts and health per endpoint.
+    pub endpoints: EndpointStates,
+    /// Limiter counters, bans, key caches of the plugins.
+    pub plugins: Arc<tidegate_plugins::Stores>,
+    /// The last known endpoints of registry-bound services.
+    pub discovery: Discovery,
+}
 
 pub struct Snapshot {
     /// Monotonic per process; 1 is the config the process started with.
@@ -21,67 +39,33 @@ pub struct Snapshot {
     /// Peers whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Headers naming the authenticated consumer and tenant upstream.
-    pub identity: crate::proxy::forwarded::IdentityHeaders,
-    pub plugins: HashMap<String, Arc<dyn tidegate_plugins::Plugin>>,
+    pub identity: IdentityHeaders,
+    pub plugins: HashMap<String, Arc<dyn Plugin>>,
 }
 
 impl Snapshot {
-    /// Parses, validates and compiles. Endpoint state (active counts, health) is taken from
-    /// `states` so it carries over from the previous snapshot; registry-bound services start
-    /// from what `discovery` knows.
+    /// Parses, checks and compiles. Endpoint state is taken from `lasting` so it carries over
+    /// from the previous snapshot; registry-bound services start from what discovery knows.
     pub fn build(
         source: Source,
         version: u64,
-        states: &EndpointStates,
-        stores: &Arc<tidegate_plugins::Stores>,
-        discovery: &crate::nacos::Discovery,
+        lasting: &Lasting,
     ) -> Result<Snapshot, ConfigErrors> {
         let config = Config::parse(&source)?;
-        let nacos = config.nacos.as_ref().map(|n| n.get_ref());
-        let compile_error = |message: String| {
-            ConfigErrors::single(
-                source.origin.clone(),
-                crate::config::ConfigError::whole(message),
-            )
-        };
-        let mut services = HashMap::with_capacity(config.services.len());
-        for service in &config.services {
-            let discovered = service
-                .nacos
-                .as_ref()
-                .and_then(|b| discovery.current(&b.get_ref().key(), nacos));
-            let compiled = Service::build(
-                service,
-                states,
-                discovered.as_ref().map(|(v, e)| (*v, e.as_slice())),
-            )
-            .map_err(compile_error)?;
-            services.insert(service.name.get_ref().clone(), Arc::new(compiled));
-        }
-        let consumers = tidegate_plugins::consumers::Consumers::build(&config.consumers)
-            .map_err(compile_error)?;
-        let cx = tidegate_plugins::BuildContext {
-            stores: stores.clone(),
-            consumers: Arc::new(consumers),
-        };
-        let mut plugins = HashMap::with_capacity(config.plugins.len());
-        for (name, table) in &config.plugins {
-            let plugin =
-                tidegate_plugins::build(name, table.get_ref(), &cx).map_err(compile_error)?;
-            plugins.insert(name.clone(), plugin);
-        }
-        let global: Vec<String> = config
-            .global_plugins
-            .iter()
-            .map(|n| n.get_ref().clone())
-            .collect();
-        let router =
-            Router::build(&config.routes, &services, &plugins, &global).map_err(compile_error)?;
-        let trusted_proxies = config.server.trusted_proxies();
-        let identity = config.identity.compile().map_err(compile_error)?;
+        let mut problems = Problems::new(&source.text);
+        let services = compile_services(&config, lasting, &mut problems);
+        let plugins = compile_plugins(&config, &lasting.plugins, &mut problems);
+        let router = Router::build(
+            &config.routes,
+            &services,
+            &plugins,
+            &config.global_plugins,
+            &mut problems.reporter(),
+        );
+        problems.finish(&source.origin)?;
         Ok(Snapshot {
-            identity,
-            trusted_proxies,
+            identity: config.identity.compile().expect("checked by the schema"),
+            trusted_proxies: config.server.trusted_proxies(),
             plugins,
             version,
             hash: content_hash(&source.text),
@@ -92,12 +76,105 @@ impl Snapshot {
             services,
         })
     }
+
+    /// Builds `source` on throwaway state and drops it: what `tidegate check`, the validate
+    /// API and the console use, so a check is exactly an apply without the swap.
+    pub fn check(source: Source) -> Result<Snapshot, ConfigErrors> {
+        Snapshot::build(source, 0, &Lasting::default())
+    }
+
+    /// Publishes a newly applied snapshot: its version and hash, and its endpoint counts
+    /// (services that left are reset), and zero values for what its routes and plugins can
+    /// count, so dashboards show 0 rather than "no data" before the first event.
+    pub fn publish_metrics(&self) {
+        let m = crate::metrics::get();
+        m.config_version.set(self.version as i64);
+        m.config_info.reset();
+        m.config_info.with_label_values(&[&self.hash]).set(1);
+        self.publish_endpoint_states();
+        for route in self.router.routes() {
+            m.declare_route(&route.name, route.service().map(|s| &*s.name));
+            if let Some(subsets) = &route.subsets {
+                for subset in subsets.names() {
+                    m.subset_requests.with_label_values(&[&route.name, subset]);
+                }
+            }
+        }
+        for plugin in self.plugins.values() {
+            plugin.declare_metrics();
+        }
+    }
+
+    /// Endpoints per service by state: `usable` (may take traffic), `unhealthy` (active
+    /// checks), `ejected` (passive checks), `weight_zero` (configured to take none).
+    pub fn publish_endpoint_states(&self) {
+        let m = crate::metrics::get();
+        m.endpoints.reset();
+        for (name, service) in &self.services {
+            for (state, n) in service.members().state_counts() {
+                m.endpoints
+                    .with_label_values(&[name.as_str(), state])
+                    .set(n);
+            }
+        }
+    }
+}
+
+fn compile_services(
+    config: &Config,
+    lasting: &Lasting,
+    problems: &mut Problems<'_>,
+) -> HashMap<String, Arc<Service>> {
+    let nacos = config.nacos.as_ref().map(|n| n.get_ref());
+    let mut services = HashMap::with_capacity(config.services.len());
+    for service in &config.services {
+        let discovered = service
+            .nacos
+            .as_ref()
+            .and_then(|b| lasting.discovery.current(&b.get_ref().key(), nacos));
+        let discovered = discovered.as_ref().map(|(v, e)| (*v, e.as_slice()));
+        if let Some(compiled) = Service::build(
+            service,
+            &lasting.endpoints,
+            discovered,
+            &mut problems.reporter(),
+        ) {
+            services.insert(service.name.get_ref().clone(), Arc::new(compiled));
+        }
+    }
+    services
+}
+
+fn compile_plugins(
+    config: &Config,
+    stores: &Arc<tidegate_plugins::Stores>,
+    problems: &mut Problems<'_>,
+) -> HashMap<String, Arc<dyn Plugin>> {
+    let consumers = tidegate_plugins::consumers::Consumers::build(&config.consumers)
+        .unwrap_or_else(|e| {
+            problems.at(None, e);
+            Default::default()
+        });
+    let cx = tidegate_plugins::BuildContext {
+        stores: stores.clone(),
+        consumers: Arc::new(consumers),
+    };
+    let mut plugins = HashMap::with_capacity(config.plugins.len());
+    for (name, table) in &config.plugins {
+        match tidegate_plugins::build(name, table.get_ref(), &cx) {
+            Ok(plugin) => {
+                plugins.insert(name.clone(), plugin);
+            }
+            Err(e) => problems.at(Some(table.span()), e),
+        }
+    }
+    plugins
 }
 
 pub fn content_hash(text: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.as_bytes() {
-        hash ^= *b as u64;
+        hash ^= u64::from(*b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{hash:016x}")

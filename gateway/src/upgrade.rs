@@ -1,7 +1,11 @@
 //! `tidegate upgrade`: replace a running gateway with this binary, with no refused
-//! connection. Starts the new process with `--upgrade`, waits until it is listening on the
-//! upgrade socket, sends SIGQUIT to the old one (which hands over its listeners and its
-//! WebSocket tunnels, then drains) and reports when the old process has exited.
+//! connection and without the host leaving the load balancer's rotation. Checks first what
+//! could make the new process fail (its config, a listen address another program holds),
+//! starts it with `--upgrade`, waits until it is listening on the upgrade socket, and only
+//! then sends SIGQUIT to the old one (which hands over its listeners and its WebSocket
+//! tunnels, then finishes what is open). SIGQUIT is the point of no return — Pingora's old
+//! process leaves once signalled — so every check happens before it: a failed upgrade leaves
+//! the old process serving and ready, and exits non-zero with the reason.
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -11,6 +15,8 @@ use std::time::{Duration, Instant};
 
 pub struct Options {
     pub config: PathBuf,
+    /// Every address the new process will listen on (proxy and admin).
+    pub listen: Vec<std::net::SocketAddr>,
     pub pid_file: String,
     pub upgrade_sock: String,
     pub grace_period_seconds: u64,
@@ -45,7 +51,17 @@ pub fn run(o: Options) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let exe = std::env::current_exe().expect("own path");
+    if let Err(e) = ports_free_or_ours(old, &o.listen) {
+        eprintln!("upgrade: {e}; the old process {old} keeps serving");
+        return ExitCode::from(1);
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("upgrade: cannot find this binary: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let mut cmd = Command::new(&exe);
     cmd.arg("-c").arg(&o.config).arg("--upgrade");
     if o.daemon {
@@ -77,12 +93,26 @@ pub fn run(o: Options) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The new process checks its config before it listens on the upgrade socket; one that
+    // exits first (a refused config, a bad binary) has failed while the old one serves.
     // Pingora's new process gives up waiting for the listeners after a few seconds.
-    if !wait_for(Duration::from_secs(10), || {
+    let mut exited = None;
+    let listening = wait_for(Duration::from_secs(10), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            exited = Some(status);
+            return true;
+        }
         Path::new(&o.upgrade_sock).exists()
-    }) {
+    });
+    if let Some(status) = exited.filter(|_| !o.daemon) {
         eprintln!(
-            "upgrade: the new process never listened on {}",
+            "upgrade: the new process exited before taking over ({status}); the old process {old} keeps serving"
+        );
+        return ExitCode::from(1);
+    }
+    if !listening || !Path::new(&o.upgrade_sock).exists() {
+        eprintln!(
+            "upgrade: the new process never listened on {}; the old process {old} keeps serving",
             o.upgrade_sock
         );
         let _ = child.kill();
@@ -114,6 +144,69 @@ pub fn run(o: Options) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Each address must be one the old process listens on (it hands it over) or free now; an
+/// address another program holds would make the new process fail after the hand-off.
+fn ports_free_or_ours(old: i32, addrs: &[std::net::SocketAddr]) -> Result<(), String> {
+    let held = listening_addrs(old);
+    for addr in addrs {
+        let ours = held.iter().any(|h| h == addr);
+        if !ours {
+            if let Err(e) = std::net::TcpListener::bind(addr) {
+                return Err(format!(
+                    "{addr} is not the old process's and cannot be bound: {e}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The TCP addresses process `pid` listens on: its socket inodes joined with the kernel's
+/// table of listening sockets.
+fn listening_addrs(pid: i32) -> Vec<std::net::SocketAddr> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+            if f.len() > 9 && f[3] == "0A" && inodes.contains(f[9]) {
+                if let Some(addr) = parse_proc_addr(f[1]) {
+                    out.push(addr);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `0100007F:1F90`: the kernel prints each 32-bit word of the address as a number in the
+/// machine's byte order (one word for IPv4, four for IPv6), then the port in hex.
+fn parse_proc_addr(field: &str) -> Option<std::net::SocketAddr> {
+    let (ip, port) = field.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let mut bytes = Vec::with_capacity(16);
+    for i in 0..ip.len() / 8 {
+        let word = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    let ip: std::net::IpAddr = match bytes.len() {
+        4 => std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into(),
+        16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).into(),
+        _ => return None,
+    };
+    Some(std::net::SocketAddr::new(ip, port))
+}
+
 fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -123,4 +216,28 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     done()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_kernel_socket_addresses() {
+        assert_eq!(
+            super::parse_proc_addr("0100007F:1F90"),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(
+            super::parse_proc_addr("00000000000000000000000001000000:0050"),
+            Some("[::1]:80".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn finds_its_own_listeners() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let pid = std::process::id() as i32;
+        assert!(super::listening_addrs(pid).contains(&addr));
+        assert!(super::ports_free_or_ours(pid, &[addr]).is_ok());
+    }
 }

@@ -214,8 +214,9 @@ async fn two_hundred_tunnels_survive_a_hundred_unrelated_reloads() {
     ws::assert_all_alive(&mut clients, &echo, "after 100 unrelated reloads").await;
     let metrics = gw.metrics().await;
     assert!(metrics.contains("tidegate_websocket_tunnels_open{route=\"ws\"} 200"));
-    assert!(
-        !metrics.contains("tidegate_websocket_tunnels_closed_total"),
+    assert_eq!(
+        support::metric_sum(&metrics, "tidegate_websocket_tunnels_closed_total"),
+        0.0,
         "{metrics}"
     );
 }

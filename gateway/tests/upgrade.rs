@@ -1,6 +1,7 @@
 //! Binary upgrades with Pingora's listener hand-off: no refused connection, no failed
 //! request, WebSocket tunnels handed to the new process (or closed with 1001 spread over the
-//! grace period when hand-over is off), and /readyz turning 503 as draining starts.
+//! grace period when hand-over is off), /readyz following the host (200 through a hand-off,
+//! 503 on a stop or an operator's drain), and a failing upgrade leaving the old process be.
 
 mod support;
 
@@ -267,37 +268,27 @@ async fn without_handover_tunnels_close_with_1001_spread_over_the_grace_period()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_turns_503_when_draining_starts() {
+async fn readyz_follows_the_host_not_the_process() {
     let up = Upstream::start("a").await;
     let echo = ws::EchoServer::start().await;
     let http = client();
+    let ready = |gw: &Gateway| {
+        let (http, url) = (http.clone(), gw.admin_url("/readyz"));
+        async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
+    };
 
-    // SIGQUIT (upgrade; here with no new process): listeners keep accepting for 5 s, during
-    // which /readyz says 503 so the SLB moves traffic away, /healthz stays 200 and requests
-    // are served but told to close their connection.
+    // SIGQUIT (a hand-off; here with no new process): the listeners keep accepting for 5 s.
+    // The host is not going away — a new process would serve the same ports — so /readyz
+    // stays 200 and the SLB keeps the host in rotation; requests are served and told to
+    // close their connection.
     let gw = start(&up, &echo, 5, "");
-    assert_eq!(
-        http.get(gw.admin_url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(ready(&gw).await.unwrap(), 200);
     gw.signal("QUIT");
-    let turned = support::eventually(Duration::from_secs(2), || async {
-        matches!(http.get(gw.admin_url("/readyz")).send().await, Ok(r) if r.status() == 503)
-    })
-    .await;
-    assert!(turned, "SIGQUIT: /readyz did not turn 503");
-    assert_eq!(
-        http.get(gw.admin_url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        assert_eq!(ready(&gw).await.unwrap(), 200, "SIGQUIT: /readyz left 200");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let resp = http.get(gw.url("/api/x")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["connection"], "close");
@@ -305,20 +296,121 @@ async fn readyz_turns_503_when_draining_starts() {
 
     // SIGTERM (stop): /readyz never says 200 again (503, then the listener closes).
     let gw = start(&up, &echo, 5, "");
-    assert_eq!(
-        http.get(gw.admin_url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(ready(&gw).await.unwrap(), 200);
     gw.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     for _ in 0..10 {
-        if let Ok(r) = http.get(gw.admin_url("/readyz")).send().await {
-            assert_eq!(r.status(), 503, "SIGTERM: still ready");
+        if let Ok(status) = ready(&gw).await {
+            assert_eq!(status, 503, "SIGTERM: still ready");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_drains_and_undrains_a_host() {
+    let up = Upstream::start("a").await;
+    let echo = ws::EchoServer::start().await;
+    let http = client();
+    let gw = start(&up, &echo, 2, "");
+    let status = |path: &'static str| {
+        let (http, url) = (http.clone(), gw.admin_url(path));
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    // Without the token the API refuses.
+    let refused = http.post(gw.admin_url("/api/drain")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(status("/readyz").await, 200);
+    let drained = http
+        .post(gw.admin_url("/api/drain"))
+        .bearer_auth(support::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drained.status(), 200);
+    assert_eq!(status("/readyz").await, 503);
+    // Traffic is still served while the SLB moves it away.
+    let resp = http.get(gw.url("/api/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["connection"], "close");
+    // The command-line form, for scripts: puts the host back.
+    let out = Command::new(support::binary())
+        .args(["drain", "--undo", "-c"])
+        .arg(&gw.config_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status("/readyz").await, 200);
+    let out = Command::new(support::binary())
+        .args(["drain", "-c"])
+        .arg(&gw.config_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status("/readyz").await, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_upgrade_leaves_the_old_process_serving_and_ready() {
+    let up = Upstream::start("a").await;
+    let echo = ws::EchoServer::start().await;
+    let http = client();
+    let gw = start(&up, &echo, 2, "");
+    let old_pid = gw.pid();
+    let good = std::fs::read_to_string(&gw.config_path).unwrap();
+    let try_upgrade = || {
+        Command::new(support::binary())
+            .arg("upgrade")
+            .arg("-c")
+            .arg(&gw.config_path)
+            .arg("--log")
+            .arg(gw.dir.path("stderr.log"))
+            .output()
+            .unwrap()
+    };
+    // 1. A config the new binary refuses.
+    std::fs::write(
+        &gw.config_path,
+        good.clone() + "\n[[routes]]\nname = \"bad\"\npath = \"~[\"\nrespond = { status = 200 }\n",
+    )
+    .unwrap();
+    let out = tokio::task::block_in_place(try_upgrade);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "a refused config upgraded: {stderr}");
+    assert!(stderr.contains("bad path regex"), "{stderr}");
+    assert!(stderr.contains("keeps serving"), "{stderr}");
+    // 2. A listen address another program holds.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap();
+    std::fs::write(
+        &gw.config_path,
+        good.replacen(
+            &format!("listen = [\"{}\"]", gw.addr()),
+            &format!("listen = [\"{}\", \"{taken}\"]", gw.addr()),
+            1,
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::block_in_place(try_upgrade);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "a port clash upgraded: {stderr}");
+    assert!(stderr.contains(&taken.to_string()), "{stderr}");
+    // The old process is the one serving, and it is ready.
+    assert_eq!(gw.pid(), old_pid);
+    let pid_now = std::fs::read_to_string(gw.dir.path("tidegate.pid")).unwrap();
+    assert_eq!(pid_now.trim(), old_pid.to_string());
+    let ready = http.get(gw.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        http.get(gw.url("/api/x")).send().await.unwrap().status(),
+        200
+    );
 }

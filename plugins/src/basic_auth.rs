@@ -6,7 +6,7 @@
 //! minutes as a SHA-256 digest (of hash, user and password), so a busy client does not pay
 //! the hash on every request and a changed password or hash invalidates it.
 
-use crate::{order, parse_config, BuildContext, Plugin, Reply, RequestState};
+use crate::{order, parse_config, BuildContext, Ctx, Plugin, Reply};
 use async_trait::async_trait;
 use base64::Engine;
 use parking_lot::Mutex;
@@ -164,12 +164,7 @@ impl Plugin for BasicAuth {
         order::AUTH
     }
 
-    async fn on_request(
-        &self,
-        req: &RequestHeader,
-        state: &mut RequestState,
-        _index: usize,
-    ) -> Result<(), Reply> {
+    async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let challenge = |message: &str| Reply::challenge(&self.challenge, message);
         let (user, password) =
             credentials(req).ok_or_else(|| challenge("basic credentials are required"))?;
@@ -188,15 +183,10 @@ impl Plugin for BasicAuth {
             }
             self.stores.basic.remember(key);
         }
-        consumer.admit(&self.allow, state)
+        consumer.admit(&self.allow, cx)
     }
 
-    fn on_upstream_request(
-        &self,
-        req: &mut RequestHeader,
-        _state: &mut RequestState,
-        _index: usize,
-    ) {
+    fn on_upstream_request(&self, req: &mut RequestHeader, _cx: &mut Ctx<'_>) {
         if self.hide {
             req.remove_header(&http::header::AUTHORIZATION);
         }
@@ -206,6 +196,7 @@ impl Plugin for BasicAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{testing, Chain};
 
     #[test]
     fn only_hashes_are_accepted_and_verified() {
@@ -226,5 +217,141 @@ mod tests {
         assert!(check_hash_format("correct horse").is_err());
         assert!(check_hash_format("$2b$short").is_err());
         assert!(check_hash_format("$argon2id$garbage").is_err());
+    }
+
+    const PASSWORD: &str = "correct horse";
+
+    /// alice (tenant t1) with a bcrypt hash of PASSWORD (cost 4: fast enough for tests).
+    fn plugin(extra: &str) -> Arc<dyn Plugin> {
+        let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+        let cx = testing::context(&format!(
+            "[[consumers]]\nname = \"alice\"\ntenant = \"t1\"\nbasic = {{ password_hash = \"{hash}\" }}\n"
+        ));
+        testing::try_plugin(&format!("type = \"basic-auth\"\n{extra}"), &cx).unwrap()
+    }
+
+    fn basic(user_password: &str) -> String {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(user_password);
+        format!("Basic {encoded}")
+    }
+
+    async fn run(
+        p: &Arc<dyn Plugin>,
+        authorization: Option<&str>,
+    ) -> (Result<(), Reply>, crate::RequestState) {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        let req = testing::request("GET", "/", &headers);
+        testing::run(p, &req, "192.0.2.1").await
+    }
+
+    #[tokio::test]
+    async fn valid_credentials_name_the_consumer_and_tenant() {
+        let (result, state) = run(&plugin(""), Some(basic("alice:correct horse").as_str())).await;
+        result.unwrap();
+        assert_eq!(state.caller.consumer.as_deref(), Some("alice"));
+        assert_eq!(state.caller.tenant.as_deref(), Some("t1"));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_401_with_a_basic_challenge() {
+        let (result, state) = run(&plugin(""), Some(basic("alice:correct horsE").as_str())).await;
+        let reply = result.unwrap_err();
+        assert_eq!(reply.status, 401);
+        assert_eq!(
+            testing::header(&reply, "www-authenticate"),
+            Some("Basic realm=\"tidegate\", charset=\"UTF-8\"")
+        );
+        assert_eq!(state.caller.consumer, None);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_gets_the_same_401_as_a_wrong_password() {
+        let p = plugin("");
+        let (unknown, _) = run(&p, Some(basic("mallory:correct horse").as_str())).await;
+        let (wrong, _) = run(&p, Some(basic("alice:nope").as_str())).await;
+        let (unknown, wrong) = (unknown.unwrap_err(), wrong.unwrap_err());
+        assert_eq!(unknown.status, 401);
+        assert_eq!(unknown.body, wrong.body);
+    }
+
+    #[tokio::test]
+    async fn missing_or_malformed_credentials_are_401() {
+        let p = plugin("");
+        let no_colon = basic("alice");
+        for authorization in [
+            None,
+            Some("Basic not*base64!"),
+            Some(no_colon.as_str()),
+            Some("Bearer YWxpY2U6Y29ycmVjdCBob3JzZQ=="),
+            Some("Basic"),
+        ] {
+            let (result, _) = run(&p, authorization).await;
+            assert_eq!(result.unwrap_err().status, 401, "{authorization:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_scheme_is_case_insensitive() {
+        let header = basic("alice:correct horse").replacen("Basic", "bAsIc", 1);
+        assert!(run(&plugin(""), Some(header.as_str())).await.0.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_remembered_credential_lets_no_other_password_through() {
+        let p = plugin("");
+        assert!(run(&p, Some(basic("alice:correct horse").as_str()))
+            .await
+            .0
+            .is_ok());
+        assert!(run(&p, Some(basic("alice:correct horse").as_str()))
+            .await
+            .0
+            .is_ok());
+        let (result, _) = run(&p, Some(basic("alice:correct horse!").as_str())).await;
+        assert_eq!(result.unwrap_err().status, 401);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_off_the_allow_list_is_403() {
+        let (result, _) = run(
+            &plugin("allow = [\"bob\"]"),
+            Some(basic("alice:correct horse").as_str()),
+        )
+        .await;
+        assert_eq!(result.unwrap_err().status, 403);
+    }
+
+    #[tokio::test]
+    async fn the_authorization_header_is_removed_before_the_upstream() {
+        for (extra, kept) in [("", false), ("hide_credentials = false", true)] {
+            let chain = Chain::new(vec![plugin(extra)]);
+            let authorization = basic("alice:correct horse");
+            let mut req =
+                testing::request("GET", "/", &[("authorization", authorization.as_str())]);
+            let mut state = chain.start("r".into(), "192.0.2.1".into());
+            chain.request(&req, &mut state).await.unwrap();
+            chain.upstream_request(&mut req, &mut state);
+            assert_eq!(req.headers.contains_key("authorization"), kept, "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn a_realm_with_quotes_is_refused() {
+        let error = testing::refusal("type = \"basic-auth\"\nrealm = 'my \"realm\"'");
+        assert!(error.contains("quotes"), "{error}");
+    }
+
+    #[test]
+    fn a_plain_password_in_the_consumers_is_refused() {
+        let doc = "name = \"alice\"\nbasic = { password_hash = \"hunter22\" }";
+        let config: crate::consumers::ConsumerConfig = toml::from_str(doc).unwrap();
+        let error = crate::consumers::Consumers::build(&[config]).unwrap_err();
+        assert!(
+            error.contains("plain passwords are not accepted"),
+            "{error}"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::key::KeySource;
 use crate::rate_limit::Window;
-use crate::{metrics, order, parse_config, Plugin, Reply, RequestState, Stores};
+use crate::{metrics, order, parse_config, Ctx, Plugin, Reply, Stores};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use pingora_http::RequestHeader;
@@ -136,18 +136,13 @@ impl Plugin for CcProtection {
         order::CC_PROTECTION
     }
 
-    async fn on_request(
-        &self,
-        req: &RequestHeader,
-        state: &mut RequestState,
-        _index: usize,
-    ) -> Result<(), Reply> {
-        if let Ok(ip) = state.client_ip.parse::<std::net::IpAddr>() {
+    async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
+        if let Ok(ip) = cx.client_ip.parse::<std::net::IpAddr>() {
             if self.allow.iter().any(|n| n.contains(&ip)) {
                 return Ok(());
             }
         }
-        let Some(key) = self.key.extract(req, state) else {
+        let Some(key) = self.key.extract(req, cx) else {
             return Ok(());
         };
         if let Some(until) = self.stores.cc.banned_until(&self.name, &key) {
@@ -169,5 +164,112 @@ impl Plugin for CcProtection {
             return Err(self.refuse(until));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing;
+    use std::time::Duration;
+
+    const PLUGIN: &str = "type = \"cc-protection\"\nrate = { per = \"minute\", count = 2 }\nallow = [\"10.0.0.0/8\", \"2001:db8::/32\"]";
+
+    async fn status(p: &std::sync::Arc<dyn crate::Plugin>, ip: &str) -> Option<u16> {
+        status_with(p, ip, &[]).await
+    }
+
+    async fn status_with(
+        p: &std::sync::Arc<dyn crate::Plugin>,
+        ip: &str,
+        headers: &[(&str, &str)],
+    ) -> Option<u16> {
+        let req = testing::request("GET", "/", headers);
+        testing::run(p, &req, ip)
+            .await
+            .0
+            .err()
+            .map(|reply| reply.status)
+    }
+
+    #[tokio::test]
+    async fn a_client_over_the_rate_is_banned_with_429_and_retry_after() {
+        let p = testing::plugin(PLUGIN);
+        assert_eq!(status(&p, "192.0.2.1").await, None);
+        assert_eq!(status(&p, "192.0.2.1").await, None);
+        let req = testing::request("GET", "/", &[]);
+        let reply = testing::run(&p, &req, "192.0.2.1").await.0.unwrap_err();
+        assert_eq!(reply.status, 429);
+        assert_eq!(testing::body(&reply)["error"], "Too Many Requests");
+        let retry: u64 = testing::header(&reply, "retry-after")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        // Still banned on the next request; other clients are not.
+        assert_eq!(status(&p, "192.0.2.1").await, Some(429));
+        assert_eq!(status(&p, "192.0.2.2").await, None);
+    }
+
+    #[tokio::test]
+    async fn the_ban_status_may_be_403() {
+        let p = testing::plugin(
+            "type = \"cc-protection\"\nrate = { per = \"minute\", count = 1 }\nstatus = 403",
+        );
+        assert_eq!(status(&p, "192.0.2.1").await, None);
+        let req = testing::request("GET", "/", &[]);
+        let reply = testing::run(&p, &req, "192.0.2.1").await.0.unwrap_err();
+        assert_eq!(reply.status, 403);
+        assert_eq!(testing::body(&reply)["error"], "Forbidden");
+        assert!(testing::header(&reply, "retry-after").is_some());
+    }
+
+    #[tokio::test]
+    async fn allow_listed_addresses_are_never_banned() {
+        let p = testing::plugin(PLUGIN);
+        for _ in 0..10 {
+            assert_eq!(status(&p, "10.1.2.3").await, None);
+            assert_eq!(status(&p, "2001:db8::7").await, None);
+        }
+        assert_eq!(status(&p, "2001:db9::7").await, None);
+        assert_eq!(status(&p, "2001:db9::7").await, None);
+        assert_eq!(status(&p, "2001:db9::7").await, Some(429));
+    }
+
+    #[tokio::test]
+    async fn a_header_key_bans_that_key_and_requests_without_it_pass() {
+        let p = testing::plugin(
+            "type = \"cc-protection\"\nkey = \"header:x-client\"\nrate = { per = \"minute\", count = 1 }",
+        );
+        let ip = "192.0.2.1";
+        assert_eq!(status_with(&p, ip, &[("x-client", "a")]).await, None);
+        assert_eq!(status_with(&p, ip, &[("x-client", "a")]).await, Some(429));
+        assert_eq!(status_with(&p, ip, &[("x-client", "b")]).await, None);
+        assert_eq!(status(&p, ip).await, None);
+        assert_eq!(status(&p, ip).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_ban_ends_after_ban_seconds() {
+        let p = testing::plugin(
+            "type = \"cc-protection\"\nrate = { per = \"second\", count = 1 }\nban_seconds = 1",
+        );
+        assert_eq!(status(&p, "192.0.2.1").await, None);
+        assert_eq!(status(&p, "192.0.2.1").await, Some(429));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(status(&p, "192.0.2.1").await, None);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_naming_the_plugin() {
+        for table in [
+            "rate = { per = \"minute\", count = 1 }\nstatus = 500",
+            "rate = { per = \"minute\", count = 1 }\nkey = \"body:x\"",
+            "rate = { per = \"minute\", count = 1 }\nallow = [\"10.0.0.0/33\"]",
+            "rate = { per = \"week\", count = 1 }",
+            "ban_seconds = 5",
+        ] {
+            let error = testing::refusal(&format!("type = \"cc-protection\"\n{table}"));
+            assert!(error.starts_with("plugin \"p\""), "{table}: {error}");
+        }
     }
 }

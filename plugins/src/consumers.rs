@@ -54,11 +54,7 @@ pub struct Consumer {
 impl Consumer {
     /// An authenticated consumer passes a route's allow list (API permission; empty allows
     /// every consumer) and becomes the request's consumer and tenant.
-    pub fn admit(
-        &self,
-        allow: &[String],
-        state: &mut crate::RequestState,
-    ) -> Result<(), crate::Reply> {
+    pub fn admit(&self, allow: &[String], caller: &mut crate::Caller) -> Result<(), crate::Reply> {
         if !allow.is_empty() && !allow.contains(&self.name) {
             return Err(crate::Reply::json(
                 403,
@@ -66,8 +62,8 @@ impl Consumer {
                 "this consumer may not call this route",
             ));
         }
-        state.consumer = Some(self.name.clone());
-        state.tenant = self.tenant.clone();
+        caller.consumer = Some(self.name.clone());
+        caller.tenant = self.tenant.clone();
         Ok(())
     }
 }
@@ -212,4 +208,194 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(doc: &str) -> Result<Consumers, String> {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            consumers: Vec<ConsumerConfig>,
+        }
+        let doc: Doc = toml::from_str(doc).expect("consumers TOML");
+        Consumers::build(&doc.consumers)
+    }
+
+    fn refused(doc: &str) -> String {
+        build(doc).expect_err("should be refused")
+    }
+
+    const BCRYPT: &str = "$2b$04$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+
+    #[test]
+    fn keys_find_their_consumer_and_only_whole_keys_match() {
+        let c = build(
+            "[[consumers]]\nname = \"alice\"\ntenant = \"t1\"\nkeys = [\"k-alice-0001\", \"k-alice-0002\"]\n\
+             [[consumers]]\nname = \"bob\"\nkeys = [\"k-bob-000001\"]\n",
+        )
+        .unwrap();
+        let alice = c.by_key(b"k-alice-0002").unwrap();
+        assert_eq!(
+            (alice.name.as_str(), alice.tenant.as_deref()),
+            ("alice", Some("t1"))
+        );
+        assert_eq!(c.by_key(b"k-bob-000001").unwrap().name, "bob");
+        assert!(c.by_key(b"k-alice-000").is_none());
+        assert!(c.by_key(b"k-alice-00011").is_none());
+        assert!(c.by_key(b"").is_none());
+    }
+
+    #[test]
+    fn duplicate_names_and_keys_and_short_keys_are_refused() {
+        let twice = refused("[[consumers]]\nname = \"a\"\n[[consumers]]\nname = \"a\"\n");
+        assert!(twice.contains("used twice"), "{twice}");
+        assert!(refused("[[consumers]]\nname = \"\"\n").contains("empty"));
+        let shared = refused(
+            "[[consumers]]\nname = \"a\"\nkeys = [\"shared-key-1\"]\n[[consumers]]\nname = \"b\"\nkeys = [\"shared-key-1\"]\n",
+        );
+        assert!(
+            shared.contains("\"b\"") && shared.contains("used twice"),
+            "{shared}"
+        );
+        let short = refused("[[consumers]]\nname = \"a\"\nkeys = [\"short\"]\n");
+        assert!(short.contains("at least 8"), "{short}");
+    }
+
+    #[test]
+    fn basic_credentials_must_be_hashes_with_unique_usernames() {
+        let plain =
+            refused("[[consumers]]\nname = \"a\"\nbasic = { password_hash = \"hunter22\" }\n");
+        assert!(
+            plain.contains("plain passwords are not accepted"),
+            "{plain}"
+        );
+        let c = build(&format!(
+            "[[consumers]]\nname = \"alice\"\nbasic = {{ password_hash = \"{BCRYPT}\" }}\n\
+             [[consumers]]\nname = \"bob\"\nbasic = {{ username = \"robert\", password_hash = \"{BCRYPT}\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.basic("alice").unwrap().1.name, "alice");
+        assert_eq!(c.basic("robert").unwrap().1.name, "bob");
+        assert!(c.basic("bob").is_none());
+        let twice = refused(&format!(
+            "[[consumers]]\nname = \"alice\"\nbasic = {{ password_hash = \"{BCRYPT}\" }}\n\
+             [[consumers]]\nname = \"bob\"\nbasic = {{ username = \"alice\", password_hash = \"{BCRYPT}\" }}\n"
+        ));
+        assert!(twice.contains("username used twice"), "{twice}");
+    }
+
+    #[test]
+    fn hmac_credentials_need_one_long_enough_secret_and_unique_key_ids() {
+        let c = build(
+            "[[consumers]]\nname = \"alice\"\nhmac = { key_id = \"k1\", secret = \"0123456789abcdef\" }\n",
+        )
+        .unwrap();
+        let (key, consumer) = c.hmac("k1").unwrap();
+        assert_eq!(
+            (key.as_slice(), consumer.name.as_str()),
+            (&b"0123456789abcdef"[..], "alice")
+        );
+        assert!(c.hmac("k2").is_none());
+        for (doc, says) in [
+            (
+                "hmac = { key_id = \"k1\", secret = \"too-short\" }",
+                "at least 16",
+            ),
+            ("hmac = { key_id = \"k1\" }", "one of secret_env or secret"),
+            (
+                "hmac = { key_id = \"k1\", secret = \"0123456789abcdef\", secret_env = \"X\" }",
+                "one of secret_env or secret",
+            ),
+            (
+                "hmac = { key_id = \"k1\", secret_env = \"TIDEGATE_TEST_UNSET_HMAC_SECRET\" }",
+                "TIDEGATE_TEST_UNSET_HMAC_SECRET is not set",
+            ),
+        ] {
+            let error = refused(&format!("[[consumers]]\nname = \"a\"\n{doc}\n"));
+            assert!(error.contains(says), "{doc}: {error}");
+        }
+        let twice = refused(
+            "[[consumers]]\nname = \"a\"\nhmac = { key_id = \"k1\", secret = \"0123456789abcdef\" }\n\
+             [[consumers]]\nname = \"b\"\nhmac = { key_id = \"k1\", secret = \"fedcba9876543210\" }\n",
+        );
+        assert!(twice.contains("key_id used twice"), "{twice}");
+    }
+
+    #[test]
+    fn secrets_are_literal_env_or_file() {
+        assert_eq!(secret("plain-value").unwrap(), "plain-value");
+        std::env::set_var("TIDEGATE_TEST_CONSUMER_SECRET", "from-env");
+        assert_eq!(
+            secret("env:TIDEGATE_TEST_CONSUMER_SECRET").unwrap(),
+            "from-env"
+        );
+        let unset = secret("env:TIDEGATE_TEST_NEVER_SET").unwrap_err();
+        assert!(unset.contains("TIDEGATE_TEST_NEVER_SET"), "{unset}");
+        let path = std::env::temp_dir().join(format!("tidegate-secret-{}", std::process::id()));
+        std::fs::write(&path, "  from-file\n").unwrap();
+        let read = secret(&format!("file:{}", path.display()));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read.unwrap(), "from-file");
+        let missing = secret("file:/nonexistent/tidegate/secret").unwrap_err();
+        assert!(missing.contains("cannot read secret file"), "{missing}");
+    }
+
+    #[test]
+    fn keys_may_come_from_the_environment() {
+        std::env::set_var("TIDEGATE_TEST_CONSUMER_KEY", "k-from-env-01");
+        let c = build("[[consumers]]\nname = \"a\"\nkeys = [\"env:TIDEGATE_TEST_CONSUMER_KEY\"]\n")
+            .unwrap();
+        assert_eq!(c.by_key(b"k-from-env-01").unwrap().name, "a");
+        assert!(c.by_key(b"env:TIDEGATE_TEST_CONSUMER_KEY").is_none());
+    }
+
+    #[test]
+    fn jwt_identities_match_subject_and_issuer_if_given() {
+        let c = build(
+            "[[consumers]]\nname = \"alice\"\njwt = { issuer = \"https://id.example\", subject = \"u-1\" }\n\
+             [[consumers]]\nname = \"svc\"\njwt = { subject = \"u-2\" }\n",
+        )
+        .unwrap();
+        let name = |iss: Option<&str>, sub: &str| c.by_jwt(iss, sub).map(|c| c.name.clone());
+        assert_eq!(
+            name(Some("https://id.example"), "u-1").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(name(Some("https://other.example"), "u-1"), None);
+        assert_eq!(name(None, "u-1"), None);
+        assert_eq!(
+            name(Some("https://any.example"), "u-2").as_deref(),
+            Some("svc")
+        );
+        assert_eq!(name(None, "u-2").as_deref(), Some("svc"));
+        assert_eq!(name(None, "u-3"), None);
+    }
+
+    #[test]
+    fn admitting_sets_consumer_and_tenant_unless_off_the_allow_list() {
+        let alice = Consumer {
+            name: "alice".into(),
+            tenant: Some("t1".into()),
+        };
+        let mut caller = crate::Caller::default();
+        let reply = alice.admit(&["bob".to_string()], &mut caller).unwrap_err();
+        assert_eq!(reply.status, 403);
+        assert_eq!(caller.consumer, None);
+        alice.admit(&[], &mut caller).unwrap();
+        alice
+            .admit(&["bob".to_string(), "alice".to_string()], &mut caller)
+            .unwrap();
+        assert_eq!(caller.consumer.as_deref(), Some("alice"));
+        assert_eq!(caller.tenant.as_deref(), Some("t1"));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(constant_time_eq(b"", b""));
+    }
 }

@@ -10,7 +10,7 @@
 //! or header never reaches the upstream, and neither does a replay.
 
 use crate::replay::{self, Seen};
-use crate::{order, parse_config, BuildContext, Plugin, Reply, RequestState, MAX_BODY_INSPECT};
+use crate::{order, parse_config, BuildContext, Ctx, Plugin, Reply, MAX_BODY_INSPECT};
 use async_trait::async_trait;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -231,12 +231,7 @@ impl Plugin for HmacAuth {
         self.max_body.max(1)
     }
 
-    async fn on_request(
-        &self,
-        req: &RequestHeader,
-        state: &mut RequestState,
-        index: usize,
-    ) -> Result<(), Reply> {
+    async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let authorization = req
             .headers
             .get(http::header::AUTHORIZATION)
@@ -311,13 +306,13 @@ impl Plugin for HmacAuth {
                 "the body is larger than signed requests may be",
             ));
         }
-        *state.slot(index) = Some(Box::new(Pending {
+        cx.keep(Pending {
             key_id,
             signature,
             signed_headers,
             date,
             nonce,
-        }));
+        });
         Ok(())
     }
 
@@ -325,13 +320,10 @@ impl Plugin for HmacAuth {
         &self,
         req: &RequestHeader,
         body: Option<&[u8]>,
-        state: &mut RequestState,
-        index: usize,
+        cx: &mut Ctx<'_>,
     ) -> Result<(), Reply> {
-        let pending = state
-            .slot(index)
-            .take()
-            .and_then(|b| b.downcast::<Pending>().ok())
+        let pending = cx
+            .take::<Pending>()
             .ok_or_else(|| Self::challenge("a signed request is required"))?;
         let body = body.ok_or_else(|| {
             Reply::json(413, "Content Too Large", "the body could not be checked")
@@ -364,15 +356,10 @@ impl Plugin for HmacAuth {
             key.update(pending.nonce.as_bytes());
         }
         self.replayed(key.finalize().into()).await?;
-        consumer.admit(&self.allow, state)
+        consumer.admit(&self.allow, cx)
     }
 
-    fn on_upstream_request(
-        &self,
-        req: &mut RequestHeader,
-        _state: &mut RequestState,
-        _index: usize,
-    ) {
+    fn on_upstream_request(&self, req: &mut RequestHeader, _cx: &mut Ctx<'_>) {
         if self.hide {
             req.remove_header(&http::header::AUTHORIZATION);
         }
@@ -382,6 +369,7 @@ impl Plugin for HmacAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{testing, Chain, RequestState};
 
     /// The README's worked example, byte for byte (the signature was made with openssl).
     #[test]
@@ -413,5 +401,198 @@ mod tests {
             parse_authorization(r#"HMAC-SHA256 keyId="alice", signature="not base64!""#).is_none()
         );
         assert!(parse_authorization(r#"Basic YWxpY2U6eA=="#).is_none());
+    }
+
+    const SECRET: &str = "alice-demo-secret-0123456789";
+    const BODY: &[u8] = br#"{"text":"hi"}"#;
+
+    fn plugin(extra: &str) -> Arc<dyn Plugin> {
+        let cx = testing::context(&format!(
+            "[[consumers]]\nname = \"alice\"\ntenant = \"t1\"\nhmac = {{ key_id = \"alice\", secret = \"{SECRET}\" }}\n"
+        ));
+        testing::try_plugin(&format!("type = \"hmac-auth\"\n{extra}"), &cx).unwrap()
+    }
+
+    /// A request to POST /api/messages?room=42 signed over `body`, dated now.
+    fn signed(body: &[u8], nonce: &str) -> RequestHeader {
+        let date = unix_now().to_string();
+        let host = ("host".to_string(), "chat.example.com".to_string());
+        let text = string_to_sign(
+            "POST",
+            "/api/messages",
+            Some("room=42"),
+            &date,
+            nonce,
+            body,
+            &[host],
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(text.as_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let authorization =
+            format!(r#"{SCHEME} keyId="alice", headers="host", signature="{signature}""#);
+        let length = body.len().to_string();
+        testing::request(
+            "POST",
+            "/api/messages?room=42",
+            &[
+                ("host", "chat.example.com"),
+                ("x-date", date.as_str()),
+                ("x-nonce", nonce),
+                ("content-length", length.as_str()),
+                ("authorization", authorization.as_str()),
+            ],
+        )
+    }
+
+    /// The header phase, then (if it passed) the body phase with `body`.
+    async fn run(
+        p: &Arc<dyn Plugin>,
+        req: &RequestHeader,
+        body: &[u8],
+    ) -> (Result<(), Reply>, RequestState) {
+        let chain = Chain::new(vec![p.clone()]);
+        let mut state = chain.start("r".into(), "192.0.2.1".into());
+        let mut result = chain.request(req, &mut state).await;
+        if result.is_ok() {
+            result = chain.request_body(req, Some(body), &mut state).await;
+        }
+        (result, state)
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_signature_is_401_with_a_challenge() {
+        let req = testing::request("POST", "/api/messages", &[("host", "chat.example.com")]);
+        let (result, state) = testing::run(&plugin(""), &req, "192.0.2.1").await;
+        let reply = result.unwrap_err();
+        assert_eq!(reply.status, 401);
+        assert_eq!(testing::header(&reply, "www-authenticate"), Some(SCHEME));
+        assert_eq!(state.caller.consumer, None);
+    }
+
+    #[tokio::test]
+    async fn a_correctly_signed_request_passes_both_phases_and_names_the_consumer() {
+        let p = plugin("");
+        assert_eq!(p.body_limit(), MAX_BODY_INSPECT);
+        let (result, state) = run(&p, &signed(BODY, "n-1"), BODY).await;
+        result.unwrap();
+        assert_eq!(state.caller.consumer.as_deref(), Some("alice"));
+        assert_eq!(state.caller.tenant.as_deref(), Some("t1"));
+    }
+
+    #[tokio::test]
+    async fn the_header_phase_alone_names_no_consumer() {
+        let (result, state) = testing::run(&plugin(""), &signed(BODY, "n-1"), "192.0.2.1").await;
+        result.unwrap();
+        assert_eq!(state.caller.consumer, None);
+    }
+
+    #[tokio::test]
+    async fn a_tampered_body_is_refused() {
+        let (result, state) = run(&plugin(""), &signed(BODY, "n-1"), br#"{"text":"ho"}"#).await;
+        let reply = result.unwrap_err();
+        assert_eq!(reply.status, 401);
+        assert!(testing::body(&reply)["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"));
+        assert_eq!(state.caller.consumer, None);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_could_not_be_read_is_413() {
+        let p = plugin("");
+        let req = signed(BODY, "n-1");
+        let chain = Chain::new(vec![p]);
+        let mut state = chain.start("r".into(), "192.0.2.1".into());
+        chain.request(&req, &mut state).await.unwrap();
+        let reply = chain
+            .request_body(&req, None, &mut state)
+            .await
+            .unwrap_err();
+        assert_eq!(reply.status, 413);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_signature_is_refused() {
+        let p = plugin("");
+        let req = signed(BODY, "n-1");
+        assert!(run(&p, &req, BODY).await.0.is_ok());
+        let (result, _) = run(&p, &req, BODY).await;
+        let reply = result.unwrap_err();
+        assert_eq!(reply.status, 401);
+        assert!(testing::body(&reply)["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used"));
+        // The same body under another nonce is a new request.
+        assert!(run(&p, &signed(BODY, "n-2"), BODY).await.0.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_date_outside_the_skew_or_an_unknown_key_is_401() {
+        let p = plugin("clock_skew_seconds = 60");
+        let mut req = signed(BODY, "n-1");
+        let old = (unix_now() - 120).to_string();
+        req.insert_header("x-date", old.as_str()).unwrap();
+        assert_eq!(run(&p, &req, BODY).await.0.unwrap_err().status, 401);
+        let mut req = signed(BODY, "n-1");
+        let authorization = req.headers["authorization"]
+            .to_str()
+            .unwrap()
+            .replace("alice", "bob");
+        req.insert_header("authorization", authorization.as_str())
+            .unwrap();
+        assert_eq!(run(&p, &req, BODY).await.0.unwrap_err().status, 401);
+    }
+
+    #[tokio::test]
+    async fn a_signature_must_cover_the_required_headers() {
+        let p = plugin("signed_headers = [\"host\", \"content-type\"]");
+        let (result, _) = run(&p, &signed(BODY, "n-1"), BODY).await;
+        let reply = result.unwrap_err();
+        assert_eq!(reply.status, 401);
+        assert!(testing::body(&reply)["message"]
+            .as_str()
+            .unwrap()
+            .contains("content-type"));
+    }
+
+    #[tokio::test]
+    async fn chunked_or_oversized_bodies_are_refused_before_the_body_phase() {
+        let p = plugin("max_body = 4");
+        let (result, _) = testing::run(&p, &signed(BODY, "n-1"), "192.0.2.1").await;
+        assert_eq!(result.unwrap_err().status, 413);
+        let mut req = signed(BODY, "n-1");
+        req.insert_header("transfer-encoding", "chunked").unwrap();
+        let (result, _) = testing::run(&plugin(""), &req, "192.0.2.1").await;
+        assert_eq!(result.unwrap_err().status, 411);
+    }
+
+    #[tokio::test]
+    async fn the_authorization_header_is_removed_before_the_upstream() {
+        let chain = Chain::new(vec![plugin("")]);
+        let mut req = signed(BODY, "n-1");
+        let mut state = chain.start("r".into(), "192.0.2.1".into());
+        chain.request(&req, &mut state).await.unwrap();
+        chain
+            .request_body(&req, Some(BODY), &mut state)
+            .await
+            .unwrap();
+        chain.upstream_request(&mut req, &mut state);
+        assert!(!req.headers.contains_key("authorization"));
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        for table in [
+            "max_body = 65537",
+            "clock_skew_seconds = 0",
+            "replay = \"disk\"",
+        ] {
+            let error = testing::refusal(&format!("type = \"hmac-auth\"\n{table}"));
+            assert!(error.starts_with("plugin \"p\""), "{table}: {error}");
+        }
     }
 }

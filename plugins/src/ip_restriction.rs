@@ -3,7 +3,7 @@
 //! anything not on it is refused.
 
 use crate::key::parse_cidr;
-use crate::{order, parse_config, Plugin, Reply, RequestState};
+use crate::{order, parse_config, Ctx, Plugin, Reply};
 use async_trait::async_trait;
 use pingora_http::RequestHeader;
 use serde::Deserialize;
@@ -66,13 +66,8 @@ impl Plugin for IpRestriction {
         order::IP_RESTRICTION
     }
 
-    async fn on_request(
-        &self,
-        _req: &RequestHeader,
-        state: &mut RequestState,
-        _index: usize,
-    ) -> Result<(), Reply> {
-        match state.client_ip.parse::<std::net::IpAddr>() {
+    async fn on_request(&self, _req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
+        match cx.client_ip.parse::<std::net::IpAddr>() {
             Ok(ip) if self.permits(ip) => Ok(()),
             _ => Err(Reply::json(
                 403,
@@ -86,6 +81,7 @@ impl Plugin for IpRestriction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
 
     #[test]
     fn deny_wins_and_ipv6_works() {
@@ -109,5 +105,64 @@ mod tests {
         assert!(p.permits(ip("2001:db8::7")));
         assert!(!p.permits(ip("2001:db9::7")));
         assert!(p.permits(ip("::ffff:10.1.2.3")));
+    }
+
+    async fn status(table: &str, ip: &str) -> Option<u16> {
+        let p = testing::plugin(&format!("type = \"ip-restriction\"\n{table}"));
+        let req = testing::request("GET", "/", &[]);
+        testing::run(&p, &req, ip)
+            .await
+            .0
+            .err()
+            .map(|reply| reply.status)
+    }
+
+    #[tokio::test]
+    async fn an_allow_list_admits_only_its_networks_and_deny_wins() {
+        let table = "allow = [\"10.0.0.0/8\", \"2001:db8::/32\"]\ndeny = [\"10.9.0.0/16\", \"2001:db8:bad::/48\"]";
+        for (ip, want) in [
+            ("10.1.2.3", None),
+            ("10.9.2.3", Some(403)),
+            ("192.0.2.1", Some(403)),
+            ("2001:db8::7", None),
+            ("2001:db8:bad::1", Some(403)),
+            ("2001:db9::7", Some(403)),
+            ("::ffff:10.1.2.3", None),
+            ("::ffff:10.9.2.3", Some(403)),
+        ] {
+            assert_eq!(status(table, ip).await, want, "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deny_list_alone_admits_everyone_else() {
+        let table = "deny = [\"192.0.2.0/24\", \"2001:db8::1\"]";
+        for (ip, want) in [
+            ("192.0.2.77", Some(403)),
+            ("198.51.100.1", None),
+            ("2001:db8::1", Some(403)),
+            ("2001:db8::2", None),
+        ] {
+            assert_eq!(status(table, ip).await, want, "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_refusal_is_a_json_403_and_an_unparsable_address_is_refused() {
+        let p = testing::plugin("type = \"ip-restriction\"\ndeny = [\"192.0.2.0/24\"]");
+        let req = testing::request("GET", "/", &[]);
+        let reply = testing::run(&p, &req, "192.0.2.1").await.0.unwrap_err();
+        assert_eq!(reply.status, 403);
+        assert_eq!(testing::body(&reply)["error"], "Forbidden");
+        let (result, _) = testing::run(&p, &req, "unknown").await;
+        assert_eq!(result.unwrap_err().status, 403);
+    }
+
+    #[test]
+    fn empty_lists_and_bad_networks_are_refused() {
+        assert!(testing::refusal("type = \"ip-restriction\"").contains("needs `allow` or `deny`"));
+        let error = testing::refusal("type = \"ip-restriction\"\nallow = [\"10.0.0.0/99\"]");
+        assert!(error.starts_with("plugin \"p\""), "{error}");
+        assert!(error.contains("10.0.0.0/99"), "{error}");
     }
 }

@@ -172,3 +172,75 @@ impl JwksCache {
         Ok(keys)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::DecodingKeyKind;
+
+    const URL: &str = "https://id.example/.well-known/jwks.json";
+
+    /// A cache that holds `keys` (each a secret equal to its kid), fetched and attempted just
+    /// now, so lookups never go to the network.
+    fn cache_with(keys: &[(&str, Family)]) -> Arc<JwksCache> {
+        let cache = JwksStore::default().get(URL, Duration::from_secs(300));
+        let keys: Keys = keys
+            .iter()
+            .map(|(kid, family)| {
+                let key = DecodingKey::from_secret(kid.as_bytes());
+                (kid.to_string(), (*family, key))
+            })
+            .collect();
+        *cache.keys.lock() = Arc::new(keys);
+        *cache.fetched_at.lock() = Some(Instant::now());
+        *cache.attempted_at.lock() = Some(Instant::now());
+        cache
+    }
+
+    fn secret_of(key: &DecodingKey) -> Vec<u8> {
+        match key.kind() {
+            DecodingKeyKind::SecretOrDer(bytes) => bytes.clone(),
+            other => panic!("unexpected key kind {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_is_found_by_kid_within_its_family() {
+        let cache = cache_with(&[("r1", Family::Rsa), ("e1", Family::Ec)]);
+        let key = cache.key(Some("r1"), Family::Rsa).await.unwrap();
+        assert_eq!(secret_of(&key), b"r1");
+        let key = cache.key(Some("e1"), Family::Ec).await.unwrap();
+        assert_eq!(secret_of(&key), b"e1");
+        let wrong_family = cache.key(Some("r1"), Family::Ec).await.unwrap_err();
+        assert!(wrong_family.contains("\"r1\""), "{wrong_family}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_is_refused_without_refetching_too_often() {
+        let cache = cache_with(&[("r1", Family::Rsa)]);
+        let error = cache.key(Some("r9"), Family::Rsa).await.unwrap_err();
+        assert_eq!(error, "no key \"r9\" in the issuer's key set");
+    }
+
+    #[tokio::test]
+    async fn a_token_without_kid_uses_the_only_key_of_its_family() {
+        let cache = cache_with(&[("r1", Family::Rsa), ("e1", Family::Ec), ("e2", Family::Ec)]);
+        let key = cache.key(None, Family::Rsa).await.unwrap();
+        assert_eq!(secret_of(&key), b"r1");
+        let error = cache.key(None, Family::Ec).await.unwrap_err();
+        assert!(error.contains("not exactly one key"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_store_keeps_one_cache_per_url() {
+        let store = JwksStore::default();
+        let a = store.get(URL, Duration::from_secs(300));
+        assert!(Arc::ptr_eq(&a, &store.get(URL, Duration::from_secs(60))));
+        assert!(!Arc::ptr_eq(
+            &a,
+            &store.get("https://other.example/jwks", Duration::from_secs(300))
+        ));
+        // The first registration's refresh interval stays.
+        assert_eq!(a.refresh, Duration::from_secs(300));
+    }
+}

@@ -8,7 +8,7 @@
 //! HS256 token "signed" with an RSA public key is refused, as is `alg: none`.
 
 use crate::consumers::secret;
-use crate::{order, parse_config, Plugin, Reply, RequestState};
+use crate::{order, parse_config, Ctx, Plugin, Reply};
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use pingora_http::RequestHeader;
@@ -133,7 +133,16 @@ impl JwtAuth {
         validation.algorithms = algorithms;
         validation.leeway = config.leeway_seconds;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured issuer or audience must be present, not only right when present: a
+        // token that leaves the claim out would otherwise pass.
+        let mut required = vec!["exp"];
+        if config.issuer.is_some() {
+            required.push("iss");
+        }
+        if config.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         match &config.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
@@ -173,12 +182,7 @@ impl Plugin for JwtAuth {
         order::AUTH
     }
 
-    async fn on_request(
-        &self,
-        req: &RequestHeader,
-        state: &mut RequestState,
-        _index: usize,
-    ) -> Result<(), Reply> {
+    async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let challenge = |message: &str| Reply::challenge("Bearer", message);
         let token = req
             .headers
@@ -219,18 +223,18 @@ impl Plugin for JwtAuth {
             .and_then(|sub| self.consumers.by_jwt(issuer.as_deref(), &sub));
         match known {
             Some(c) => {
-                state.consumer = Some(c.name.clone());
-                state.tenant = c.tenant.clone();
+                cx.consumer = Some(c.name.clone());
+                cx.tenant = c.tenant.clone();
             }
-            None => state.consumer = Some(consumer),
+            None => cx.consumer = Some(consumer),
         }
         if let Some(t) = &self.tenant_claim {
             if let Some(tenant) = claim_text(&claims, t) {
-                state.tenant = Some(tenant);
+                cx.tenant = Some(tenant);
             }
         }
         if !self.allow.is_empty()
-            && !state
+            && !cx
                 .consumer
                 .as_ref()
                 .is_some_and(|c| self.allow.iter().any(|a| a == c))
@@ -241,18 +245,222 @@ impl Plugin for JwtAuth {
                 "this consumer may not call this route",
             ));
         }
-        state.claims = Some(claims);
+        cx.claims = Some(claims);
         Ok(())
     }
 
-    fn on_upstream_request(
-        &self,
-        req: &mut RequestHeader,
-        _state: &mut RequestState,
-        _index: usize,
-    ) {
+    fn on_upstream_request(&self, req: &mut RequestHeader, _cx: &mut Ctx<'_>) {
         if self.hide {
             req.remove_header(&http::header::AUTHORIZATION);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing;
+    use crate::{Chain, Plugin};
+    use jsonwebtoken::{encode, get_current_timestamp, Algorithm, EncodingKey, Header};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const SECRET: &str = "a-test-secret-of-thirty-two-bytes";
+
+    fn plugin(extra: &str) -> Arc<dyn Plugin> {
+        testing::plugin(&format!(
+            "type = \"jwt-auth\"\nalgorithms = [\"HS256\"]\nsecret = \"{SECRET}\"\n{extra}"
+        ))
+    }
+
+    fn token(claims: serde_json::Value, secret: &str) -> String {
+        let key = EncodingKey::from_secret(secret.as_bytes());
+        encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    fn valid(sub: &str) -> serde_json::Value {
+        json!({ "sub": sub, "exp": get_current_timestamp() + 600, "org": "acme" })
+    }
+
+    async fn run(
+        p: &Arc<dyn Plugin>,
+        token: &str,
+    ) -> (Result<(), crate::Reply>, crate::RequestState) {
+        let authorization = format!("Bearer {token}");
+        let req = testing::request("GET", "/", &[("authorization", authorization.as_str())]);
+        testing::run(p, &req, "192.0.2.1").await
+    }
+
+    async fn status(p: &Arc<dyn Plugin>, token: &str) -> Option<u16> {
+        run(p, token).await.0.err().map(|reply| reply.status)
+    }
+
+    #[tokio::test]
+    async fn a_valid_token_names_the_consumer_and_keeps_its_claims() {
+        let (result, state) = run(&plugin(""), &token(valid("alice"), SECRET)).await;
+        result.unwrap();
+        assert_eq!(state.caller.consumer.as_deref(), Some("alice"));
+        assert_eq!(state.caller.tenant, None);
+        let claims = state.caller.claims.unwrap();
+        assert_eq!(claims["org"], "acme");
+        assert_eq!(claims["sub"], "alice");
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_non_bearer_token_is_401_with_a_bearer_challenge() {
+        let p = plugin("");
+        let req = testing::request("GET", "/", &[]);
+        let reply = testing::run(&p, &req, "192.0.2.1").await.0.unwrap_err();
+        assert_eq!(reply.status, 401);
+        assert_eq!(testing::header(&reply, "www-authenticate"), Some("Bearer"));
+        let req = testing::request("GET", "/", &[("authorization", "Basic YTpi")]);
+        assert_eq!(
+            testing::run(&p, &req, "192.0.2.1")
+                .await
+                .0
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(status(&p, "not.a.token").await, Some(401));
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_is_401() {
+        let now = get_current_timestamp();
+        let expired = token(json!({ "sub": "alice", "exp": now - 120 }), SECRET);
+        assert_eq!(status(&plugin(""), &expired).await, Some(401));
+        // Inside the leeway it still passes; without leeway it does not.
+        let just = token(json!({ "sub": "alice", "exp": now - 10 }), SECRET);
+        assert_eq!(status(&plugin(""), &just).await, None);
+        assert_eq!(
+            status(&plugin("leeway_seconds = 0"), &just).await,
+            Some(401)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_without_exp_or_not_yet_valid_is_401() {
+        let p = plugin("leeway_seconds = 0");
+        assert_eq!(
+            status(&p, &token(json!({ "sub": "alice" }), SECRET)).await,
+            Some(401)
+        );
+        let now = get_current_timestamp();
+        let early = json!({ "sub": "alice", "exp": now + 600, "nbf": now + 300 });
+        assert_eq!(status(&p, &token(early, SECRET)).await, Some(401));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_signature_is_401() {
+        let forged = token(valid("alice"), "another-secret-of-thirty-two-byte");
+        let (result, state) = run(&plugin(""), &forged).await;
+        assert_eq!(result.unwrap_err().status, 401);
+        assert!(state.caller.consumer.is_none() && state.caller.claims.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_alg_none_token_is_401() {
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let unsigned = format!(
+            "{}.{}.",
+            b64(json!({ "alg": "none", "typ": "JWT" })),
+            b64(valid("alice"))
+        );
+        assert_eq!(status(&plugin(""), &unsigned).await, Some(401));
+    }
+
+    #[tokio::test]
+    async fn an_algorithm_outside_the_configured_list_is_401() {
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        let hs512 = encode(&Header::new(Algorithm::HS512), &valid("alice"), &key).unwrap();
+        assert_eq!(status(&plugin(""), &hs512).await, Some(401));
+    }
+
+    #[tokio::test]
+    async fn the_issuer_and_audience_are_checked_when_configured() {
+        let p = plugin("issuer = \"https://id.example\"\naudience = \"orders\"");
+        let exp = get_current_timestamp() + 600;
+        let claims =
+            |iss: &str, aud: &str| json!({ "sub": "alice", "exp": exp, "iss": iss, "aud": aud });
+        let ok = token(claims("https://id.example", "orders"), SECRET);
+        assert_eq!(status(&p, &ok).await, None);
+        let wrong_iss = token(claims("https://evil.example", "orders"), SECRET);
+        assert_eq!(status(&p, &wrong_iss).await, Some(401));
+        let wrong_aud = token(claims("https://id.example", "billing"), SECRET);
+        assert_eq!(status(&p, &wrong_aud).await, Some(401));
+    }
+
+    #[tokio::test]
+    async fn a_token_lacking_the_configured_issuer_or_audience_is_401() {
+        let exp = get_current_timestamp() + 600;
+        let p = plugin("issuer = \"https://id.example\"");
+        let no_iss = json!({ "sub": "alice", "exp": exp });
+        assert_eq!(status(&p, &token(no_iss, SECRET)).await, Some(401));
+        let p = plugin("audience = \"orders\"");
+        let no_aud = json!({ "sub": "alice", "exp": exp });
+        assert_eq!(status(&p, &token(no_aud, SECRET)).await, Some(401));
+    }
+
+    #[tokio::test]
+    async fn the_consumer_and_tenant_claims_are_configurable() {
+        let p = plugin("consumer_claim = \"client_id\"\ntenant_claim = \"org\"");
+        let exp = get_current_timestamp() + 600;
+        let claims = json!({ "sub": "u-1", "client_id": "svc-orders", "org": "acme", "exp": exp });
+        let (result, state) = run(&p, &token(claims, SECRET)).await;
+        result.unwrap();
+        assert_eq!(state.caller.consumer.as_deref(), Some("svc-orders"));
+        assert_eq!(state.caller.tenant.as_deref(), Some("acme"));
+        assert_eq!(status(&p, &token(valid("alice"), SECRET)).await, Some(401));
+    }
+
+    #[tokio::test]
+    async fn a_known_issuer_and_subject_are_a_consumer_with_its_tenant() {
+        let cx = testing::context(
+            "[[consumers]]\nname = \"alice\"\ntenant = \"t1\"\njwt = { issuer = \"https://id.example\", subject = \"u-42\" }\n",
+        );
+        let p = testing::try_plugin(
+            &format!("type = \"jwt-auth\"\nalgorithms = [\"HS256\"]\nsecret = \"{SECRET}\"\nallow = [\"alice\"]"),
+            &cx,
+        )
+        .unwrap();
+        let exp = get_current_timestamp() + 600;
+        let mine = json!({ "sub": "u-42", "iss": "https://id.example", "exp": exp });
+        let (result, state) = run(&p, &token(mine, SECRET)).await;
+        result.unwrap();
+        assert_eq!(state.caller.consumer.as_deref(), Some("alice"));
+        assert_eq!(state.caller.tenant.as_deref(), Some("t1"));
+        // Same subject from another issuer is not alice, so the allow list refuses it.
+        let other = json!({ "sub": "u-42", "iss": "https://other.example", "exp": exp });
+        assert_eq!(status(&p, &token(other, SECRET)).await, Some(403));
+    }
+
+    #[tokio::test]
+    async fn the_token_is_removed_before_the_upstream() {
+        let chain = Chain::new(vec![plugin("")]);
+        let authorization = format!("Bearer {}", token(valid("alice"), SECRET));
+        let mut req = testing::request("GET", "/", &[("authorization", authorization.as_str())]);
+        let mut state = chain.start("r".into(), "192.0.2.1".into());
+        chain.request(&req, &mut state).await.unwrap();
+        chain.upstream_request(&mut req, &mut state);
+        assert!(!req.headers.contains_key("authorization"));
+    }
+
+    #[test]
+    fn mismatched_keys_and_algorithms_are_refused_at_build() {
+        for table in [
+            "algorithms = []\nsecret = \"s\"",
+            "algorithms = [\"HS257\"]\nsecret = \"s\"",
+            "algorithms = [\"RS256\"]\nsecret = \"s\"",
+            "algorithms = [\"HS256\", \"RS256\"]\nsecret = \"s\"",
+            "algorithms = [\"HS256\"]",
+            "algorithms = [\"RS256\"]\npublic_key = \"not a pem\"",
+            "algorithms = [\"RS256\"]\njwks_url = \"ftp://keys.example/jwks\"",
+        ] {
+            let error = testing::refusal(&format!("type = \"jwt-auth\"\n{table}"));
+            assert!(error.starts_with("plugin \"p\""), "{table}: {error}");
         }
     }
 }

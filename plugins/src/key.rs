@@ -1,6 +1,6 @@
 //! Where a per-key plugin (limits, flood protection) takes its key from.
 
-use crate::RequestState;
+use crate::Caller;
 use pingora_http::RequestHeader;
 use std::borrow::Cow;
 
@@ -55,19 +55,15 @@ impl KeySource {
 
     /// The key of this request, if it carries one. Keys are capped at 256 bytes so a client
     /// cannot make the gateway hash megabytes.
-    pub fn extract<'a>(
-        &self,
-        req: &'a RequestHeader,
-        state: &'a RequestState,
-    ) -> Option<Cow<'a, str>> {
+    pub fn extract<'a>(&self, req: &'a RequestHeader, caller: &'a Caller) -> Option<Cow<'a, str>> {
         let value: Cow<'a, str> = match self {
-            KeySource::JwtClaim(name) => match state.claims.as_ref()?.get(name)? {
+            KeySource::JwtClaim(name) => match caller.claims.as_ref()?.get(name)? {
                 serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
                 other => Cow::Owned(other.to_string()),
             },
-            KeySource::Consumer => Cow::Borrowed(state.consumer.as_deref()?),
-            KeySource::Tenant => Cow::Borrowed(state.tenant.as_deref()?),
-            _ => return self.extract_from_request(req, &state.client_ip),
+            KeySource::Consumer => Cow::Borrowed(caller.consumer.as_deref()?),
+            KeySource::Tenant => Cow::Borrowed(caller.tenant.as_deref()?),
+            _ => return self.extract_from_request(req, &caller.client_ip),
         };
         capped(value)
     }
@@ -125,9 +121,12 @@ mod tests {
         let mut req = RequestHeader::build("GET", b"/x?tenant=q1&a=b", None).unwrap();
         req.insert_header("x-tenant-id", "h1").unwrap();
         req.insert_header("cookie", "a=1; t=c1").unwrap();
-        let mut state = RequestState::new("r".into(), "10.0.0.1".into(), 0);
+        let mut state = Caller {
+            client_ip: "10.0.0.1".into(),
+            ..Caller::default()
+        };
         state.consumer = Some("alice".into());
-        let get = |spec: &str, state: &RequestState| {
+        let get = |spec: &str, state: &Caller| {
             KeySource::parse(spec)
                 .unwrap()
                 .extract(&req, state)

@@ -78,3 +78,93 @@ pub fn collectors() -> Vec<Box<dyn Collector>> {
         Box::new(m.plugin_refusals.clone()),
     ]
 }
+
+/// One request a plugin answered itself.
+pub fn count_refusal(plugin: &str, status: u16) {
+    get()
+        .plugin_refusals
+        .with_label_values(&[plugin, &status.to_string()])
+        .inc();
+}
+
+/// Declares `tidegate_plugin_refusals_total` at zero for the statuses `plugin` may answer.
+pub fn declare_refusals(plugin: &str, statuses: &[u16]) {
+    for status in statuses {
+        get()
+            .plugin_refusals
+            .with_label_values(&[plugin, &status.to_string()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::{Encoder, Registry, TextEncoder};
+
+    /// The text exposition of every plugin metric, as a registry of the gateway renders it.
+    fn exposition() -> String {
+        let registry = Registry::new();
+        for collector in collectors() {
+            registry.register(collector).unwrap();
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn declared_refusals_appear_at_zero() {
+        declare_refusals("metrics-test-declared", &[401, 403]);
+        let text = exposition();
+        for status in ["401", "403"] {
+            let series = format!(
+                "tidegate_plugin_refusals_total{{plugin=\"metrics-test-declared\",status=\"{status}\"}} 0"
+            );
+            assert!(text.contains(&series), "{series} missing from:\n{text}");
+        }
+        assert!(!text.contains("plugin=\"metrics-test-declared\",status=\"429\""));
+    }
+
+    #[test]
+    fn a_counted_refusal_increments_its_series() {
+        let series = || {
+            get()
+                .plugin_refusals
+                .with_label_values(&["metrics-test-counted", "429"])
+                .get()
+        };
+        assert_eq!(series(), 0);
+        count_refusal("metrics-test-counted", 429);
+        count_refusal("metrics-test-counted", 429);
+        assert_eq!(series(), 2);
+        assert!(exposition().contains(
+            "tidegate_plugin_refusals_total{plugin=\"metrics-test-counted\",status=\"429\"} 2"
+        ));
+    }
+
+    #[test]
+    fn the_collectors_are_the_metrics_of_the_one_instance() {
+        assert!(std::ptr::eq(get(), get()));
+        let collectors = collectors();
+        let names: Vec<&str> = collectors
+            .iter()
+            .flat_map(|c| c.desc())
+            .map(|d| d.fq_name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "tidegate_limit_decisions_total",
+                "tidegate_redis_up",
+                "tidegate_limit_redis_fallback_total",
+                "tidegate_cc_bans_total",
+                "tidegate_waf_matches_total",
+                "tidegate_plugin_refusals_total",
+            ]
+        );
+        // The gauge has no labels, so it is always exposed.
+        assert!(exposition().contains("# TYPE tidegate_redis_up gauge"));
+    }
+}

@@ -170,3 +170,90 @@ pub fn validate_url(url: &str) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| format!("bad redis url {url:?}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_are_accepted_and_others_refused() {
+        for ok in [
+            "",
+            "redis://127.0.0.1:6379/0",
+            "redis://:secret@redis.internal:6380",
+            "redis://localhost",
+        ] {
+            assert_eq!(validate_url(ok), Ok(()), "{ok}");
+        }
+        for bad in ["http://127.0.0.1:6379", "127.0.0.1:6379", "not a url"] {
+            let error = validate_url(bad).unwrap_err();
+            assert!(error.starts_with("bad redis url"), "{bad}: {error}");
+            assert!(error.contains(&format!("{bad:?}")), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_no_redis_a_5_ms_budget_and_a_fleet_of_one() {
+        let config: RedisConfig = toml::from_str("").unwrap();
+        assert_eq!(config, RedisConfig::default());
+        assert_eq!(
+            (config.url.as_str(), config.timeout_ms, config.fleet_size),
+            ("", 5, 1)
+        );
+        assert!(toml::from_str::<RedisConfig>("uri = \"redis://x\"").is_err());
+    }
+
+    #[test]
+    fn the_slot_follows_the_configuration() {
+        let slot = RedisSlot::default();
+        assert!(slot.get().is_none());
+        let config = RedisConfig {
+            url: "redis://127.0.0.1:6379/0".into(),
+            fleet_size: 0,
+            ..RedisConfig::default()
+        };
+        slot.configure(&config).unwrap();
+        let first = slot.get().unwrap();
+        // A fleet size of 0 counts as 1 (limits are divided by it).
+        assert_eq!(first.fleet_size(), 1);
+        // The same configuration keeps the client (and its connection).
+        slot.configure(&config).unwrap();
+        assert!(Arc::ptr_eq(&first, &slot.get().unwrap()));
+        let bigger = RedisConfig {
+            fleet_size: 3,
+            ..config.clone()
+        };
+        slot.configure(&bigger).unwrap();
+        assert_eq!(slot.get().unwrap().fleet_size(), 3);
+        assert!(!Arc::ptr_eq(&first, &slot.get().unwrap()));
+        // A bad URL leaves the current client; an empty one removes it.
+        let bad = RedisConfig {
+            url: "http://nope".into(),
+            ..config.clone()
+        };
+        assert!(slot
+            .configure(&bad)
+            .unwrap_err()
+            .starts_with("bad redis url"));
+        assert_eq!(slot.get().unwrap().fleet_size(), 3);
+        slot.configure(&RedisConfig::default()).unwrap();
+        assert!(slot.get().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_broken_client_answers_none_without_calling_redis() {
+        let slot = RedisSlot::default();
+        slot.configure(&RedisConfig {
+            url: "redis://127.0.0.1:6379/0".into(),
+            ..RedisConfig::default()
+        })
+        .unwrap();
+        let client = slot.get().unwrap();
+        client.broken_until.store(u64::MAX, Ordering::Relaxed);
+        let script = redis::Script::new("return {1}");
+        assert_eq!(client.eval(&script, &["k".to_string()], &[1]).await, None);
+        // A failed attempt would have re-armed the breaker for a second from now.
+        assert_eq!(client.broken_until.load(Ordering::Relaxed), u64::MAX);
+        assert!(client.conn.lock().is_none());
+    }
+}

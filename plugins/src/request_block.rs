@@ -1,7 +1,7 @@
 //! `type = "request-block"`: refuses requests whose path, User-Agent or chosen headers match
 //! configured patterns (a known bad crawler, an internal path that must never be public).
 
-use crate::{order, parse_config, Plugin, Reply, RequestState};
+use crate::{order, parse_config, Ctx, Plugin, Reply};
 use async_trait::async_trait;
 use pingora_http::RequestHeader;
 use regex::{Regex, RegexSet};
@@ -83,12 +83,7 @@ impl Plugin for RequestBlock {
         order::IP_RESTRICTION + 10
     }
 
-    async fn on_request(
-        &self,
-        req: &RequestHeader,
-        _state: &mut RequestState,
-        _index: usize,
-    ) -> Result<(), Reply> {
+    async fn on_request(&self, req: &RequestHeader, _cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let ua = req
             .headers
             .get(http::header::USER_AGENT)
@@ -110,5 +105,79 @@ impl Plugin for RequestBlock {
             return Err(Reply::json(self.status, error, &self.message));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing;
+
+    async fn refused(table: &str, uri: &str, headers: &[(&str, &str)]) -> Option<crate::Reply> {
+        let req = testing::request("GET", uri, headers);
+        let (result, _) = testing::run(&testing::plugin(table), &req, "192.0.2.1").await;
+        result.err()
+    }
+
+    #[tokio::test]
+    async fn a_matching_path_is_refused_with_the_configured_status_and_message() {
+        let table = "type = \"request-block\"\npaths = [\"^/internal/\"]\nstatus = 404\nmessage = \"no such page\"";
+        let reply = refused(table, "/internal/metrics", &[]).await.unwrap();
+        assert_eq!(reply.status, 404);
+        assert_eq!(testing::body(&reply)["error"], "Not Found");
+        assert_eq!(testing::body(&reply)["message"], "no such page");
+        assert!(refused(table, "/public/internal/", &[]).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_matching_user_agent_is_refused_with_403_by_default() {
+        let table = "type = \"request-block\"\nuser_agents = [\"(?i)badbot\"]";
+        let reply = refused(table, "/", &[("user-agent", "BadBot/2.1")])
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 403);
+        assert_eq!(testing::body(&reply)["message"], "this request is blocked");
+        assert!(refused(table, "/", &[("user-agent", "curl/8.5")])
+            .await
+            .is_none());
+        assert!(refused(table, "/", &[]).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_missing_user_agent_matches_the_empty_string() {
+        let table = "type = \"request-block\"\nuser_agents = [\"^$\"]";
+        assert_eq!(refused(table, "/", &[]).await.unwrap().status, 403);
+        assert!(refused(table, "/", &[("user-agent", "curl/8.5")])
+            .await
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_matching_header_value_is_refused_and_a_missing_header_is_not() {
+        let table =
+            "type = \"request-block\"\nheaders = { \"x-debug\" = \"^(1|true)$\" }\nstatus = 400";
+        let reply = refused(table, "/", &[("x-debug", "true")]).await.unwrap();
+        assert_eq!(reply.status, 400);
+        assert_eq!(testing::body(&reply)["error"], "Bad Request");
+        // Any of several values of the header matches.
+        let both = [("x-debug", "0"), ("x-debug", "1")];
+        assert_eq!(refused(table, "/", &both).await.unwrap().status, 400);
+        assert!(refused(table, "/", &[("x-debug", "0")]).await.is_none());
+        assert!(refused(table, "/", &[]).await.is_none());
+    }
+
+    #[test]
+    fn bad_settings_are_refused_naming_the_plugin() {
+        for (table, says) in [
+            ("paths = [\"(unclosed\"]", "regex"),
+            ("headers = { \"x-a\" = \"[\" }", "regex"),
+            ("headers = { \"bad header\" = \"x\" }", "bad header name"),
+            ("paths = [\"^/x\"]\nstatus = 200", "4xx or 5xx"),
+            ("paths = [\"^/x\"]\nstatus = 600", "4xx or 5xx"),
+            ("status = 403", "give paths"),
+        ] {
+            let error = testing::refusal(&format!("type = \"request-block\"\n{table}"));
+            assert!(error.starts_with("plugin \"p\""), "{table}: {error}");
+            assert!(error.to_lowercase().contains(says), "{table}: {error}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `type = "request-size"`: refuses bodies declared larger than a limit with 413, before any
 //! byte goes upstream. (Chunked bodies without a length are not counted here.)
 
-use crate::{order, parse_config, Plugin, Reply, RequestState};
+use crate::{order, parse_config, Ctx, Plugin, Reply};
 use async_trait::async_trait;
 use pingora_http::RequestHeader;
 use serde::Deserialize;
@@ -38,12 +38,7 @@ impl Plugin for RequestSize {
         order::IP_RESTRICTION + 50
     }
 
-    async fn on_request(
-        &self,
-        req: &RequestHeader,
-        _state: &mut RequestState,
-        _index: usize,
-    ) -> Result<(), Reply> {
+    async fn on_request(&self, req: &RequestHeader, _cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let declared = req
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -56,5 +51,51 @@ impl Plugin for RequestSize {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing;
+
+    const PLUGIN: &str = "type = \"request-size\"\nmax_bytes = 10";
+
+    async fn status(headers: &[(&str, &str)]) -> Option<u16> {
+        let req = testing::request("POST", "/upload", headers);
+        let (result, _) = testing::run(&testing::plugin(PLUGIN), &req, "192.0.2.1").await;
+        result.err().map(|reply| reply.status)
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_above_the_limit_is_413() {
+        let req = testing::request("POST", "/upload", &[("content-length", "11")]);
+        let (result, _) = testing::run(&testing::plugin(PLUGIN), &req, "192.0.2.1").await;
+        let reply = result.unwrap_err();
+        assert_eq!(reply.status, 413);
+        assert_eq!(testing::body(&reply)["error"], "Payload Too Large");
+        assert!(testing::body(&reply)["message"]
+            .as_str()
+            .unwrap()
+            .contains("10 bytes"));
+    }
+
+    #[tokio::test]
+    async fn lengths_at_or_below_the_limit_pass() {
+        assert_eq!(status(&[("content-length", "10")]).await, None);
+        assert_eq!(status(&[("content-length", "0")]).await, None);
+        assert_eq!(status(&[("content-length", "1000")]).await, Some(413));
+    }
+
+    #[tokio::test]
+    async fn a_request_without_content_length_passes() {
+        assert_eq!(status(&[]).await, None);
+        assert_eq!(status(&[("transfer-encoding", "chunked")]).await, None);
+    }
+
+    #[test]
+    fn max_bytes_is_required_and_unknown_keys_refused() {
+        assert!(testing::refusal("type = \"request-size\"").contains("max_bytes"));
+        let error = testing::refusal("type = \"request-size\"\nmax_bytes = 1\nmax = 2");
+        assert!(error.starts_with("plugin \"p\""), "{error}");
     }
 }

@@ -45,8 +45,8 @@ pub async fn handle(
                 }
             }
             if path == "/api/config/validate" {
-                return match gateway.validate(&source) {
-                    Ok(()) => json(StatusCode::OK, json!({"valid": true})),
+                return match crate::snapshot::Snapshot::check(source) {
+                    Ok(_) => json(StatusCode::OK, json!({"valid": true})),
                     Err(errors) => refused(&errors),
                 };
             }
@@ -81,7 +81,7 @@ fn status(gateway: &Gateway) -> Response<Vec<u8>> {
         json!({
             "version": snapshot.version,
             "hash": snapshot.hash,
-            "applied_at": crate::access_log::rfc3339_millis(snapshot.applied_at),
+            "applied_at": crate::time::rfc3339_millis(snapshot.applied_at),
             "source": gateway.current_source(),
             "origin": snapshot.source.origin,
             "routes": snapshot.router.routes().len(),

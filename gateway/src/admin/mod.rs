@@ -10,45 +10,8 @@ use async_trait::async_trait;
 use http::{Response, StatusCode};
 use pingora_core::apps::http_app::ServeHttp;
 use pingora_core::protocols::http::ServerSession;
-use serde::Deserialize;
-use std::ops::Range;
 use std::sync::Arc;
 use tidegate_plugins::consumers::constant_time_eq;
-use toml::Spanned;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    pub listen: Spanned<String>,
-    /// Bearer token for `/api/*`. Without one the API is closed; health and metrics stay open.
-    pub token: Option<String>,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        AdminConfig {
-            listen: Spanned::new(0..0, "127.0.0.1:9080".into()),
-            token: None,
-        }
-    }
-}
-
-impl AdminConfig {
-    pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
-        if let Err(e) = self.listen.get_ref().parse::<std::net::SocketAddr>() {
-            report(
-                Some(self.listen.span()),
-                format!("bad admin listen address {:?}: {e}", self.listen.get_ref()),
-            );
-        }
-        if self.token.as_deref() == Some("") {
-            report(
-                None,
-                "admin.token must not be empty (leave it out to close the API)".into(),
-            );
-        }
-    }
-}
 
 pub struct AdminApp {
     gateway: Arc<Gateway>,
@@ -68,10 +31,10 @@ impl ServeHttp for AdminApp {
         match (method.as_str(), path.as_str()) {
             ("GET", "/healthz") => text(StatusCode::OK, "ok\n"),
             ("GET", "/readyz") => {
-                if self.gateway.is_draining() {
+                if let Some(reason) = self.gateway.unready_reason() {
                     json(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        serde_json::json!({"ready": false, "reason": "draining"}),
+                        serde_json::json!({"ready": false, "reason": reason}),
                     )
                 } else {
                     // Registry trouble degrades (last known instances keep serving); it is
@@ -96,6 +59,24 @@ impl ServeHttp for AdminApp {
                         quota_api::handle(&self.gateway, session, method.as_str(), rest).await
                     }
                     (None, "GET", "/api/services") => services_api::list(&self.gateway),
+                    (None, "POST" | "DELETE", "/api/drain") => {
+                        // Before host maintenance: the SLB moves traffic away on /readyz 503
+                        // while requests are still served; DELETE puts the host back.
+                        let drain = method == "POST";
+                        self.gateway.set_drained(drain);
+                        log::warn!(
+                            "{}",
+                            if drain {
+                                "drained by the admin API: /readyz answers 503"
+                            } else {
+                                "drain lifted by the admin API: /readyz answers 200"
+                            }
+                        );
+                        json(
+                            StatusCode::OK,
+                            serde_json::json!({"drained": drain, "ready": self.gateway.is_ready()}),
+                        )
+                    }
                     (None, _, _) => {
                         config_api::handle(&self.gateway, session, method.as_str(), p).await
                     }
@@ -163,4 +144,44 @@ pub fn text(status: StatusCode, body: &str) -> Response<Vec<u8>> {
         .header("content-length", body.len())
         .body(body.as_bytes().to_vec())
         .expect("valid response")
+}
+
+/// One call to a gateway's admin API from the command line (`tidegate drain`): a plain
+/// HTTP/1.1 request on loopback or the host's admin address, answered with its status and
+/// body.
+pub fn call(
+    addr: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(5);
+    let sockaddr: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&sockaddr, timeout)
+        .map_err(|e| format!("cannot reach the admin listener {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {answer:?}"))?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((status, body))
 }

@@ -76,7 +76,7 @@ pub async fn handle(
             drop(snapshot);
             match gateway.apply(source, ChangeSource::AdminApi) {
                 Ok(_) => {
-                    let persisted = gateway.persist(&text);
+                    let persisted = crate::config_watch::persist(gateway, &text);
                     let snapshot = gateway.snapshot();
                     let usage = snapshot
                         .plugins

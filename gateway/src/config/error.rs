@@ -66,6 +66,47 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// Collects positioned problems of one document (schema checks and the compile step alike),
+/// then sorts them by position.
+pub struct Problems<'t> {
+    text: &'t str,
+    errors: Vec<ConfigError>,
+}
+
+impl<'t> Problems<'t> {
+    pub fn new(text: &'t str) -> Self {
+        Problems {
+            text,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        self.errors
+            .push(ConfigError::at_span(self.text, span, message));
+    }
+
+    /// The form every `validate(report)` takes.
+    pub fn reporter(&mut self) -> impl FnMut(Option<Range<usize>>, String) + use<'_, 't> {
+        |span, message| self.at(span, message)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn finish(mut self, origin: &str) -> Result<(), ConfigErrors> {
+        if self.errors.is_empty() {
+            return Ok(());
+        }
+        self.errors.sort_by_key(|e| (e.line, e.column));
+        Err(ConfigErrors {
+            origin: origin.to_string(),
+            errors: self.errors,
+        })
+    }
+}
+
 /// All the problems found in one document.
 #[derive(Debug, Clone)]
 pub struct ConfigErrors {

@@ -1,20 +1,40 @@
-//! The user-facing TOML configuration: parsing, positions and validation.
+//! The configuration schema: every TOML section as a plain data type, one file per section
+//! (mirroring the configuration reference), and the checks that need nothing but the text.
 //!
-//! Each section's type lives beside the code that uses it (routes in `router`, services in
-//! `upstream`, …); this module only ties them together into one document and turns every
-//! problem into a [`ConfigError`] that carries a line and column, so that `tidegate check`,
-//! the admin API and the file watcher all report errors the same way.
+//! This module is a leaf: it imports nothing of the runtime. The compile step
+//! (`Snapshot::build` in `snapshot.rs`) turns a parsed [`Config`] into runtime objects and
+//! reports what only building can find (a bad regex, a plugin's settings), positioned the
+//! same way: every problem is a [`ConfigError`] with a line and column, so `tidegate check`,
+//! the admin API, the console and the file watcher all report errors alike.
 
+pub mod access_log;
+pub mod admin;
 mod error;
-mod server;
+pub mod identity;
+pub mod nacos;
+pub mod plugins;
+pub mod routes;
+pub mod server;
+pub mod services;
+pub mod source;
 
-pub use error::{ConfigError, ConfigErrors};
+pub use access_log::AccessLogConfig;
+pub use admin::AdminConfig;
+pub use error::{line_column, ConfigError, ConfigErrors, Problems};
+pub use identity::{IdentityConfig, IdentityHeaders};
+pub use nacos::{NacosBinding, NacosConfig, RegisterConfig, ServiceKey};
+pub use plugins::PluginTables;
+pub use routes::{RedirectConfig, RespondConfig, RouteConfig, SplitConfig, TunnelPolicy, METHODS};
 pub use server::ServerConfig;
+pub use services::{
+    EndpointConfig, HealthCheckConfig, LbKind, PassiveConfig, ServiceConfig, MAX_RETRIES,
+};
+pub use source::{ConfigSourceConfig, ConfigSourceKind, Overlay, Source};
+/// `[[consumers]]`: callers and their tenant (their schema is the plugins').
+pub use tidegate_plugins::consumers::ConsumerConfig;
+/// `[redis]`: the shared-counter store of fleet-wide limits (its schema is the plugins').
+pub use tidegate_plugins::redis_client::RedisConfig;
 
-use crate::access_log::AccessLogConfig;
-use crate::admin::AdminConfig;
-use crate::router::RouteConfig;
-use crate::upstream::ServiceConfig;
 use serde::Deserialize;
 
 /// The configuration a gateway starts with when no file is given: a demo route at `/`
@@ -42,112 +62,28 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[plugins.NAME]`: plugin instances, each with a `type`; routes list them by name.
     #[serde(default)]
-    pub plugins: std::collections::BTreeMap<String, toml::Spanned<toml::Table>>,
+    pub plugins: PluginTables,
     /// Plugins that run on every route, before the route's own.
     #[serde(default)]
     pub global_plugins: Vec<toml::Spanned<String>>,
     #[serde(default)]
-    pub redis: tidegate_plugins::redis_client::RedisConfig,
+    pub redis: RedisConfig,
     /// Callers and their tenant, for the authentication plugins.
     #[serde(default)]
-    pub consumers: Vec<tidegate_plugins::consumers::ConsumerConfig>,
+    pub consumers: Vec<ConsumerConfig>,
     /// Names of the headers that carry the authenticated consumer and tenant upstream.
     #[serde(default)]
-    pub identity: crate::proxy::forwarded::IdentityConfig,
+    pub identity: IdentityConfig,
     /// The Nacos registry (discovery, shared config, self-registration).
-    pub nacos: Option<toml::Spanned<crate::nacos::NacosConfig>>,
+    pub nacos: Option<toml::Spanned<NacosConfig>>,
     /// `[config]`: where routes and services come from (the file, or a Nacos data id).
     #[serde(default = "spanned_default")]
-    pub config: toml::Spanned<crate::nacos::ConfigSourceConfig>,
-}
-
-/// The sections that belong to each gateway, not to the fleet: its listeners, admin API,
-/// log file, and where its shared config comes from. With a shared config from Nacos they
-/// are always taken from the gateway's own (bootstrap) file.
-#[derive(Debug, Clone)]
-pub struct Overlay {
-    pub server: ServerConfig,
-    pub admin: AdminConfig,
-    pub access_log: AccessLogConfig,
-    pub nacos: Option<toml::Spanned<crate::nacos::NacosConfig>>,
-    pub config: toml::Spanned<crate::nacos::ConfigSourceConfig>,
-}
-
-/// Top-level keys of the sections in [`Overlay`].
-const OWN_SECTIONS: [&str; 5] = ["server", "admin", "access_log", "nacos", "config"];
-
-impl Overlay {
-    pub fn of(config: &Config) -> std::sync::Arc<Overlay> {
-        std::sync::Arc::new(Overlay {
-            server: config.server.clone(),
-            admin: config.admin.clone(),
-            access_log: config.access_log.clone(),
-            nacos: config.nacos.clone(),
-            config: config.config.clone(),
-        })
-    }
-
-    /// Puts the gateway's own sections into a shared config; a shared text that sets one of
-    /// them is refused (it would act differently on each gateway, or redirect the fleet).
-    fn apply(&self, config: &mut Config, text: &str, errors: &mut Vec<ConfigError>) {
-        if let Ok(doc) = toml_edit::Document::parse(text) {
-            for section in OWN_SECTIONS {
-                if let Some((key, _)) = doc.as_table().get_key_value(section) {
-                    errors.push(ConfigError::at_span(
-                        text,
-                        key.span(),
-                        format!("[{section}] belongs in each gateway's own file, not in the shared config"),
-                    ));
-                }
-            }
-        }
-        config.server = self.server.clone();
-        config.admin = self.admin.clone();
-        config.access_log = self.access_log.clone();
-        config.nacos = self.nacos.clone();
-        config.config = self.config.clone();
-    }
-}
-
-/// A parsed document together with the text it came from; positions in errors refer to it.
-#[derive(Debug, Clone)]
-pub struct Source {
-    /// Where the text came from, for messages: a path, "embedded default" or "admin api".
-    pub origin: String,
-    pub text: String,
-    /// Set for a shared config from Nacos: the bootstrap's own sections.
-    pub overlay: Option<std::sync::Arc<Overlay>>,
-}
-
-impl Source {
-    pub fn new(origin: impl Into<String>, text: impl Into<String>) -> Self {
-        Source {
-            origin: origin.into(),
-            text: text.into(),
-            overlay: None,
-        }
-    }
-
-    pub fn with_overlay(mut self, overlay: std::sync::Arc<Overlay>) -> Self {
-        self.overlay = Some(overlay);
-        self
-    }
-
-    /// Reads a file; an unreadable file is reported like any other config error.
-    pub fn read_file(path: &std::path::Path) -> Result<Self, ConfigErrors> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Source::new(path.display().to_string(), text)),
-            Err(e) => Err(ConfigErrors::single(
-                path.display().to_string(),
-                ConfigError::whole(format!("cannot read file: {e}")),
-            )),
-        }
-    }
+    pub config: toml::Spanned<ConfigSourceConfig>,
 }
 
 impl Config {
-    /// Parses TOML and validates everything that can be checked without building runtime
-    /// objects. Errors are positioned in `source.text`.
+    /// Parses TOML and runs every check that needs only the text. Errors are positioned in
+    /// `source.text`; the compile step adds what only building finds.
     pub fn parse(source: &Source) -> Result<Config, ConfigErrors> {
         let mut config: Config = toml::from_str(&source.text).map_err(|e| {
             ConfigErrors::single(
@@ -155,25 +91,15 @@ impl Config {
                 ConfigError::at_span(&source.text, e.span(), e.message().to_string()),
             )
         })?;
-        let mut errors = Vec::new();
+        let mut problems = Problems::new(&source.text);
         if let Some(overlay) = &source.overlay {
-            overlay.apply(&mut config, &source.text, &mut errors);
+            overlay.apply(&mut config, &source.text, &mut problems);
         }
-        config.validate(&mut |span, message| {
-            errors.push(ConfigError::at_span(&source.text, span, message))
-        });
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            errors.sort_by_key(|e| (e.line, e.column));
-            Err(ConfigErrors {
-                origin: source.origin.clone(),
-                errors,
-            })
-        }
+        config.validate(&mut problems.reporter());
+        problems.finish(&source.origin).map(|()| config)
     }
 
-    /// Every semantic check, each reported through `report(span, message)`. Checks never stop
+    /// Every schema check, each reported through `report(span, message)`. Checks never stop
     /// at the first problem: an operator fixing a file wants the whole list at once.
     fn validate(&self, report: &mut dyn FnMut(Option<std::ops::Range<usize>>, String)) {
         self.server.validate(report);
@@ -182,22 +108,18 @@ impl Config {
         if let Some(nacos) = &self.nacos {
             nacos.get_ref().validate(nacos.span(), report);
             if let Some(register) = &nacos.get_ref().register {
-                if let Err(e) =
-                    crate::nacos::Registration::new(register, self.admin.listen.get_ref())
-                {
+                if let Err(e) = register.address(self.admin.listen.get_ref()) {
                     report(Some(nacos.span()), e);
                 }
             }
         }
-        if self.config.get_ref().source == crate::nacos::ConfigSourceKind::Nacos
-            && self.nacos.is_none()
-        {
+        if self.config.get_ref().source == ConfigSourceKind::Nacos && self.nacos.is_none() {
             report(
                 Some(self.config.span()),
                 "[config] source = \"nacos\" needs a [nacos] section".into(),
             );
         }
-        let mut service_names = std::collections::HashMap::new();
+        let mut service_names = std::collections::HashSet::new();
         for service in &self.services {
             service.validate(report);
             if let (Some(binding), None) = (&service.nacos, &self.nacos) {
@@ -209,61 +131,24 @@ impl Config {
                     ),
                 );
             }
-            if service_names
-                .insert(service.name.get_ref().as_str(), service)
-                .is_some()
-            {
+            if !service_names.insert(service.name.get_ref().as_str()) {
                 report(
                     Some(service.name.span()),
                     format!("duplicate service name {:?}", service.name.get_ref()),
                 );
             }
         }
-        // Plugins are built once here (on throwaway state) to check their settings.
-        let consumers = tidegate_plugins::consumers::Consumers::build(&self.consumers)
-            .unwrap_or_else(|e| {
-                report(None, e);
-                Default::default()
-            });
-        let scratch = tidegate_plugins::BuildContext {
-            stores: std::sync::Arc::default(),
-            consumers: std::sync::Arc::new(consumers),
-        };
-        for (name, table) in &self.plugins {
-            if let Err(e) = tidegate_plugins::build(name, table.get_ref(), &scratch) {
-                report(Some(table.span()), e);
-            }
-        }
+        plugins::validate(&self.plugins, report);
         if let Err(e) = tidegate_plugins::redis_client::validate_url(&self.redis.url) {
             report(None, e);
         }
         if let Err(e) = self.identity.compile() {
             report(None, e);
         }
-        let plugin_exists = |name: &str| self.plugins.contains_key(name);
-        for name in &self.global_plugins {
-            if !plugin_exists(name.get_ref()) {
-                report(
-                    Some(name.span()),
-                    format!("unknown plugin {:?} in global_plugins", name.get_ref()),
-                );
-            }
-        }
+        plugins::check_references(&self.plugins, &self.global_plugins, &self.routes, report);
         let mut route_names = std::collections::HashSet::new();
         for route in &self.routes {
-            for name in &route.plugins {
-                if !plugin_exists(name.get_ref()) {
-                    report(
-                        Some(name.span()),
-                        format!(
-                            "route {:?} uses unknown plugin {:?}",
-                            route.name.get_ref(),
-                            name.get_ref()
-                        ),
-                    );
-                }
-            }
-            route.validate(report, &|name| service_names.contains_key(name));
+            route.validate(report, &|name| service_names.contains(name));
             if !route_names.insert(route.name.get_ref().as_str()) {
                 report(
                     Some(route.name.span()),

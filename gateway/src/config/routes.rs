@@ -148,15 +148,21 @@ impl RouteConfig {
             }
         }
         for host in &self.hosts {
-            if let Err(e) = super::host::check_pattern(host.get_ref()) {
+            if let Err(e) = check_host_pattern(host.get_ref()) {
                 report(
                     Some(host.span()),
                     format!("bad host {:?}: {e}", host.get_ref()),
                 );
             }
         }
-        if let Err(e) = super::PathPattern::parse(self.path.get_ref()) {
-            report(Some(self.path.span()), e);
+        if !matches!(self.path.get_ref().chars().next(), Some('/' | '=' | '~')) {
+            report(
+                Some(self.path.span()),
+                format!(
+                    "path {:?} must start with '/' (prefix), '=' (exact) or '~' (regex)",
+                    self.path.get_ref()
+                ),
+            );
         }
         if self.strip_prefix && !self.path.get_ref().starts_with('/') {
             report(
@@ -246,5 +252,39 @@ fn check_headers(
                 format!("bad value for header {name:?}"),
             );
         }
+    }
+}
+
+/// A configured host is an exact name (`chat.example.com`) or a wildcard (`*.example.org`).
+pub fn check_host_pattern(pattern: &str) -> Result<(), String> {
+    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
+    if name.is_empty() {
+        return Err("empty host name".into());
+    }
+    if name.contains('*') {
+        return Err("a wildcard is only allowed as the first label (`*.example.com`)".into());
+    }
+    if name.contains(':') {
+        return Err("host patterns match names only; leave the port out".into());
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return Err("only letters, digits, '-', '_' and '.' are allowed".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_patterns() {
+        assert!(check_host_pattern("*.example.org").is_ok());
+        assert!(check_host_pattern("a.*.org").is_err());
+        assert!(check_host_pattern("a.org:80").is_err());
+        assert!(check_host_pattern("").is_err());
     }
 }

@@ -37,7 +37,7 @@ pub struct ServiceConfig {
     pub passive: PassiveConfig,
     /// Endpoints from Nacos instead of `endpoints`:
     /// `nacos = { service = "chat-svc", group = "DEFAULT_GROUP", clusters = ["a"] }`.
-    pub nacos: Option<Spanned<crate::nacos::NacosBinding>>,
+    pub nacos: Option<Spanned<super::NacosBinding>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -137,25 +137,6 @@ fn default_weight() -> u32 {
 }
 
 impl ServiceConfig {
-    /// The configured endpoints, parsed.
-    pub fn endpoint_specs(&self) -> Result<Vec<super::EndpointSpec>, String> {
-        self.endpoints
-            .get_ref()
-            .iter()
-            .map(|e| {
-                let addr =
-                    e.addr.get_ref().parse().map_err(|err| {
-                        format!("bad endpoint address {:?}: {err}", e.addr.get_ref())
-                    })?;
-                Ok(super::EndpointSpec {
-                    addr,
-                    weight: e.weight,
-                    labels: e.labels.clone(),
-                })
-            })
-            .collect()
-    }
-
     pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
         let name = self.name.get_ref();
         if name.is_empty() {
@@ -191,17 +172,11 @@ impl ServiceConfig {
                 );
             }
         }
-        match (&self.lb, &self.hash_key) {
-            (LbKind::Hash, None) => report(
+        if self.lb == LbKind::Hash && self.hash_key.is_none() {
+            report(
                 Some(self.name.span()),
                 format!("service {name:?} uses lb = \"hash\" but has no hash_key"),
-            ),
-            (_, Some(key)) => {
-                if let Err(e) = super::HashKey::parse(key.get_ref()) {
-                    report(Some(key.span()), e);
-                }
-            }
-            _ => {}
+            );
         }
         if *self.retries.get_ref() > MAX_RETRIES {
             report(

@@ -1,8 +1,8 @@
-//! `[nacos] cache_dir`: the last known instance lists and shared config on disk, written
+//! `cache_dir`: the last known instance lists (and a shared config) on disk, written
 //! atomically on every change, read when the registry has not answered yet (a restart
 //! during an outage).
 
-use super::ServiceKey;
+use crate::config::ServiceKey;
 use crate::upstream::EndpointSpec;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ struct CachedInstances {
 }
 
 /// A file name safe on any filesystem, one per key.
-fn file_name(prefix: &str, parts: &[&str]) -> String {
+pub fn file_name(prefix: &str, parts: &[&str]) -> String {
     let mut name = String::from(prefix);
     for part in parts {
         name.push('-');
@@ -38,10 +38,6 @@ fn instances_path(dir: &Path, namespace: &str, key: &ServiceKey) -> PathBuf {
     )
 }
 
-pub fn config_path(dir: &Path, namespace: &str, data_id: &str, group: &str) -> PathBuf {
-    dir.join(file_name("config", &[namespace, group, data_id]) + ".toml")
-}
-
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -54,7 +50,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn save_instances(dir: &Path, namespace: &str, key: &ServiceKey, endpoints: &[EndpointSpec]) {
     let cached = CachedInstances {
         key: key.to_string(),
-        saved_at: crate::access_log::rfc3339_millis(std::time::SystemTime::now()),
+        saved_at: crate::time::rfc3339_millis(std::time::SystemTime::now()),
         endpoints: endpoints.to_vec(),
     };
     let path = instances_path(dir, namespace, key);

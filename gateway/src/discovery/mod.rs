@@ -1,9 +1,13 @@
-//! The process-wide registry of discovered instances: the last known list per watched
+//! Discovered endpoints, whatever registry they come from: the last known list per watched
 //! service, its version, where it came from, and how the registry has been answering. It
-//! outlives snapshots, so a reload starts from what is known instead of from nothing.
+//! outlives snapshots, so a reload starts from what is known instead of from nothing; a
+//! registry answer is pushed into the serving snapshot's services in place (no rebuild), and
+//! a newly applied snapshot catches up with answers that arrived while it was built.
 
-use super::{cache, NacosConfig, ServiceKey};
-use crate::upstream::EndpointSpec;
+pub mod cache;
+
+use crate::config::{NacosConfig, ServiceKey};
+use crate::upstream::{EndpointSpec, EndpointStates, Service};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -19,7 +23,7 @@ pub struct Discovery {
     health: Mutex<Health>,
     /// Held while a change is recorded and pushed into the serving snapshot, and while a
     /// newly applied snapshot catches up: a change can never fall between the two.
-    pub push_lock: Mutex<()>,
+    push_lock: Mutex<()>,
 }
 
 #[derive(Default, Clone, PartialEq)]
@@ -190,6 +194,54 @@ impl Discovery {
         publish_stale(&entries);
     }
 
+    /// A registry answer for `key`: when it differs from what is known, every service of
+    /// `services` (the serving snapshot's) bound to `key` gets the new endpoints in place.
+    /// Returns whether anything changed.
+    pub fn push<'s>(
+        &self,
+        key: &ServiceKey,
+        endpoints: Vec<EndpointSpec>,
+        services: impl IntoIterator<Item = &'s Arc<Service>>,
+        states: &EndpointStates,
+    ) -> bool {
+        let _in_order = self.push_lock.lock();
+        let Some((version, endpoints)) = self.record(key, endpoints) else {
+            return false;
+        };
+        for service in services {
+            if service.nacos.as_ref() == Some(key) {
+                service.replace_members(version, &endpoints, states);
+            }
+        }
+        states.retain_used();
+        log::info!(
+            "{key}: {} endpoints ({} take traffic)",
+            endpoints.len(),
+            endpoints.iter().filter(|e| e.weight > 0).count()
+        );
+        true
+    }
+
+    /// After a swap: registry-bound services built from an older list than the latest known
+    /// (an answer that arrived during the build) catch up.
+    pub fn catch_up<'s>(
+        &self,
+        nacos: Option<&NacosConfig>,
+        services: impl IntoIterator<Item = &'s Arc<Service>>,
+        states: &EndpointStates,
+    ) {
+        let _in_order = self.push_lock.lock();
+        self.configure(nacos);
+        for service in services {
+            let Some(key) = &service.nacos else { continue };
+            if let Some((version, endpoints)) = self.current(key, nacos) {
+                if service.members().version != version {
+                    service.replace_members(version, &endpoints, states);
+                }
+            }
+        }
+    }
+
     pub fn cache_dir(&self) -> Option<(PathBuf, String)> {
         let s = self.settings.lock();
         s.cache_dir.clone().map(|d| (d, s.namespace.clone()))
@@ -221,7 +273,7 @@ impl Discovery {
                             Origin::Cache => "cache",
                         },
                         stale: e.kept_because.clone(),
-                        changed_at: crate::access_log::rfc3339_millis(e.changed_at),
+                        changed_at: crate::time::rfc3339_millis(e.changed_at),
                     },
                 )
             })

@@ -5,38 +5,14 @@
 //! bootstrap: its `[nacos]` and `[config]` sections say where the shared config lives and
 //! are kept whatever the shared text says.
 
-use super::cache;
 use super::client::{Client, Method};
-use crate::config::Source;
+use crate::config::{ConfigSourceConfig, Source};
+use crate::discovery::cache;
 use crate::gateway::{ChangeSource, Gateway};
 use md5::{Digest, Md5};
-use serde::Deserialize;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigSourceConfig {
-    #[serde(default)]
-    pub source: ConfigSourceKind,
-    #[serde(default = "default_data_id")]
-    pub data_id: String,
-    #[serde(default = "super::default_group")]
-    pub group: String,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ConfigSourceKind {
-    /// The file given with -c (or the embedded default); the default.
-    #[default]
-    File,
-    Nacos,
-}
-
-fn default_data_id() -> String {
-    "tidegate.toml".into()
-}
 
 /// How long Nacos may hold a listener call when nothing changes.
 const LONG_POLL: Duration = Duration::from_secs(30);
@@ -145,12 +121,8 @@ pub async fn watch(gateway: Arc<Gateway>, client: Arc<Client>, config: ConfigSou
                     let applied = apply_text(&gateway, &config, text.clone(), false);
                     if applied {
                         if let Some((dir, namespace)) = gateway.discovery().cache_dir() {
-                            let path = cache::config_path(
-                                &dir,
-                                &namespace,
-                                &config.data_id,
-                                &config.group,
-                            );
+                            let path =
+                                config_path(&dir, &namespace, &config.data_id, &config.group);
                             if let Err(e) = cache::write_atomic(&path, text.as_bytes()) {
                                 log::warn!("cannot write {}: {e}", path.display());
                             }
@@ -183,11 +155,16 @@ pub async fn watch(gateway: Arc<Gateway>, client: Arc<Client>, config: ConfigSou
 /// At startup with Nacos unreachable: the config saved by the last successful fetch.
 pub fn load_cached(gateway: &Gateway, config: &ConfigSourceConfig) -> Option<String> {
     let (dir, namespace) = gateway.discovery().cache_dir()?;
-    std::fs::read_to_string(cache::config_path(
+    std::fs::read_to_string(config_path(
         &dir,
         &namespace,
         &config.data_id,
         &config.group,
     ))
     .ok()
+}
+
+/// Where the shared config is cached: one file per namespace, group and data id.
+fn config_path(dir: &Path, namespace: &str, data_id: &str, group: &str) -> PathBuf {
+    dir.join(cache::file_name("config", &[namespace, group, data_id]) + ".toml")
 }

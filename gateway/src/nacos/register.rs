@@ -3,28 +3,8 @@
 //! can find the fleet. It deregisters when it stops.
 
 use super::client::{Client, Method};
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use crate::config::nacos::RegisterConfig;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterConfig {
-    #[serde(default = "default_service")]
-    pub service: String,
-    #[serde(default = "super::default_group")]
-    pub group: String,
-    /// The address others reach this gateway's admin listener at; by default the admin
-    /// listen address (which then must not be a wildcard).
-    pub ip: Option<String>,
-    pub port: Option<u16>,
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-}
-
-fn default_service() -> String {
-    "tidegate".into()
-}
 
 const BEAT: Duration = Duration::from_secs(5);
 
@@ -39,19 +19,7 @@ pub struct Registration {
 
 impl Registration {
     pub fn new(config: &RegisterConfig, admin_listen: &str) -> Result<Registration, String> {
-        let admin: std::net::SocketAddr = admin_listen
-            .parse()
-            .map_err(|e| format!("admin listen {admin_listen:?}: {e}"))?;
-        let ip =
-            match &config.ip {
-                Some(ip) => ip.clone(),
-                None if admin.ip().is_unspecified() => return Err(
-                    "[nacos.register] needs ip when the admin listener binds a wildcard address"
-                        .into(),
-                ),
-                None => admin.ip().to_string(),
-            };
-        let port = config.port.unwrap_or(admin.port());
+        let (ip, port) = config.address(admin_listen)?;
         let mut metadata = config.metadata.clone();
         metadata.insert("admin".into(), format!("{ip}:{port}"));
         metadata.insert("version".into(), env!("CARGO_PKG_VERSION").into());

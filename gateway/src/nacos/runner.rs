@@ -3,9 +3,10 @@
 //! at startup so a gateway serves discovered endpoints from its first request.
 
 use super::client::{Client, Method};
-use super::config_source::{self, ConfigSourceKind};
+use super::config_source;
 use super::register::Registration;
 use super::{instances, NacosConfig, ServiceKey};
+use crate::config::ConfigSourceKind;
 use crate::gateway::Gateway;
 use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;

@@ -5,44 +5,6 @@ use crate::router::Route;
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 
-/// `[identity]`: the headers that tell the upstream who called (set by the authentication
-/// plugins, always stripped from what clients send).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IdentityConfig {
-    pub consumer_header: String,
-    pub tenant_header: String,
-}
-
-impl Default for IdentityConfig {
-    fn default() -> Self {
-        IdentityConfig {
-            consumer_header: "x-consumer".into(),
-            tenant_header: "x-tenant-id".into(),
-        }
-    }
-}
-
-/// The compiled names.
-#[derive(Debug, Clone)]
-pub struct IdentityHeaders {
-    pub consumer: http::HeaderName,
-    pub tenant: http::HeaderName,
-}
-
-impl IdentityConfig {
-    pub fn compile(&self) -> Result<IdentityHeaders, String> {
-        let name = |n: &str| {
-            http::HeaderName::from_bytes(n.as_bytes())
-                .map_err(|_| format!("[identity]: bad header name {n:?}"))
-        };
-        Ok(IdentityHeaders {
-            consumer: name(&self.consumer_header)?,
-            tenant: name(&self.tenant_header)?,
-        })
-    }
-}
-
 /// Everything Tidegate changes on the way upstream, then the plugins' own changes. Shared
 /// by plain requests and WebSocket handshakes so both are forwarded the same way.
 pub fn upstream_request(
@@ -54,15 +16,13 @@ pub fn upstream_request(
     prepare_upstream_request(session, req, ctx, route);
     if let (Some(state), Some(snapshot)) = (ctx.plugins.as_mut(), ctx.snapshot.as_ref()) {
         let identity = &snapshot.identity;
-        if let Some(consumer) = &state.consumer {
+        if let Some(consumer) = &state.caller.consumer {
             let _ = req.insert_header(identity.consumer.clone(), consumer.as_str());
         }
-        if let Some(tenant) = &state.tenant {
+        if let Some(tenant) = &state.caller.tenant {
             let _ = req.insert_header(identity.tenant.clone(), tenant.as_str());
         }
-        for (i, plugin) in route.plugins.iter().enumerate() {
-            plugin.on_upstream_request(req, state, i);
-        }
+        route.plugins.upstream_request(req, state);
     }
 }
 

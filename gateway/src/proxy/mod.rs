@@ -1,20 +1,24 @@
 //! The request path: Pingora's `ProxyHttp` phases, top to bottom.
 //!
-//! `request_filter` loads the snapshot once, routes, and either answers (direct response,
-//! redirect, error, WebSocket tunnel) or lets Pingora proxy; `upstream_peer` picks the
-//! endpoint; the filters rewrite headers; `logging` records the outcome.
+//! `request_filter` is four named steps — identify the client, route, run the route's
+//! plugins, dispatch — each of which may answer the request itself (an error, a plugin's
+//! refusal, a direct response, a redirect, a WebSocket tunnel); otherwise Pingora proxies:
+//! `upstream_peer` picks the endpoint, the filters rewrite headers, `logging` records the
+//! outcome.
 
 mod body;
 mod ctx;
 pub mod forwarded;
+mod observe;
 mod request_id;
 pub mod respond;
+mod websocket;
 
 pub use ctx::RequestCtx;
 
 use crate::gateway::Gateway;
-use crate::router::{normalize_host, normalize_path, RouteAction};
-use crate::tunnel;
+use crate::router::{normalize_host, normalize_path, Route, RouteAction};
+use crate::snapshot::Snapshot;
 use async_trait::async_trait;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
@@ -32,6 +36,12 @@ impl Proxy {
     }
 }
 
+/// What a step decided: go on to the next, or the request has been answered.
+enum Step<T = ()> {
+    Next(T),
+    Answered,
+}
+
 #[async_trait]
 impl ProxyHttp for Proxy {
     type CTX = RequestCtx;
@@ -40,124 +50,17 @@ impl ProxyHttp for Proxy {
         RequestCtx::default()
     }
 
+    /// `Ok(true)`: answered here; `Ok(false)`: proxy to the route's service.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let snapshot = self.gateway.snapshot();
-        ctx.request_id = request_id::from_client_or_new(
-            session
-                .req_header()
-                .headers
-                .get("x-request-id")
-                .map(|v| v.as_bytes()),
-        );
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let (client, trusted) = forwarded::client_ip(
-            peer,
-            &session.req_header().headers,
-            &snapshot.trusted_proxies,
-        );
-        ctx.peer_ip = peer.map_or_else(String::new, |p| p.to_string());
-        ctx.peer_trusted = trusted;
-        ctx.client_ip = match client {
-            Some(c) if Some(c) != peer => c.to_string(),
-            _ => ctx.peer_ip.clone(),
-        };
-        if self.gateway.is_draining() {
-            // Finish this request, then let the connection go (see the upgrade notes).
-            session.set_keepalive(None);
-        }
-
-        let req = session.req_header();
-        let raw_host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri.host())
-            .unwrap_or("");
-        let host = normalize_host(raw_host);
-        let Some(path) = normalize_path(req.uri.path()) else {
-            respond::error(session, ctx, 400, "path climbs above the root").await?;
+        self.identify_client(session, ctx, &snapshot);
+        let Step::Next(route) = find_route(session, ctx, snapshot).await? else {
             return Ok(true);
         };
-        let found = snapshot
-            .router
-            .lookup(&host, &path, &req.method, &req.headers)
-            .map(|m| (m.route.clone(), m.prefix_len));
-        let Some((route, prefix_len)) = found else {
-            respond::error(session, ctx, 404, "no route matches this request").await?;
+        if let Step::Answered = run_plugins(session, ctx, &route).await? {
             return Ok(true);
-        };
-        if let std::borrow::Cow::Owned(p) = path {
-            ctx.normalized_path = Some(p);
         }
-        ctx.prefix_len = prefix_len;
-        ctx.route = Some(route.clone());
-        ctx.snapshot = Some(snapshot);
-
-        if !route.plugins.is_empty() {
-            let mut state = tidegate_plugins::RequestState::new(
-                route.name.clone(),
-                ctx.client_ip.clone(),
-                route.plugins.len(),
-            );
-            for (i, plugin) in route.plugins.iter().enumerate() {
-                if let Err(reply) = plugin.on_request(session.req_header(), &mut state, i).await {
-                    count_refusal(plugin.name(), reply.status);
-                    ctx.plugins = Some(state);
-                    respond::reply(session, ctx, reply).await?;
-                    return Ok(true);
-                }
-            }
-            // Plugins that must see the body (signatures, WAF) get it now, after every
-            // header check passed and before anything is sent upstream.
-            let limit = route
-                .plugins
-                .iter()
-                .map(|p| p.body_limit())
-                .max()
-                .unwrap_or(0);
-            if limit > 0 {
-                let body = body::read(session, limit).await?;
-                for (i, plugin) in route.plugins.iter().enumerate() {
-                    if plugin.body_limit() == 0 {
-                        continue;
-                    }
-                    let result = plugin
-                        .on_request_body(session.req_header(), body.as_deref(), &mut state, i)
-                        .await;
-                    if let Err(reply) = result {
-                        count_refusal(plugin.name(), reply.status);
-                        ctx.plugins = Some(state);
-                        // The client may still be sending; do not reuse the connection.
-                        session.set_keepalive(None);
-                        respond::reply(session, ctx, reply).await?;
-                        return Ok(true);
-                    }
-                }
-            }
-            ctx.plugins = Some(state);
-        }
-
-        match &route.action {
-            RouteAction::Respond(response) => {
-                respond::direct(session, ctx, response).await?;
-                Ok(true)
-            }
-            RouteAction::Redirect { location, status } => {
-                respond::redirect(session, ctx, location, *status).await?;
-                Ok(true)
-            }
-            RouteAction::Proxy(service) => {
-                if tunnel::is_upgrade_request(session) {
-                    ctx.tunnel = true;
-                    tunnel::open(self.gateway.tunnels(), session, ctx, &route, service).await?;
-                    return Ok(true);
-                }
-                Ok(false)
-            }
-        }
+        self.dispatch(session, ctx, &route).await
     }
 
     async fn upstream_peer(
@@ -200,17 +103,8 @@ impl ProxyHttp for Proxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         let service = ctx.route.as_ref().and_then(|r| r.service()).cloned();
-        // Passive health: enough connect failures in a row eject the endpoint for a while.
         if let (Some(service), Some(state)) = (&service, &ctx.active) {
-            let passive = &service.passive;
-            if passive.failures > 0 && state.record_failure(passive.failures, passive.eject_ms) {
-                log::warn!(
-                    "endpoint {peer} of service {} ejected for {} ms after {} connect failures",
-                    service.name,
-                    passive.eject_ms,
-                    passive.failures
-                );
-            }
+            service.connect_failed(state, peer);
         }
         // Nothing was sent, so any request may go to another endpoint.
         let retries = service.map_or(0, |s| s.retries);
@@ -243,14 +137,7 @@ impl ProxyHttp for Proxy {
             return Ok(());
         };
         if let Some(state) = &ctx.active {
-            let passive = &service.passive;
-            if passive.count_5xx && upstream_response.status.is_server_error() {
-                if passive.failures > 0 {
-                    state.record_failure(passive.failures, passive.eject_ms);
-                }
-            } else {
-                state.record_success();
-            }
+            service.responded(state, upstream_response.status);
         }
         if let Some(sent) = ctx.sent_upstream {
             crate::metrics::get()
@@ -269,9 +156,7 @@ impl ProxyHttp for Proxy {
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
         if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
-            for (i, plugin) in route.plugins.iter().enumerate() {
-                plugin.on_response(upstream_response, state, i);
-            }
+            route.plugins.response(upstream_response, state);
         }
         Ok(())
     }
@@ -306,21 +191,134 @@ impl ProxyHttp for Proxy {
                 .response_written()
                 .map_or_else(|| e.map_or(0, |e| classify(e).0), |r| r.status.as_u16())
         };
-        if let (Some(route), Some(state)) = (ctx.route.clone(), ctx.plugins.as_mut()) {
-            for (i, plugin) in route.plugins.iter().enumerate() {
-                plugin.on_log(status, state, i);
-            }
+        if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
+            route.plugins.log(status, state);
         }
-        crate::observe::request_done(&self.gateway, session, ctx, status);
+        observe::request_done(&self.gateway, session, ctx, status);
     }
 }
 
-/// `tidegate_plugin_refusals_total`: which plugin answered a request itself, and how.
-fn count_refusal(plugin: &str, status: u16) {
-    tidegate_plugins::metrics::get()
-        .plugin_refusals
-        .with_label_values(&[plugin, &status.to_string()])
-        .inc();
+impl Proxy {
+    /// Step 1: who is calling (after trusted proxies), and the request id.
+    fn identify_client(&self, session: &mut Session, ctx: &mut RequestCtx, snapshot: &Snapshot) {
+        ctx.request_id = request_id::from_client_or_new(
+            session
+                .req_header()
+                .headers
+                .get("x-request-id")
+                .map(|v| v.as_bytes()),
+        );
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let (client, trusted) = forwarded::client_ip(
+            peer,
+            &session.req_header().headers,
+            &snapshot.trusted_proxies,
+        );
+        ctx.peer_ip = peer.map_or_else(String::new, |p| p.to_string());
+        ctx.peer_trusted = trusted;
+        ctx.client_ip = match client {
+            Some(c) if Some(c) != peer => c.to_string(),
+            _ => ctx.peer_ip.clone(),
+        };
+        if self.gateway.is_closing_connections() {
+            // Finish this request, then let the connection go (see the upgrade notes).
+            session.set_keepalive(None);
+        }
+    }
+
+    /// Step 4: the route's action — answer directly, redirect, open a tunnel, or proxy.
+    async fn dispatch(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &Arc<Route>,
+    ) -> Result<bool> {
+        match &route.action {
+            RouteAction::Respond(response) => {
+                respond::direct(session, ctx, response).await?;
+                Ok(true)
+            }
+            RouteAction::Redirect { location, status } => {
+                respond::redirect(session, ctx, location, *status).await?;
+                Ok(true)
+            }
+            RouteAction::Proxy(service) => {
+                if websocket::is_upgrade_request(session) {
+                    ctx.tunnel = true;
+                    websocket::open(self.gateway.tunnels(), session, ctx, route, service).await?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Step 2: normalise the path and find the route; the snapshot is kept for the request.
+async fn find_route(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    snapshot: Arc<Snapshot>,
+) -> Result<Step<Arc<Route>>> {
+    let req = session.req_header();
+    let raw_host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host())
+        .unwrap_or("");
+    let host = normalize_host(raw_host);
+    let Some(path) = normalize_path(req.uri.path()) else {
+        respond::error(session, ctx, 400, "path climbs above the root").await?;
+        return Ok(Step::Answered);
+    };
+    let found = snapshot
+        .router
+        .lookup(&host, &path, &req.method, &req.headers)
+        .map(|m| (m.route.clone(), m.prefix_len));
+    let Some((route, prefix_len)) = found else {
+        respond::error(session, ctx, 404, "no route matches this request").await?;
+        return Ok(Step::Answered);
+    };
+    if let std::borrow::Cow::Owned(p) = path {
+        ctx.normalized_path = Some(p);
+    }
+    ctx.prefix_len = prefix_len;
+    ctx.route = Some(route.clone());
+    ctx.snapshot = Some(snapshot);
+    Ok(Step::Next(route))
+}
+
+/// Step 3: the route's plugin chain — headers first, then (for plugins that must see it)
+/// the body, all before anything is sent upstream. A refusal answers the request.
+async fn run_plugins(session: &mut Session, ctx: &mut RequestCtx, route: &Route) -> Result<Step> {
+    let chain = &route.plugins;
+    if chain.is_empty() {
+        return Ok(Step::Next(()));
+    }
+    let mut state = chain.start(route.name.clone(), ctx.client_ip.clone());
+    let mut verdict = chain.request(session.req_header(), &mut state).await;
+    if verdict.is_ok() && chain.body_limit() > 0 {
+        let body = body::read(session, chain.body_limit()).await?;
+        verdict = chain
+            .request_body(session.req_header(), body.as_deref(), &mut state)
+            .await;
+        if verdict.is_err() {
+            // The client may still be sending; do not reuse the connection.
+            session.set_keepalive(None);
+        }
+    }
+    ctx.plugins = Some(state);
+    match verdict {
+        Ok(()) => Ok(Step::Next(())),
+        Err(reply) => {
+            respond::reply(session, ctx, reply).await?;
+            Ok(Step::Answered)
+        }
+    }
 }
 
 /// The status and message for a failed request. Connect failures (after retries) are 502,

@@ -1,9 +1,11 @@
 //! What happens when a request is done: its metrics and its access log line.
 
-use crate::access_log::{rfc3339_millis, Line};
+use super::RequestCtx;
+use crate::access_log::Line;
+use crate::config::METHODS;
 use crate::gateway::Gateway;
-use crate::metrics::{self, method_label, status_class};
-use crate::proxy::RequestCtx;
+use crate::metrics::{self, status_class};
+use crate::time::rfc3339_millis;
 use pingora_proxy::Session;
 
 pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, status: u16) {
@@ -54,7 +56,7 @@ pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, stat
             "consumer",
             ctx.plugins
                 .as_ref()
-                .and_then(|p| p.consumer.as_deref())
+                .and_then(|p| p.caller.consumer.as_deref())
                 .unwrap_or(""),
         )
         .str("upstream", &upstream)
@@ -66,4 +68,13 @@ pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, stat
         )
         .finish();
     log.write(line);
+}
+
+/// The method as a metric label: one of the standard methods, else `OTHER` (bounded).
+pub fn method_label(method: &http::Method) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method.as_str())
+        .copied()
+        .unwrap_or("OTHER")
 }

@@ -1,27 +1,6 @@
-//! Host names: checking configured patterns and normalising the request's host.
+//! The request's host, normalised for routing.
 
 use std::borrow::Cow;
-
-/// A configured host is an exact name (`chat.example.com`) or a wildcard (`*.example.org`).
-pub fn check_pattern(pattern: &str) -> Result<(), String> {
-    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
-    if name.is_empty() {
-        return Err("empty host name".into());
-    }
-    if name.contains('*') {
-        return Err("a wildcard is only allowed as the first label (`*.example.com`)".into());
-    }
-    if name.contains(':') {
-        return Err("host patterns match names only; leave the port out".into());
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
-        return Err("only letters, digits, '-', '_' and '.' are allowed".into());
-    }
-    Ok(())
-}
 
 /// The request's host without port, in lower case. Allocates only when the client sent
 /// upper-case letters.
@@ -59,13 +38,5 @@ mod tests {
         assert_eq!(normalize("chat.example.com."), "chat.example.com");
         assert_eq!(normalize("[::1]:80"), "[::1]");
         assert!(matches!(normalize("plain.host"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn checks_patterns() {
-        assert!(check_pattern("*.example.org").is_ok());
-        assert!(check_pattern("a.*.org").is_err());
-        assert!(check_pattern("a.org:80").is_err());
-        assert!(check_pattern("").is_err());
     }
 }

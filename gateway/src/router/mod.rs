@@ -12,17 +12,16 @@
 //! Lookup cost depends on the host and path length, not on the number of routes: hosts are
 //! hash-map keys and prefixes live in a radix tree.
 
-mod config;
 mod host;
 mod path;
 mod radix;
 mod subset;
 
-pub use config::{RedirectConfig, RespondConfig, RouteConfig, TunnelPolicy, METHODS};
 pub use host::normalize as normalize_host;
 pub use path::{normalize as normalize_path, PathPattern};
 pub use subset::{Labels, SubsetSelector};
 
+use crate::config::{RouteConfig, TunnelPolicy, METHODS};
 use crate::upstream::Service;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -56,7 +55,7 @@ pub struct Route {
     pub on_route_change: TunnelPolicy,
     pub drain_window: Duration,
     /// Global plugins then the route's, in phase order.
-    pub plugins: Vec<Arc<dyn tidegate_plugins::Plugin>>,
+    pub plugins: tidegate_plugins::Chain,
     /// Label subset or split of the service's endpoints.
     pub subsets: Option<SubsetSelector>,
     pattern: PathPattern,
@@ -192,24 +191,27 @@ pub struct Router {
 }
 
 impl Router {
-    /// Compiles validated route configs. `services` holds the snapshot's compiled services.
+    /// Compiles checked route configs. `services` and `plugins` hold the snapshot's compiled
+    /// ones; a route whose service or plugin failed to build is left out (that failure is
+    /// already reported), and what fails here is reported at its position.
     pub fn build(
         configs: &[RouteConfig],
         services: &HashMap<String, Arc<Service>>,
         plugins: &HashMap<String, Arc<dyn tidegate_plugins::Plugin>>,
-        global: &[String],
-    ) -> Result<Router, String> {
+        global: &[toml::Spanned<String>],
+        report: &mut dyn FnMut(Option<std::ops::Range<usize>>, String),
+    ) -> Router {
         let mut router = Router::default();
         for config in configs {
-            let mut route = compile(config, services)?;
-            let names = global
-                .iter()
-                .chain(config.plugins.iter().map(|n| n.get_ref()));
+            let Some(mut route) = compile(config, services, report) else {
+                continue;
+            };
+            let names = global.iter().chain(config.plugins.iter());
             let mut chain = Vec::new();
             for name in names {
-                let plugin = plugins
-                    .get(name)
-                    .ok_or_else(|| format!("unknown plugin {name:?}"))?;
+                let Some(plugin) = plugins.get(name.get_ref()) else {
+                    continue;
+                };
                 if !chain
                     .iter()
                     .any(|p: &Arc<dyn tidegate_plugins::Plugin>| Arc::ptr_eq(p, plugin))
@@ -217,9 +219,7 @@ impl Router {
                     chain.push(plugin.clone());
                 }
             }
-            // Fixed phase order whatever the listing order; stable for equal kinds.
-            chain.sort_by_key(|p| p.order());
-            route.plugins = chain;
+            route.plugins = tidegate_plugins::Chain::new(chain);
             let index = router.routes.len() as u32;
             if config.hosts.is_empty() {
                 router.any_host.add(index, &route);
@@ -250,7 +250,7 @@ impl Router {
         for table in router.wildcard_hosts.values_mut() {
             table.finish(routes);
         }
-        Ok(router)
+        router
     }
 
     /// Finds the route for a request. `host` must be normalised (see [`normalize_host`]) and
@@ -298,44 +298,48 @@ impl Router {
 fn compile(
     config: &RouteConfig,
     services: &HashMap<String, Arc<Service>>,
-) -> Result<Route, String> {
+    report: &mut dyn FnMut(Option<std::ops::Range<usize>>, String),
+) -> Option<Route> {
     let name: Arc<str> = config.name.get_ref().as_str().into();
-    let pattern = PathPattern::parse(config.path.get_ref())?;
+    let pattern = match PathPattern::parse(config.path.get_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            report(Some(config.path.span()), e);
+            return None;
+        }
+    };
     let mut methods = 0u16;
     for m in &config.methods {
-        let i = METHODS
-            .iter()
-            .position(|k| k == m.get_ref())
-            .ok_or_else(|| format!("unknown method {:?}", m.get_ref()))?;
-        methods |= 1 << i;
+        // The schema admits only names of METHODS.
+        if let Some(i) = METHODS.iter().position(|k| k == m.get_ref()) {
+            methods |= 1 << i;
+        }
     }
-    let headers = header_pairs(config.headers.get_ref())?.into_boxed_slice();
+    // Header names and values were checked by the schema.
+    let headers = header_pairs(config.headers.get_ref()).into_boxed_slice();
     let (action, idle) = if let Some(service) = &config.service {
-        let service = services
-            .get(service.get_ref())
-            .ok_or_else(|| format!("unknown service {:?}", service.get_ref()))?
-            .clone();
+        // Absent when the service failed to build (reported there).
+        let service = services.get(service.get_ref())?.clone();
         let idle = service.websocket_idle_timeout;
         (RouteAction::Proxy(service), idle)
     } else if let Some(respond) = &config.respond {
         let response = DirectResponse {
             status: *respond.status.get_ref(),
             body: Bytes::from(respond.body.clone()),
-            headers: header_pairs(respond.headers.get_ref())?,
+            headers: header_pairs(respond.headers.get_ref()),
         };
         (RouteAction::Respond(response), Duration::ZERO)
     } else if let Some(redirect) = &config.redirect {
-        let location = HeaderValue::from_str(redirect.to.get_ref())
-            .map_err(|_| "bad redirect target".to_string())?;
+        let location = HeaderValue::from_str(redirect.to.get_ref()).ok()?;
         let action = RouteAction::Redirect {
             location,
             status: *redirect.status.get_ref(),
         };
         (action, Duration::ZERO)
     } else {
-        return Err(format!("route {name:?} has no action"));
+        return None;
     };
-    Ok(Route {
+    Some(Route {
         name,
         action,
         strip_prefix: config.strip_prefix,
@@ -345,7 +349,7 @@ fn compile(
             .unwrap_or(idle),
         on_route_change: config.on_route_change,
         drain_window: Duration::from_secs(config.drain_window_seconds),
-        plugins: Vec::new(),
+        plugins: tidegate_plugins::Chain::default(),
         subsets: SubsetSelector::new(config),
         pattern,
         methods,
@@ -353,15 +357,16 @@ fn compile(
     })
 }
 
+/// Pairs of a header table the schema has checked (anything unparsable is skipped).
 fn header_pairs(
     map: &std::collections::BTreeMap<String, String>,
-) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+) -> Vec<(HeaderName, HeaderValue)> {
     map.iter()
-        .map(|(k, v)| {
-            let name =
-                HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("bad header {k:?}"))?;
-            let value = HeaderValue::from_str(v).map_err(|_| format!("bad value for {k:?}"))?;
-            Ok((name, value))
+        .filter_map(|(k, v)| {
+            Some((
+                HeaderName::from_bytes(k.as_bytes()).ok()?,
+                HeaderValue::from_str(v).ok()?,
+            ))
         })
         .collect()
 }

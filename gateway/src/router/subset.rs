@@ -47,7 +47,7 @@ fn name(labels: &Labels) -> String {
 }
 
 impl SubsetSelector {
-    pub fn new(config: &super::RouteConfig) -> Option<SubsetSelector> {
+    pub fn new(config: &crate::config::RouteConfig) -> Option<SubsetSelector> {
         let fixed = (!config.subset.get_ref().is_empty()).then(|| {
             let l = labels(config.subset.get_ref());
             let n = name(&l);
@@ -74,6 +74,14 @@ impl SubsetSelector {
             counter: AtomicU64::new(0),
             header: HeaderName::from_bytes(config.subset_header.as_bytes()).ok()?,
         })
+    }
+
+    /// The subset names this selector can send requests to (for metrics declared at zero).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.fixed
+            .iter()
+            .map(|(_, n)| n.as_str())
+            .chain(self.split.iter().map(|(_, _, n)| n.as_str()))
     }
 
     /// The labels this request's endpoint must carry. The tester header wins when it names

@@ -3,7 +3,16 @@ use crate::config::{Config, Source};
 
 fn router(text: &str) -> Router {
     let config = Config::parse(&Source::new("test", text)).expect("valid config");
-    Router::build(&config.routes, &HashMap::new(), &HashMap::new(), &[]).expect("compiles")
+    let mut problems = Vec::new();
+    let router = Router::build(
+        &config.routes,
+        &HashMap::new(),
+        &HashMap::new(),
+        &[],
+        &mut |_, e| problems.push(e),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    router
 }
 
 fn find<'a>(r: &'a Router, host: &str, method: Method, path: &str) -> Option<&'a str> {

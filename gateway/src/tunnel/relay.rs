@@ -29,6 +29,15 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    pub const ALL: [CloseReason; 6] = [
+        CloseReason::Client,
+        CloseReason::Upstream,
+        CloseReason::Idle,
+        CloseReason::Gateway,
+        CloseReason::Error,
+        CloseReason::HandedOver,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::Client => "client_closed",

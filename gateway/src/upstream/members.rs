@@ -3,7 +3,8 @@
 //! the snapshot, and a request keeps the set it started with, so the endpoint indices of its
 //! retries stay meaningful.
 
-use super::{EndpointState, EndpointStates, LbKind, Tried};
+use super::{EndpointState, EndpointStates, Tried};
+use crate::config::LbKind;
 use pingora_core::protocols::l4::socket::SocketAddr as PingoraAddr;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_load_balancing::selection::{BackendIter, BackendSelection, Consistent, RoundRobin};
@@ -119,6 +120,30 @@ impl Members {
             balancer,
             subset_cursor: AtomicUsize::new(0),
         }
+    }
+
+    /// How many endpoints are in each state, as `tidegate_service_endpoints` shows them:
+    /// `usable`, `unhealthy` (active checks), `ejected` (passive checks), `weight_zero`.
+    pub fn state_counts(&self) -> [(&'static str, i64); 4] {
+        let mut counts = [
+            ("usable", 0),
+            ("unhealthy", 0),
+            ("ejected", 0),
+            ("weight_zero", 0),
+        ];
+        for e in &self.endpoints {
+            let i = if e.weight == 0 {
+                3
+            } else if !e.state.is_healthy() {
+                1
+            } else if e.state.is_ejected() {
+                2
+            } else {
+                0
+            };
+            counts[i].1 += 1;
+        }
+        counts
     }
 
     /// Endpoints that may take traffic (weight above 0).

@@ -1,18 +1,19 @@
 //! Upstream services: endpoints, load balancing and the peers Pingora connects to.
 
-mod config;
 mod hash_key;
 mod members;
+mod passive;
 mod state;
 
-pub use config::{
-    EndpointConfig, HealthCheckConfig, LbKind, PassiveConfig, ServiceConfig, MAX_RETRIES,
-};
 pub use hash_key::HashKey;
 pub use members::{Endpoint, EndpointSpec, Members, PeerSettings};
 pub use state::{EndpointState, EndpointStates};
 
+use crate::config::{
+    HealthCheckConfig, LbKind, PassiveConfig, ServiceConfig, ServiceKey, MAX_RETRIES,
+};
 use arc_swap::ArcSwap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ pub struct Service {
     lb: LbKind,
     settings: PeerSettings,
     /// Where the endpoints come from when not from the file.
-    pub nacos: Option<crate::nacos::ServiceKey>,
+    pub nacos: Option<ServiceKey>,
     pub hash_key: Option<HashKey>,
     pub retries: u32,
     pub connect_timeout: Duration,
@@ -58,12 +59,14 @@ impl Tried {
 
 impl Service {
     /// Compiles a service. A registry-bound service starts with `discovered` (the last known
-    /// instances, possibly none yet); a static one with its configured endpoints.
+    /// instances, possibly none yet); a static one with its configured endpoints. What cannot
+    /// be built is reported at its position.
     pub fn build(
         config: &ServiceConfig,
         states: &EndpointStates,
         discovered: Option<(u64, &[EndpointSpec])>,
-    ) -> Result<Service, String> {
+        report: &mut dyn FnMut(Option<Range<usize>>, String),
+    ) -> Option<Service> {
         let name: Arc<str> = config.name.get_ref().as_str().into();
         let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
         let read_timeout = Duration::from_millis(config.read_timeout_ms);
@@ -74,17 +77,24 @@ impl Service {
             pool_idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms),
         };
         let nacos = config.nacos.as_ref().map(|b| b.get_ref().key());
-        let (version, specs) = match (&nacos, discovered) {
-            (Some(_), Some((version, specs))) => (version, specs.to_vec()),
-            (Some(_), None) => (0, Vec::new()),
-            (None, _) => (0, config.endpoint_specs()?),
+        let specs = match (&nacos, discovered) {
+            (Some(_), Some((version, specs))) => Some((version, specs.to_vec())),
+            (Some(_), None) => Some((0, Vec::new())),
+            (None, _) => configured_endpoints(config, report).map(|e| (0, e)),
         };
-        let members = Members::build(&name, version, &specs, config.lb, &settings, states);
         let hash_key = match &config.hash_key {
-            Some(k) => Some(HashKey::parse(k.get_ref())?),
+            Some(k) => match HashKey::parse(k.get_ref()) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    report(Some(k.span()), e);
+                    return None;
+                }
+            },
             None => None,
         };
-        Ok(Service {
+        let (version, specs) = specs?;
+        let members = Members::build(&name, version, &specs, config.lb, &settings, states);
+        Some(Service {
             name,
             members: ArcSwap::from_pointee(members),
             lb: config.lb,
@@ -123,6 +133,31 @@ impl Service {
                 k.extract(session, client_ip)
             })
     }
+}
+
+/// The endpoints of the config file, parsed.
+fn configured_endpoints(
+    config: &ServiceConfig,
+    report: &mut dyn FnMut(Option<Range<usize>>, String),
+) -> Option<Vec<EndpointSpec>> {
+    let mut specs = Vec::with_capacity(config.endpoints.get_ref().len());
+    for e in config.endpoints.get_ref() {
+        match e.addr.get_ref().parse() {
+            Ok(addr) => specs.push(EndpointSpec {
+                addr,
+                weight: e.weight,
+                labels: e.labels.clone(),
+            }),
+            Err(err) => {
+                report(
+                    Some(e.addr.span()),
+                    format!("bad endpoint address {:?}: {err}", e.addr.get_ref()),
+                );
+                return None;
+            }
+        }
+    }
+    Some(specs)
 }
 
 #[cfg(test)]

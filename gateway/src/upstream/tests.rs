@@ -2,12 +2,21 @@ use super::*;
 use crate::config::{Config, Source};
 use std::sync::atomic::Ordering;
 
+fn no_errors(_: Option<std::ops::Range<usize>>, e: String) {
+    panic!("{e}");
+}
+
 fn service(endpoints: &str, lb: &str) -> Arc<Members> {
     let text = format!("[[services]]\nname = \"s\"\nlb = \"{lb}\"\nhash_key = \"header:x\"\nendpoints = [{endpoints}]\n");
     let config = Config::parse(&Source::new("test", text)).expect("valid");
-    Service::build(&config.services[0], &EndpointStates::default(), None)
-        .expect("builds")
-        .members()
+    Service::build(
+        &config.services[0],
+        &EndpointStates::default(),
+        None,
+        &mut no_errors,
+    )
+    .expect("builds")
+    .members()
 }
 
 #[test]
@@ -51,11 +60,11 @@ fn endpoint_state_outlives_a_rebuild() {
     let states = EndpointStates::default();
     let text = "[[services]]\nname = \"s\"\nendpoints = [{ addr = \"127.0.0.1:9\" }]\n";
     let config = Config::parse(&Source::new("t", text)).unwrap();
-    let a = Service::build(&config.services[0], &states, None)
+    let a = Service::build(&config.services[0], &states, None, &mut no_errors)
         .unwrap()
         .members();
     a.endpoints[0].state.active.fetch_add(3, Ordering::Relaxed);
-    let b = Service::build(&config.services[0], &states, None)
+    let b = Service::build(&config.services[0], &states, None, &mut no_errors)
         .unwrap()
         .members();
     assert_eq!(b.endpoints[0].state.active.load(Ordering::Relaxed), 3);
@@ -66,7 +75,7 @@ fn discovered_endpoints_replace_in_place() {
     let states = EndpointStates::default();
     let text = "[nacos]\nservers = [\"http://127.0.0.1:1\"]\n[[services]]\nname = \"s\"\nnacos = { service = \"chat\" }\n";
     let config = Config::parse(&Source::new("t", text)).unwrap();
-    let s = Service::build(&config.services[0], &states, None).unwrap();
+    let s = Service::build(&config.services[0], &states, None, &mut no_errors).unwrap();
     assert!(s.members().endpoints.is_empty());
     let before = s.members();
     let spec = |port| EndpointSpec {

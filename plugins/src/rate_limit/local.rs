@@ -41,3 +41,36 @@ pub fn peek(rate: &Rate, key: &str) -> (u64, Duration) {
         (c.curr_samples.max(0) as u64, left)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_shared_by_plugin_name_and_window_length() {
+        let store = LimitStore::default();
+        let minute = Duration::from_secs(60);
+        let a = store.rate("p", minute);
+        assert!(Arc::ptr_eq(&a, &store.rate("p", minute)));
+        assert!(!Arc::ptr_eq(&a, &store.rate("p", Duration::from_secs(1))));
+        assert!(!Arc::ptr_eq(&a, &store.rate("q", minute)));
+        let inflight = store.inflight("p");
+        assert!(Arc::ptr_eq(&inflight, &store.inflight("p")));
+        assert!(!Arc::ptr_eq(&inflight, &store.inflight("q")));
+    }
+
+    #[test]
+    fn peek_reports_the_current_count_and_time_left_without_counting() {
+        let rate = Rate::new(Duration::from_secs(60));
+        assert_eq!(peek(&rate, "k").0, 0);
+        rate.observe(&"k", 3);
+        let (count, left) = peek(&rate, "k");
+        assert_eq!(count, 3);
+        assert!(
+            left > Duration::from_secs(55) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+        assert_eq!(peek(&rate, "k").0, 3);
+        assert_eq!(peek(&rate, "other").0, 0);
+    }
+}

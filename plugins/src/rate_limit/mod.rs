@@ -10,7 +10,7 @@ pub use local::LimitStore;
 pub use window::{Per, Window};
 
 use crate::key::KeySource;
-use crate::{metrics, order, parse_config, Plugin, Reply, RequestState, Stores};
+use crate::{metrics, order, parse_config, Ctx, Plugin, Reply, Stores};
 use async_trait::async_trait;
 use http::{HeaderName, HeaderValue};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -370,13 +370,8 @@ impl Plugin for KeyRateLimit {
         order::LIMITS
     }
 
-    async fn on_request(
-        &self,
-        req: &RequestHeader,
-        state: &mut RequestState,
-        index: usize,
-    ) -> Result<(), Reply> {
-        let key: String = match (self.key.extract(req, state), &self.missing) {
+    async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
+        let key: String = match (self.key.extract(req, cx), &self.missing) {
             (Some(k), _) => k.into_owned(),
             (None, Missing::Allow) => return Ok(()),
             (None, Missing::LimitAs(k)) => k.clone(),
@@ -428,10 +423,10 @@ impl Plugin for KeyRateLimit {
         match self.admit(&key, limits).await {
             Ok(tightest) => {
                 self.count(tenant, true);
-                *state.slot(index) = Some(Box::new(Admitted {
+                cx.keep(Admitted {
                     headers: tightest.map(|(l, r, reset)| header_triplet(l, r, reset)),
                     _concurrency: guard,
-                }));
+                });
                 Ok(())
             }
             Err((window, reset)) => {
@@ -462,12 +457,8 @@ impl Plugin for KeyRateLimit {
         }
     }
 
-    fn on_response(&self, resp: &mut ResponseHeader, state: &mut RequestState, index: usize) {
-        let Some(admitted) = state
-            .slot(index)
-            .as_ref()
-            .and_then(|s| s.downcast_ref::<Admitted>())
-        else {
+    fn on_response(&self, resp: &mut ResponseHeader, cx: &mut Ctx<'_>) {
+        let Some(admitted) = cx.kept::<Admitted>() else {
             return;
         };
         if let Some(headers) = &admitted.headers {
@@ -481,4 +472,224 @@ impl Plugin for KeyRateLimit {
 /// The quota API's view of a plugin, if it is a key-rate-limit.
 pub fn as_rate_limit(plugin: &dyn Plugin) -> Option<&KeyRateLimit> {
     (plugin as &dyn std::any::Any).downcast_ref::<KeyRateLimit>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{testing, Chain};
+
+    const TWO_A_MINUTE: &str = "type = \"key-rate-limit\"\nkey = \"header:x-tenant\"\nlimits = [{ per = \"minute\", count = 2 }]";
+
+    fn tenant(t: &str) -> RequestHeader {
+        testing::request("GET", "/", &[("x-tenant", t)])
+    }
+
+    async fn status(p: &Arc<dyn Plugin>, req: &RequestHeader) -> Option<u16> {
+        testing::run(p, req, "192.0.2.1")
+            .await
+            .0
+            .err()
+            .map(|reply| reply.status)
+    }
+
+    /// The response headers of `req` if the plugin admits it.
+    async fn admitted(p: &Arc<dyn Plugin>, req: &RequestHeader) -> ResponseHeader {
+        let chain = Chain::new(vec![p.clone()]);
+        let mut state = chain.start("r".into(), "192.0.2.1".into());
+        chain.request(req, &mut state).await.unwrap();
+        let mut resp = ResponseHeader::build(200u16, None).unwrap();
+        chain.response(&mut resp, &mut state);
+        resp
+    }
+
+    fn get<'a>(resp: &'a ResponseHeader, name: &str) -> Option<&'a str> {
+        resp.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_key_gets_its_limit_then_429_with_retry_after_and_ratelimit_headers() {
+        let p = testing::plugin(TWO_A_MINUTE);
+        let first = admitted(&p, &tenant("a")).await;
+        assert_eq!(get(&first, "ratelimit-limit"), Some("2"));
+        assert_eq!(get(&first, "ratelimit-remaining"), Some("1"));
+        let reset: u64 = get(&first, "ratelimit-reset").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&reset), "{reset}");
+        let second = admitted(&p, &tenant("a")).await;
+        assert_eq!(get(&second, "ratelimit-remaining"), Some("0"));
+
+        let reply = testing::run(&p, &tenant("a"), "192.0.2.1")
+            .await
+            .0
+            .unwrap_err();
+        assert_eq!(reply.status, 429);
+        let retry: u64 = testing::header(&reply, "retry-after")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert_eq!(testing::header(&reply, "ratelimit-limit"), Some("2"));
+        assert_eq!(testing::header(&reply, "ratelimit-remaining"), Some("0"));
+        assert!(testing::header(&reply, "ratelimit-reset").is_some());
+        assert_eq!(
+            testing::header(&reply, "content-type"),
+            Some("application/json")
+        );
+        let body = testing::body(&reply);
+        assert_eq!(body["error"], "Too Many Requests");
+        assert_eq!(body["limit"]["per"], "minute");
+        assert_eq!(body["limit"]["count"], 2);
+        assert_eq!(body["limit"]["plugin"], "p");
+    }
+
+    #[tokio::test]
+    async fn another_key_is_not_affected() {
+        let p = testing::plugin(TWO_A_MINUTE);
+        for _ in 0..2 {
+            assert_eq!(status(&p, &tenant("a")).await, None);
+        }
+        assert_eq!(status(&p, &tenant("a")).await, Some(429));
+        assert_eq!(status(&p, &tenant("b")).await, None);
+        assert_eq!(status(&p, &tenant("b")).await, None);
+        assert_eq!(status(&p, &tenant("b")).await, Some(429));
+    }
+
+    #[tokio::test]
+    async fn refused_requests_are_not_counted() {
+        let p = testing::plugin(TWO_A_MINUTE);
+        for _ in 0..5 {
+            let _ = status(&p, &tenant("a")).await;
+        }
+        let usage = as_rate_limit(p.as_ref()).unwrap().usage("a");
+        assert_eq!(usage.windows.len(), 1);
+        assert_eq!(usage.windows[0].used, 2);
+        assert_eq!(usage.windows[0].count, 2);
+        assert!(!usage.overridden);
+    }
+
+    #[tokio::test]
+    async fn every_window_must_have_room() {
+        let p = testing::plugin(
+            "type = \"key-rate-limit\"\nkey = \"header:x-tenant\"\nlimits = [{ per = \"minute\", count = 3 }, { per = \"hour\", count = 1 }]",
+        );
+        let resp = admitted(&p, &tenant("a")).await;
+        // The tightest window's headers are sent.
+        assert_eq!(get(&resp, "ratelimit-limit"), Some("1"));
+        assert_eq!(get(&resp, "ratelimit-remaining"), Some("0"));
+        let reply = testing::run(&p, &tenant("a"), "192.0.2.1")
+            .await
+            .0
+            .unwrap_err();
+        assert_eq!(testing::body(&reply)["limit"]["per"], "hour");
+        // The minute window took its count back.
+        let usage = as_rate_limit(p.as_ref()).unwrap().usage("a");
+        assert_eq!(usage.windows[0].used, 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_the_key_is_400_by_default() {
+        let p = testing::plugin(TWO_A_MINUTE);
+        let req = testing::request("GET", "/", &[]);
+        let reply = testing::run(&p, &req, "192.0.2.1").await.0.unwrap_err();
+        assert_eq!(reply.status, 400);
+        assert_eq!(testing::body(&reply)["error"], "Bad Request");
+    }
+
+    #[tokio::test]
+    async fn a_missing_identity_key_is_401() {
+        let p = testing::plugin(
+            "type = \"key-rate-limit\"\nkey = \"consumer\"\nlimits = [{ per = \"minute\", count = 2 }]",
+        );
+        let req = testing::request("GET", "/", &[]);
+        assert_eq!(status(&p, &req).await, Some(401));
+    }
+
+    #[tokio::test]
+    async fn missing_keys_may_be_allowed_or_limited_as_one_key() {
+        let allow = testing::plugin(&format!("{TWO_A_MINUTE}\nmissing_key = \"allow\""));
+        let none = testing::request("GET", "/", &[]);
+        for _ in 0..4 {
+            assert_eq!(status(&allow, &none).await, None);
+        }
+        let shared = testing::plugin(&format!(
+            "{TWO_A_MINUTE}\nmissing_key = \"limit-as:anonymous\""
+        ));
+        assert_eq!(status(&shared, &none).await, None);
+        assert_eq!(status(&shared, &tenant("anonymous")).await, None);
+        assert_eq!(status(&shared, &none).await, Some(429));
+    }
+
+    #[tokio::test]
+    async fn an_override_gives_a_key_its_own_limits() {
+        let p = testing::plugin(&format!(
+            "{TWO_A_MINUTE}\noverrides = {{ vip = {{ limits = [{{ per = \"minute\", count = 3 }}] }} }}"
+        ));
+        for _ in 0..3 {
+            assert_eq!(status(&p, &tenant("vip")).await, None);
+        }
+        assert_eq!(status(&p, &tenant("vip")).await, Some(429));
+        let usage = as_rate_limit(p.as_ref()).unwrap().usage("vip");
+        assert!(usage.overridden);
+        assert_eq!(usage.windows[0].count, 3);
+    }
+
+    #[tokio::test]
+    async fn concurrency_is_released_when_the_request_state_is_dropped() {
+        let p = testing::plugin(
+            "type = \"key-rate-limit\"\nkey = \"header:x-tenant\"\nconcurrency = 1",
+        );
+        let (first, in_flight) = testing::run(&p, &tenant("a"), "192.0.2.1").await;
+        first.unwrap();
+        assert_eq!(as_rate_limit(p.as_ref()).unwrap().usage("a").in_flight, 1);
+        let reply = testing::run(&p, &tenant("a"), "192.0.2.1")
+            .await
+            .0
+            .unwrap_err();
+        assert_eq!(reply.status, 429);
+        assert_eq!(testing::header(&reply, "retry-after"), Some("1"));
+        assert_eq!(status(&p, &tenant("b")).await, None);
+        drop(in_flight);
+        assert_eq!(as_rate_limit(p.as_ref()).unwrap().usage("a").in_flight, 0);
+        assert_eq!(status(&p, &tenant("a")).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_concurrency_only_limit_sends_no_ratelimit_headers() {
+        let p = testing::plugin(
+            "type = \"key-rate-limit\"\nkey = \"header:x-tenant\"\nconcurrency = 5",
+        );
+        let resp = admitted(&p, &tenant("a")).await;
+        assert_eq!(get(&resp, "ratelimit-limit"), None);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_naming_the_plugin() {
+        for (table, says) in [
+            ("key = \"header:x-tenant\"", "neither"),
+            (
+                "key = \"header:x-tenant\"\nlimits = [{ per = \"minute\", count = 1 }, { per = \"minute\", count = 2 }]",
+                "two limits per minute",
+            ),
+            ("key = \"body:x\"\nconcurrency = 1", "bad key"),
+            ("key = \"client_ip\"\nconcurrency = 1\nmissing_key = \"limit-as:\"", "missing_key"),
+            ("key = \"client_ip\"\nconcurrency = 1\nscope = \"global\"", ""),
+        ] {
+            let error = testing::refusal(&format!("type = \"key-rate-limit\"\n{table}"));
+            assert!(error.starts_with("plugin \"p\""), "{table}: {error}");
+            assert!(error.contains(says), "{table}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_header_triplet_rounds_the_reset_up_to_a_second() {
+        let [limit, remaining, reset] = header_triplet(10, 4, Duration::from_millis(1500));
+        assert_eq!(
+            (limit.0.as_str(), limit.1.to_str().unwrap()),
+            ("ratelimit-limit", "10")
+        );
+        assert_eq!(remaining.1.to_str().unwrap(), "4");
+        assert_eq!(reset.1.to_str().unwrap(), "2");
+        let [_, _, reset] = header_triplet(10, 4, Duration::ZERO);
+        assert_eq!(reset.1.to_str().unwrap(), "1");
+    }
 }

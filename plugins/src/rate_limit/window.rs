@@ -38,3 +38,39 @@ pub struct Window {
     pub per: Per,
     pub count: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_per_has_its_length_and_name() {
+        for (per, secs, name) in [
+            (Per::Second, 1, "second"),
+            (Per::Minute, 60, "minute"),
+            (Per::Hour, 3600, "hour"),
+            (Per::Day, 86_400, "day"),
+        ] {
+            assert_eq!(per.duration(), Duration::from_secs(secs));
+            assert_eq!(per.as_str(), name);
+            assert_eq!(serde_json::to_string(&per).unwrap(), format!("\"{name}\""));
+        }
+    }
+
+    #[test]
+    fn a_window_reads_from_toml_and_refuses_unknown_units_and_keys() {
+        let w: Window = toml::from_str("per = \"minute\"\ncount = 100").unwrap();
+        assert_eq!(
+            w,
+            Window {
+                per: Per::Minute,
+                count: 100
+            }
+        );
+        assert!(toml::from_str::<Window>("per = \"week\"\ncount = 1").is_err());
+        assert!(toml::from_str::<Window>("per = \"Minute\"\ncount = 1").is_err());
+        assert!(toml::from_str::<Window>("per = \"minute\"\ncount = -1").is_err());
+        assert!(toml::from_str::<Window>("per = \"minute\"\ncount = 1\nburst = 2").is_err());
+        assert!(toml::from_str::<Window>("per = \"minute\"").is_err());
+    }
+}

@@ -9,7 +9,7 @@ mod targets;
 
 pub use detect::{decode, inspect, inspect_within, is_scanner, Check};
 
-use crate::{order, parse_config, Plugin, Reply, RequestState, MAX_BODY_INSPECT};
+use crate::{order, parse_config, Caller, Ctx, Plugin, Reply, MAX_BODY_INSPECT};
 use async_trait::async_trait;
 use pingora_http::RequestHeader;
 use serde::Deserialize;
@@ -107,7 +107,7 @@ impl Waf {
     }
 
     /// Blocks or records a finding.
-    fn act(&self, finding: Finding, state: &RequestState) -> Result<(), Reply> {
+    fn act(&self, finding: Finding, cx: &Caller) -> Result<(), Reply> {
         let action = match self.mode {
             Mode::Block => "blocked",
             Mode::Detect => "detected",
@@ -121,8 +121,8 @@ impl Waf {
             self.name,
             finding.check.as_str(),
             finding.target,
-            state.route,
-            state.client_ip
+            cx.route,
+            cx.client_ip
         );
         match self.mode {
             Mode::Block => Err(Reply::json(
@@ -153,15 +153,10 @@ impl Plugin for Waf {
         self.max_body
     }
 
-    async fn on_request(
-        &self,
-        req: &RequestHeader,
-        state: &mut RequestState,
-        _index: usize,
-    ) -> Result<(), Reply> {
+    async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let found = targets::inspect_head(req, &|param| self.checks_for(req.uri.path(), param));
         match found {
-            Some(finding) => self.act(finding, state),
+            Some(finding) => self.act(finding, cx),
             None => Ok(()),
         }
     }
@@ -170,8 +165,7 @@ impl Plugin for Waf {
         &self,
         req: &RequestHeader,
         body: Option<&[u8]>,
-        state: &mut RequestState,
-        _index: usize,
+        cx: &mut Ctx<'_>,
     ) -> Result<(), Reply> {
         let Some(body) = body else {
             return Ok(());
@@ -179,8 +173,160 @@ impl Plugin for Waf {
         let found =
             targets::inspect_body(req, body, &|param| self.checks_for(req.uri.path(), param));
         match found {
-            Some(finding) => self.act(finding, state),
+            Some(finding) => self.act(finding, cx),
             None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{testing, Chain};
+
+    /// `1' OR '1'='1' --`, percent-encoded for a query.
+    const SQLI: &str = "1%27%20OR%20%271%27%3D%271%27%20--";
+    /// `<script>alert(1)</script>`, percent-encoded.
+    const XSS: &str = "%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+
+    async fn run(table: &str, uri: &str) -> Result<(), crate::Reply> {
+        let p = testing::plugin(&format!("type = \"waf\"\n{table}"));
+        let req = testing::request("GET", uri, &[("host", "shop.example.com")]);
+        testing::run(&p, &req, "192.0.2.1").await.0
+    }
+
+    fn matches(check: &str, action: &str) -> u64 {
+        crate::metrics::get()
+            .waf_matches
+            .with_label_values(&["p", check, action])
+            .get()
+    }
+
+    #[tokio::test]
+    async fn sql_injection_in_the_query_is_403_in_block_mode() {
+        let reply = run("", &format!("/search?q={SQLI}")).await.unwrap_err();
+        assert_eq!(reply.status, 403);
+        let message = testing::body(&reply)["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(message.contains("sqli in query:q"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn detect_mode_passes_the_request_and_counts_the_match() {
+        let before = matches("sqli", "detected");
+        run("mode = \"detect\"", &format!("/search?q={SQLI}"))
+            .await
+            .unwrap();
+        assert!(matches("sqli", "detected") > before);
+    }
+
+    #[tokio::test]
+    async fn benign_requests_pass() {
+        for uri in [
+            "/",
+            "/search?q=blue%20shoes&page=2",
+            "/products/42?sort=price&order=asc",
+            "/search?q=Conan%20O%27Brien",
+        ] {
+            assert!(run("", uri).await.is_ok(), "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_exclusion_turns_checks_off_below_its_path_prefix() {
+        let table = "exclusions = [{ path = \"/admin/\", checks = [\"sqli\"] }]";
+        assert!(run(table, &format!("/admin/search?q={SQLI}")).await.is_ok());
+        assert_eq!(
+            run(table, &format!("/search?q={SQLI}"))
+                .await
+                .unwrap_err()
+                .status,
+            403
+        );
+        // Only the excluded checks are off.
+        assert_eq!(
+            run(table, &format!("/admin/search?q={XSS}"))
+                .await
+                .unwrap_err()
+                .status,
+            403
+        );
+    }
+
+    #[tokio::test]
+    async fn an_exclusion_with_params_covers_only_those_parameters() {
+        let table = "exclusions = [{ path = \"/notes/\", params = [\"content\"], checks = [\"xss\", \"sqli\"] }]";
+        assert!(run(table, &format!("/notes/1?content={XSS}")).await.is_ok());
+        assert_eq!(
+            run(table, &format!("/notes/1?title={XSS}"))
+                .await
+                .unwrap_err()
+                .status,
+            403
+        );
+    }
+
+    #[tokio::test]
+    async fn an_exclusion_without_checks_turns_every_check_off() {
+        let table = "exclusions = [{ path = \"/webhooks/\" }]";
+        assert!(run(table, &format!("/webhooks/in?q={SQLI}&x={XSS}"))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn only_the_configured_checks_run() {
+        let table = "checks = [\"xss\"]";
+        assert!(run(table, &format!("/search?q={SQLI}")).await.is_ok());
+        assert_eq!(
+            run(table, &format!("/search?q={XSS}"))
+                .await
+                .unwrap_err()
+                .status,
+            403
+        );
+    }
+
+    #[tokio::test]
+    async fn the_body_is_inspected_in_the_body_phase() {
+        let p = testing::plugin("type = \"waf\"");
+        assert_eq!(p.body_limit(), crate::MAX_BODY_INSPECT);
+        let chain = Chain::new(vec![p]);
+        let req = testing::request(
+            "POST",
+            "/comments",
+            &[
+                ("host", "shop.example.com"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+        );
+        let body = format!("name=ann&comment={SQLI}");
+        let mut state = chain.start("r".into(), "192.0.2.1".into());
+        chain.request(&req, &mut state).await.unwrap();
+        let reply = chain
+            .request_body(&req, Some(body.as_bytes()), &mut state)
+            .await
+            .unwrap_err();
+        assert_eq!(reply.status, 403);
+        assert!(chain
+            .request_body(&req, Some(b"name=ann&comment=hello"), &mut state)
+            .await
+            .is_ok());
+        // A body that could not be read is passed uninspected.
+        assert!(chain.request_body(&req, None, &mut state).await.is_ok());
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        for table in [
+            "max_body = 65537",
+            "checks = []",
+            "mode = \"log\"",
+            "checks = [\"sql\"]",
+        ] {
+            let error = testing::refusal(&format!("type = \"waf\"\n{table}"));
+            assert!(error.starts_with("plugin \"p\""), "{table}: {error}");
         }
     }
 }

@@ -180,3 +180,198 @@ fn inspect_json<'a>(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    static ALL: [Check; 6] = Check::ALL;
+
+    fn all(_: Option<&str>) -> Cow<'static, [Check]> {
+        Cow::Borrowed(&ALL[..])
+    }
+
+    fn head(method: &str, uri: &str, headers: &[(&str, &str)]) -> Option<(Check, String)> {
+        let mut with_host = vec![("host", "shop.example.com")];
+        with_host.extend_from_slice(headers);
+        let req = testing::request(method, uri, &with_host);
+        inspect_head(&req, &all).map(|f| (f.check, f.target))
+    }
+
+    fn body(content_type: &str, body: &str) -> Option<(Check, String)> {
+        let req = testing::request("POST", "/", &[("content-type", content_type)]);
+        inspect_body(&req, body.as_bytes(), &all).map(|f| (f.check, f.target))
+    }
+
+    fn hit(check: Check, target: &str) -> Option<(Check, String)> {
+        Some((check, target.to_string()))
+    }
+
+    #[test]
+    fn query_parameters_are_decoded_and_named() {
+        assert_eq!(
+            head(
+                "GET",
+                "/s?page=1&id=1%27%20OR%20%271%27%3D%271%27%20--",
+                &[]
+            ),
+            hit(Check::Sqli, "query:id")
+        );
+        // Double encoding is decoded too.
+        assert_eq!(
+            head(
+                "GET",
+                "/s?file=%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+                &[]
+            ),
+            hit(Check::Traversal, "query:file")
+        );
+        assert_eq!(head("GET", "/s?q=blue%20shoes&page=2", &[]), None);
+    }
+
+    #[test]
+    fn the_path_is_checked_for_traversal_and_markup_only() {
+        assert_eq!(
+            head("GET", "/static/..%2f..%2fetc%2fpasswd", &[]),
+            hit(Check::Traversal, "path")
+        );
+        assert_eq!(
+            head("GET", "/p/%3Cscript%3Ealert(1)%3C%2Fscript%3E", &[]),
+            hit(Check::Xss, "path")
+        );
+        // SQL-looking path segments are not SQL.
+        assert_eq!(
+            head("GET", "/products/1%27%20OR%20%271%27%3D%271", &[]),
+            None
+        );
+    }
+
+    #[test]
+    fn cookies_are_checked_by_name() {
+        let cookie = [("cookie", "session=abc123; theme=<script>alert(1)</script>")];
+        assert_eq!(head("GET", "/", &cookie), hit(Check::Xss, "cookie:theme"));
+        assert_eq!(
+            head("GET", "/", &[("cookie", "session=abc123; theme=dark")]),
+            None
+        );
+    }
+
+    #[test]
+    fn scanner_user_agents_and_header_payloads_are_caught() {
+        assert_eq!(
+            head(
+                "GET",
+                "/",
+                &[("user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)")]
+            ),
+            hit(Check::Scanner, "header:user-agent")
+        );
+        assert_eq!(
+            head("GET", "/", &[("referer", "<script>alert(1)</script>")]),
+            hit(Check::Xss, "header:referer")
+        );
+        assert_eq!(
+            head(
+                "GET",
+                "/",
+                &[(
+                    "user-agent",
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+                )]
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn protocol_anomalies_are_caught() {
+        let both = [("content-length", "5"), ("transfer-encoding", "chunked")];
+        assert_eq!(
+            head("POST", "/", &both),
+            hit(Check::Protocol, "both content-length and transfer-encoding")
+        );
+        let two = [("content-length", "5"), ("content-length", "6")];
+        assert_eq!(
+            head("POST", "/", &two),
+            hit(Check::Protocol, "conflicting content-length headers")
+        );
+        assert_eq!(
+            head("POST", "/", &[("content-length", "five")]),
+            hit(Check::Protocol, "content-length is not a number")
+        );
+        assert_eq!(
+            head("TRACE", "/", &[]),
+            hit(Check::Protocol, "method used for cross-site tracing")
+        );
+        assert_eq!(
+            head("GET", "/a%0d%0aSet-Cookie:x", &[]),
+            hit(Check::Protocol, "control character in the path")
+        );
+        let no_host = testing::request("GET", "/", &[]);
+        assert_eq!(
+            inspect_head(&no_host, &all).map(|f| f.target),
+            Some("HTTP/1.1 request without host".to_string())
+        );
+    }
+
+    #[test]
+    fn the_checks_callback_decides_per_parameter() {
+        let req = testing::request(
+            "GET",
+            "/notes?content=%3Cb%3Ehi%3C%2Fb%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            &[("host", "shop.example.com")],
+        );
+        let none_for_content = |param: Option<&str>| -> Cow<'static, [Check]> {
+            if param == Some("content") {
+                Cow::Owned(Vec::new())
+            } else {
+                Cow::Borrowed(&ALL[..])
+            }
+        };
+        assert!(inspect_head(&req, &none_for_content).is_none());
+        assert!(inspect_head(&req, &all).is_some());
+    }
+
+    #[test]
+    fn bodies_are_inspected_by_content_type() {
+        assert_eq!(
+            body(
+                "application/x-www-form-urlencoded",
+                "name=ann&comment=1%27%20OR%20%271%27%3D%271%27%20--"
+            ),
+            hit(Check::Sqli, "body:comment")
+        );
+        assert_eq!(
+            body(
+                "application/json; charset=utf-8",
+                r#"{"user":{"name":"ann","bio":"<script>alert(1)</script>"}}"#
+            ),
+            hit(Check::Xss, "body:bio")
+        );
+        assert_eq!(
+            body("text/plain", "hello <script>alert(1)</script>"),
+            hit(Check::Xss, "body")
+        );
+        // Binary and multipart bodies are not inspected; benign ones pass.
+        assert_eq!(
+            body("application/octet-stream", "<script>alert(1)</script>"),
+            None
+        );
+        assert_eq!(
+            body(
+                "multipart/form-data; boundary=x",
+                "<script>alert(1)</script>"
+            ),
+            None
+        );
+        assert_eq!(
+            body(
+                "application/json",
+                r#"{"user":{"name":"ann","tags":["a","b"]}}"#
+            ),
+            None
+        );
+        assert_eq!(body("application/json", ""), None);
+    }
+}
