@@ -11,6 +11,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)  # fleet-wide lim
 command -v nginx >/dev/null || need_apt+=(nginx-light)       # benchmark peer (smoke run below)
 command -v openssl >/dev/null || need_apt+=(openssl)         # JWT test keys
 command -v wrk >/dev/null || need_apt+=(wrk)
+command -v haproxy >/dev/null || need_apt+=(haproxy)         # the load balancer in front (upgrades)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v chromium >/dev/null || need_apt+=(chromium)       # console end-to-end tests
 fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-wqy-microhei)  # Chinese UI screenshots
@@ -25,6 +26,11 @@ fi
 # A real Nacos-compatible registry for the discovery and shared-config tests.
 scripts/rnacos.sh install
 export RNACOS_BIN="$(command -v rnacos || echo "${CARGO_HOME:-$HOME/.cargo}/bin/rnacos")"
+
+# Lint gates: formatting, and clippy with the workspace lints, warnings as errors.
+echo "== cargo fmt --check, cargo clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked -- --include-ignored

@@ -548,11 +548,14 @@ async fn put_consumer(
 ) -> ApiResult<Json<Value>> {
     let mut fields = object(body)?;
     // Keys omitted or null: keep the stored ones (they are never sent back in full).
-    if fields.get("keys").is_none_or(|k| k.is_null()) {
+    if fields.get("keys").is_none_or(serde_json::Value::is_null) {
         fields.remove("keys");
     }
     for secret_field in ["basic", "hmac"] {
-        if fields.get(secret_field).is_some_and(|v| v.is_boolean()) {
+        if fields
+            .get(secret_field)
+            .is_some_and(serde_json::Value::is_boolean)
+        {
             fields.remove(secret_field);
         }
     }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! The console's API against a real console process and a real gateway watching the file the
 //! console edits: sessions, roles and CSRF; every endpoint with good and bad input; changes
 //! served by the gateway; refused changes leave file and gateway untouched; history, restore,

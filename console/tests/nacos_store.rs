@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! The console with the shared config in a real Nacos-compatible server (rnacos): a change
 //! made in the console is published to the data id, a gateway long-polling it applies it,
 //! and the fleet view finds that gateway through its self-registration.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! Route table scale: compile-and-apply time and lookup cost at 10 and 10 000 routes.
 //! `cargo bench -p tidegate --bench router_scale` prints a markdown table.
 //!

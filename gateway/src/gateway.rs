@@ -72,7 +72,7 @@ impl Gateway {
         let snapshot = Snapshot::build(source, 1, &lasting)?;
         lasting
             .discovery
-            .configure(snapshot.config.nacos.as_ref().map(|n| n.get_ref()));
+            .configure(snapshot.config.nacos.as_ref().map(toml::Spanned::get_ref));
         if let Err(e) = lasting.plugins.redis.configure(&snapshot.config.redis) {
             log::error!("{e}");
         }
@@ -129,7 +129,7 @@ impl Gateway {
     }
 
     pub fn config_path(&self) -> Option<&std::path::Path> {
-        self.config_path.get().map(|p| p.as_path())
+        self.config_path.get().map(std::path::PathBuf::as_path)
     }
 
     /// Whether keep-alive connections are let go after their current request.
@@ -245,7 +245,7 @@ impl Gateway {
         }
         self.current.store(new.clone());
         self.lasting.discovery.catch_up(
-            new.config.nacos.as_ref().map(|n| n.get_ref()),
+            new.config.nacos.as_ref().map(toml::Spanned::get_ref),
             new.services.values(),
             &self.lasting.endpoints,
         );

@@ -125,7 +125,7 @@ fn compile_services(
     lasting: &Lasting,
     problems: &mut Problems<'_>,
 ) -> HashMap<String, Arc<Service>> {
-    let nacos = config.nacos.as_ref().map(|n| n.get_ref());
+    let nacos = config.nacos.as_ref().map(toml::Spanned::get_ref);
     let mut services = HashMap::with_capacity(config.services.len());
     for service in &config.services {
         let discovered = service

@@ -34,7 +34,7 @@ fn alive(pid: i32) -> bool {
     let state = stat
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.trim_start().chars().next());
-    !matches!(state, Some('Z') | Some('X') | None)
+    !matches!(state, Some('Z' | 'X') | None)
 }
 
 pub fn run(o: Options) -> ExitCode {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! `tidegate check FILE`: every broken config is refused with FILE:LINE:COLUMN and a message
 //! that names the problem; a good one passes.
 

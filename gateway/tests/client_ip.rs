@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! The client address end to end: PROXY protocol v1/v2 on the listeners that expect it,
 //! X-Forwarded-For believed only from trusted proxies (and changeable at runtime).
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! The core data plane against real upstream servers on loopback: routing, rewriting,
 //! load balancing, retries, errors, forwarding headers and WebSocket tunnels.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! Health checks with real upstreams: an endpoint that dies under load costs clients nothing
 //! (retries, then passive ejection and active checks keep traffic away), and it gets traffic
 //! again once it is back.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! Hot configuration: every change goes through one pipeline (file watch, SIGHUP, admin API),
 //! never drops a request, never closes a tunnel it does not concern, and refuses bad input
 //! with a position while the old snapshot keeps serving.
@@ -337,7 +338,7 @@ async fn endpoint_leaving_its_service_closes_only_its_tunnels() {
     assert_eq!(code, 200, "{answer}");
     let mut alive = 0;
     let mut closed = 0;
-    for c in clients.iter_mut() {
+    for c in &mut clients {
         if ws::echo(c, "ping").await {
             alive += 1;
         } else {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! jwt-auth against vectors good and bad: RS256 and ES256 keys made by openssl at test time,
 //! expiry, not-before, audience, issuer, tampering, `alg: none` and algorithm confusion.
 

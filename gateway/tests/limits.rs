@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! Per-tenant limits and flood protection against real servers: local windows, concurrency,
 //! overrides, a fleet of three gateways sharing one real redis-server, Redis outages, runtime
 //! quota changes, and CC bans.

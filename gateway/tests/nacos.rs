@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! Discovery and shared config against a real Nacos-compatible server (rnacos, installed by
 //! scripts/rnacos.sh): instances follow the registry within a poll, blue/green splits over
 //! discovered labels, outages (registry down, gateway restarted during the outage, registry

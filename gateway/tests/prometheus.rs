@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! The dashboards and alert rules against a real Prometheus scraping a real gateway that has
 //! served a mix of traffic: every dashboard expression must return data, every alert rule
 //! must evaluate, and every metric they name must exist. Renaming a metric in code breaks it.
@@ -298,7 +299,11 @@ websocket_idle_timeout_ms = 500
     for (title, expr) in dashboard_exprs() {
         names.extend(metric_names(&expr));
         let r = query(&prom, &substitute(&expr)).await;
-        if r["status"] != "success" || r["data"]["result"].as_array().is_none_or(|a| a.is_empty()) {
+        if r["status"] != "success"
+            || r["data"]["result"]
+                .as_array()
+                .is_none_or(std::vec::Vec::is_empty)
+        {
             failures.push(format!("dashboard {title}: {expr} → {r}"));
         }
     }
@@ -314,7 +319,10 @@ websocket_idle_timeout_ms = 500
     assert!(names.len() >= 10, "too few metrics referenced: {names:?}");
     for name in &names {
         let r = query(&prom, &format!("count({name})")).await;
-        if r["data"]["result"].as_array().is_none_or(|a| a.is_empty()) {
+        if r["data"]["result"]
+            .as_array()
+            .is_none_or(std::vec::Vec::is_empty)
+        {
             failures.push(format!("metric {name} is not exported"));
         }
     }
@@ -337,5 +345,76 @@ fn promtool_accepts_the_rules_and_the_scrape_config() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// Every metric the dashboards and alerts name is on a fresh gateway's /metrics before any
+/// request — with no plugin configured as a family (HELP/TYPE) and, for what the config's
+/// routes and plugins can produce, as series at 0 — so `absent()` alerts mean what they say
+/// and panels show 0, not "no data".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_gateway_lists_every_metric_the_dashboards_use() {
+    let mut names: Vec<String> = dashboard_exprs()
+        .iter()
+        .flat_map(|(_, e)| metric_names(e))
+        .chain(alert_exprs().iter().flat_map(|e| metric_names(e)))
+        .map(|n| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| n.strip_suffix(s))
+                .unwrap_or(&n)
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let bare = Gateway::start("[[routes]]\nname = \"demo\"\nrespond = { status = 200 }\n");
+    let metrics = bare.metrics().await;
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !metrics.contains(&format!("# TYPE {n} ")))
+        .collect();
+    assert!(missing.is_empty(), "not listed: {missing:?}\n{metrics}");
+
+    let up = Upstream::start("a").await;
+    let with_plugins = Gateway::start(&format!(
+        r#"
+[[consumers]]
+name = "alice"
+keys = ["alice-key-0001"]
+[plugins.auth]
+type = "key-auth"
+[plugins.limit]
+type = "key-rate-limit"
+key = "consumer"
+limits = [{{ count = 10, per = "second" }}]
+[plugins.waf]
+type = "waf"
+[plugins.cc]
+type = "cc-protection"
+rate = {{ count = 100, per = "second" }}
+[[services]]
+name = "api"
+endpoints = [{{ addr = "{}" }}]
+[[routes]]
+name = "api"
+path = "/"
+service = "api"
+plugins = ["auth", "limit", "waf", "cc"]
+"#,
+        up.addr
+    ));
+    let metrics = with_plugins.metrics().await;
+    for series in [
+        r#"tidegate_websocket_tunnels_open{route="api"} 0"#,
+        r#"tidegate_websocket_tunnels_closed_total{reason="gateway_closed",route="api"} 0"#,
+        r#"tidegate_requests_total{method="GET",route="api",service="api",status_class="2xx"} 0"#,
+        r#"tidegate_plugin_refusals_total{plugin="auth",status="401"} 0"#,
+        r#"tidegate_plugin_refusals_total{plugin="limit",status="429"} 0"#,
+        r#"tidegate_limit_decisions_total{decision="rejected",plugin="limit",tenant="other"} 0"#,
+        r#"tidegate_cc_bans_total{plugin="cc"} 0"#,
+        r#"tidegate_waf_matches_total{action="blocked",check="sqli",plugin="waf"} 0"#,
+    ] {
+        assert!(metrics.contains(series), "missing {series}\n{metrics}");
     }
 }

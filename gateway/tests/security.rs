@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! Authentication and request checks as plugins, against a real upstream: key-auth with
 //! consumers and tenants (API permission, hidden credentials, identity headers that clients
 //! cannot spoof, limits per tenant), IP rules for IPv4 and IPv6, CORS preflight, body size.

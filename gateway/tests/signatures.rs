@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! basic-auth with argon2 and bcrypt hashes, and hmac-auth request signatures against a real
 //! upstream: good signatures pass with the consumer named; a tampered body, query or signed
 //! header, a stale or future date, a replayed signature or nonce are refused before anything

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! The WAF and request-block plugins through a real gateway: attacks in the query, path,
 //! form and JSON bodies, cookies and User-Agent are refused before the upstream; detect mode
 //! passes and counts; exclusions exempt one field; and the detection and false-positive

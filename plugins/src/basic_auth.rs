@@ -164,6 +164,10 @@ impl Plugin for BasicAuth {
         order::AUTH
     }
 
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[401, 403]);
+    }
+
     async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let challenge = |message: &str| Reply::challenge(&self.challenge, message);
         let (user, password) =

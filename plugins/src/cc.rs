@@ -136,6 +136,13 @@ impl Plugin for CcProtection {
         order::CC_PROTECTION
     }
 
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[self.status]);
+        crate::metrics::get()
+            .cc_bans
+            .with_label_values(&[&self.name]);
+    }
+
     async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         if let Ok(ip) = cx.client_ip.parse::<std::net::IpAddr>() {
             if self.allow.iter().any(|n| n.contains(&ip)) {

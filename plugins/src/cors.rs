@@ -117,6 +117,10 @@ impl Plugin for Cors {
         order::CORS
     }
 
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[403]);
+    }
+
     async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let Some(origin) = req.headers.get(http::header::ORIGIN).cloned() else {
             return Ok(());

@@ -95,14 +95,10 @@ fn parse_authorization(value: &str) -> Option<(String, Vec<String>, Vec<u8>)> {
         match k.trim() {
             "keyId" => key_id = Some(v.to_string()),
             "headers" => {
-                headers = Some(
-                    v.split_whitespace()
-                        .map(|h| h.to_ascii_lowercase())
-                        .collect(),
-                )
+                headers = Some(v.split_whitespace().map(str::to_ascii_lowercase).collect());
             }
             "signature" => {
-                signature = Some(base64::engine::general_purpose::STANDARD.decode(v).ok()?)
+                signature = Some(base64::engine::general_purpose::STANDARD.decode(v).ok()?);
             }
             _ => return None,
         }
@@ -225,6 +221,10 @@ impl Plugin for HmacAuth {
 
     fn order(&self) -> u16 {
         order::AUTH
+    }
+
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[401, 403, 411, 413, 503]);
     }
 
     fn body_limit(&self) -> usize {

@@ -66,6 +66,10 @@ impl Plugin for IpRestriction {
         order::IP_RESTRICTION
     }
 
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[403]);
+    }
+
     async fn on_request(&self, _req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         match cx.client_ip.parse::<std::net::IpAddr>() {
             Ok(ip) if self.permits(ip) => Ok(()),

@@ -182,6 +182,10 @@ impl Plugin for JwtAuth {
         order::AUTH
     }
 
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[401, 403]);
+    }
+
     async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let challenge = |message: &str| Reply::challenge("Bearer", message);
         let token = req

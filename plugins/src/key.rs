@@ -130,7 +130,7 @@ mod tests {
             KeySource::parse(spec)
                 .unwrap()
                 .extract(&req, state)
-                .map(|c| c.into_owned())
+                .map(std::borrow::Cow::into_owned)
         };
         assert_eq!(get("header:x-tenant-id", &state).as_deref(), Some("h1"));
         assert_eq!(get("query:tenant", &state).as_deref(), Some("q1"));

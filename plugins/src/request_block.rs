@@ -83,6 +83,10 @@ impl Plugin for RequestBlock {
         order::IP_RESTRICTION + 10
     }
 
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[self.status]);
+    }
+
     async fn on_request(&self, req: &RequestHeader, _cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let ua = req
             .headers

@@ -38,6 +38,10 @@ impl Plugin for RequestSize {
         order::IP_RESTRICTION + 50
     }
 
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[413]);
+    }
+
     async fn on_request(&self, req: &RequestHeader, _cx: &mut Ctx<'_>) -> Result<(), Reply> {
         let declared = req
             .headers

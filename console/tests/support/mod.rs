@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 //! A real gateway and a real console on loopback, for the console's API tests.
 #![allow(dead_code)]
 

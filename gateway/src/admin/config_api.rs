@@ -99,7 +99,7 @@ fn refused(errors: &crate::config::ConfigErrors) -> Response<Vec<u8>> {
         StatusCode::BAD_REQUEST,
         json!({
             "error": "invalid config",
-            "errors": errors.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            "errors": errors.errors.iter().map(std::string::ToString::to_string).collect::<Vec<_>>(),
         }),
     )
 }

@@ -90,7 +90,7 @@ pub async fn handle(
                 }
                 Err(errors) => json(
                     StatusCode::BAD_REQUEST,
-                    json!({"error": "invalid config", "errors": errors.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()}),
+                    json!({"error": "invalid config", "errors": errors.errors.iter().map(std::string::ToString::to_string).collect::<Vec<_>>()}),
                 ),
             }
         }

@@ -126,7 +126,7 @@ impl ConfigErrors {
     pub fn without_origin(&self) -> String {
         self.errors
             .iter()
-            .map(|e| e.to_string())
+            .map(std::string::ToString::to_string)
             .collect::<Vec<_>>()
             .join("\n")
     }

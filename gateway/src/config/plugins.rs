@@ -13,7 +13,7 @@ pub type PluginTables = BTreeMap<String, Spanned<toml::Table>>;
 
 pub fn validate(plugins: &PluginTables, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
     for (name, table) in plugins {
-        if !table.get_ref().get("type").is_some_and(|t| t.is_str()) {
+        if !table.get_ref().get("type").is_some_and(toml::Value::is_str) {
             report(
                 Some(table.span()),
                 format!("plugin {name:?} needs a `type`"),

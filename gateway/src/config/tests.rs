@@ -3,7 +3,11 @@ use super::*;
 fn errors(text: &str) -> Vec<String> {
     match Config::parse(&Source::new("t", text)) {
         Ok(_) => vec![],
-        Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+        Err(e) => e
+            .errors
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
     }
 }
 

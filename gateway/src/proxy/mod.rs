@@ -206,12 +206,12 @@ impl Proxy {
                 .req_header()
                 .headers
                 .get("x-request-id")
-                .map(|v| v.as_bytes()),
+                .map(http::HeaderValue::as_bytes),
         );
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
+            .map(std::net::SocketAddr::ip);
         let (client, trusted) = forwarded::client_ip(
             peer,
             &session.req_header().headers,

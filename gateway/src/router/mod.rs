@@ -173,7 +173,7 @@ impl PathTable {
         // Within one path, more specific routes first; the sort is stable so file order
         // breaks ties.
         let order = |list: &mut Vec<u32>| {
-            list.sort_by_key(|i| std::cmp::Reverse(routes[*i as usize].specificity()))
+            list.sort_by_key(|i| std::cmp::Reverse(routes[*i as usize].specificity()));
         };
         self.exact.values_mut().for_each(order);
         self.prefix.finish_with(order);

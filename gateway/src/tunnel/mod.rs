@@ -43,12 +43,10 @@ pub fn adopt(
             std.set_nonblocking(true)?;
             TcpStream::from_std(std)
         };
-        let (client, upstream) = match (as_tokio(parked.client), as_tokio(parked.upstream)) {
-            (Ok(c), Ok(u)) => (c, u),
-            _ => {
-                log::error!("could not adopt a tunnel of route {}", parked.info.route);
-                return;
-            }
+        let (Ok(client), Ok(upstream)) = (as_tokio(parked.client), as_tokio(parked.upstream))
+        else {
+            log::error!("could not adopt a tunnel of route {}", parked.info.route);
+            return;
         };
         spawn_relay(
             &registry,

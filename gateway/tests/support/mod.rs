@@ -1,9 +1,12 @@
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 //! Real processes and servers on 127.0.0.1 for the integration tests: the `tidegate` binary
 //! with a generated config, HTTP upstreams that echo what they received, and a WebSocket
 //! echo server. Everything binds ephemeral loopback ports and is torn down on drop.
 #![allow(dead_code)]
 
+pub mod haproxy;
 pub mod nacos;
+pub mod raw;
 pub mod redis;
 pub mod upstream;
 pub mod ws;
@@ -134,6 +137,19 @@ path = "{dir}/access.log"
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("tidegate did not start listening:\n{}", self.stderr());
+    }
+
+    /// Waits up to `limit` for the process to exit on its own.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     pub fn pid(&self) -> u32 {

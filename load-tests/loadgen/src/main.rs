@@ -93,7 +93,7 @@ async fn idle(url: &str, count: usize, seconds: u64) {
     println!("opened {count}");
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let mut alive = 0;
-    for ws in clients.iter_mut() {
+    for ws in &mut clients {
         if ws.send(Message::text("still there?")).await.is_ok()
             && matches!(
                 tokio::time::timeout(Duration::from_secs(5), ws.next()).await,

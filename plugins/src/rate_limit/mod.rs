@@ -195,9 +195,9 @@ impl KeyRateLimit {
     fn count(&self, tenant_label: &str, allowed: bool) {
         if let Some((yes, no)) = self.decisions.get(tenant_label) {
             if allowed {
-                yes.inc()
+                yes.inc();
             } else {
-                no.inc()
+                no.inc();
             }
         }
     }
@@ -368,6 +368,16 @@ impl Plugin for KeyRateLimit {
 
     fn order(&self) -> u16 {
         order::LIMITS
+    }
+
+    fn declare_metrics(&self) {
+        // Decision counters are resolved (so declared) when the plugin is built.
+        crate::metrics::declare_refusals(&self.name, &[400, 401, 429]);
+        if self.scope == Scope::Cluster {
+            crate::metrics::get()
+                .redis_fallback
+                .with_label_values(&[&self.name]);
+        }
     }
 
     async fn on_request(&self, req: &RequestHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {

@@ -149,6 +149,21 @@ impl Plugin for Waf {
         order::WAF
     }
 
+    fn declare_metrics(&self) {
+        crate::metrics::declare_refusals(&self.name, &[403]);
+        let action = match self.mode {
+            Mode::Block => "blocked",
+            Mode::Detect => "detected",
+        };
+        for check in Check::ALL {
+            crate::metrics::get().waf_matches.with_label_values(&[
+                self.name.as_str(),
+                check.as_str(),
+                action,
+            ]);
+        }
+    }
+
     fn body_limit(&self) -> usize {
         self.max_body
     }
