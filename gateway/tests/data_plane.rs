@@ -176,7 +176,7 @@ respond = { body = "prefix" }
     let resp = http.get(gw.url("/nope")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-    let body = json(&resp.text().await.unwrap());
+    let body = support::body_json(resp).await;
     assert_eq!(body["error"], "Not Found");
     assert_eq!(body["request_id"], id.as_str());
 }
@@ -453,7 +453,7 @@ service = "slow"
         assert_eq!(resp.status().as_u16(), status, "{path}");
         assert_eq!(resp.headers()["x-request-id"], "trace-42");
         assert_eq!(resp.headers()["content-type"], "application/json");
-        let body = json(&resp.text().await.unwrap());
+        let body = support::body_json(resp).await;
         assert_eq!(body["request_id"], "trace-42", "{path}");
         assert!(body["message"].as_str().unwrap().len() > 3);
     }
@@ -508,7 +508,7 @@ service = "svc"
         .await
         .unwrap();
     let returned_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-    let echo = json(&resp.text().await.unwrap());
+    let echo = support::body_json(resp).await;
     let h = &echo["headers"];
     assert_eq!(h["host"], "shop.example.com", "host passes through");
     // The peer is not a trusted proxy: its own X-Forwarded-For is not believed.
@@ -525,7 +525,7 @@ service = "svc"
         .await
         .unwrap();
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
-    let echo = json(&resp.text().await.unwrap());
+    let echo = support::body_json(resp).await;
     assert_eq!(echo["headers"]["x-request-id"], "abc-123");
 
     // The access log has one JSON line per request with the fields operators search by.

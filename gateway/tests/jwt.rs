@@ -346,24 +346,18 @@ async fn jwks_keys_rotate_without_a_reload() {
     let jwks =
         JwksServer::start(serde_json::json!({ "keys": [old_jwk.clone()] }).to_string()).await;
     let up = Upstream::start("a").await;
-    let gw = Gateway::start(&format!(
-        r#"
+    let gw = Gateway::start(
+        &(format!(
+            r#"
 [plugins.jwt]
 type = "jwt-auth"
 algorithms = ["RS256"]
 jwks_url = "http://{}/.well-known/jwks.json"
 jwks_refresh_seconds = 3600
-[[services]]
-name = "s"
-endpoints = [{{ addr = "{}" }}]
-[[routes]]
-name = "r"
-path = "/"
-service = "s"
-plugins = ["jwt"]
 "#,
-        jwks.addr, up.addr
-    ));
+            jwks.addr
+        ) + &support::service_route(&up.addr, "/", &["jwt"])),
+    );
     let token = |private: &[u8], kid: &str| {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(kid.into());
@@ -435,8 +429,9 @@ plugins = ["jwt"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_consumers_permission_and_identity_header_names() {
     let up = Upstream::start("a").await;
-    let gw = Gateway::start(&format!(
-        r#"
+    let gw = Gateway::start(
+        &(format!(
+            r#"
 [identity]
 consumer_header = "x-caller"
 tenant_header = "x-org"
@@ -449,17 +444,9 @@ type = "jwt-auth"
 algorithms = ["HS256"]
 secret = "jwt-test-secret-0123456789"
 allow = ["billing-service"]
-[[services]]
-name = "s"
-endpoints = [{{ addr = "{}" }}]
-[[routes]]
-name = "r"
-path = "/"
-service = "s"
-plugins = ["jwt"]
 "#,
-        up.addr
-    ));
+        ) + &support::service_route(&up.addr, "/", &["jwt"])),
+    );
     let token = |iss: &str, sub: &str| {
         encode(
             &Header::new(Algorithm::HS256),

@@ -6,7 +6,7 @@
 mod support;
 
 use support::upstream::Upstream;
-use support::{client, json, Gateway};
+use support::{client, Gateway};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_auth_names_the_consumer_and_tenant() {
@@ -75,7 +75,7 @@ plugins = ["alice-only"]
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let echo = json(&resp.text().await.unwrap());
+    let echo = support::body_json(resp).await;
     assert_eq!(echo["headers"]["x-consumer"], "alice");
     assert_eq!(echo["headers"]["x-tenant-id"], "acme");
     assert!(
@@ -83,15 +83,9 @@ plugins = ["alice-only"]
         "credential leaked upstream"
     );
     // Key from the environment, and in the query.
-    let resp = http
-        .get(gw.url("/api/x?api_key=k-bob-secret-1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        json(&resp.text().await.unwrap())["headers"]["x-tenant-id"],
-        "globex"
-    );
+    let (status, echo) = support::get_json(&http, &gw.url("/api/x?api_key=k-bob-secret-1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(echo["headers"]["x-tenant-id"], "globex");
 
     // The tenant limit runs after auth (fixed order, whatever the listing order): acme has
     // 3 a minute, bob's tenant its own 3.

@@ -28,8 +28,9 @@ async fn basic_auth_checks_stored_hashes() {
     };
     let bcrypt = bcrypt::hash("bob pw", 6).unwrap();
     let up = Upstream::start("a").await;
-    let gw = Gateway::start(&format!(
-        r#"
+    let gw = Gateway::start(
+        &(format!(
+            r#"
 [[consumers]]
 name = "alice"
 tenant = "acme"
@@ -40,17 +41,9 @@ basic = {{ username = "bob@example.com", password_hash = "{bcrypt}" }}
 [plugins.basic]
 type = "basic-auth"
 realm = "chat"
-[[services]]
-name = "s"
-endpoints = [{{ addr = "{}" }}]
-[[routes]]
-name = "r"
-path = "/"
-service = "s"
-plugins = ["basic"]
 "#,
-        up.addr
-    ));
+        ) + &support::service_route(&up.addr, "/", &["basic"])),
+    );
     let http = client();
     let get = |user: &str, password: &str| {
         http.get(gw.url("/x"))
@@ -59,7 +52,7 @@ plugins = ["basic"]
     };
     let resp = get("alice", "alice pw").await.unwrap();
     assert_eq!(resp.status(), 200);
-    let seen = json(&resp.text().await.unwrap());
+    let seen = support::body_json(resp).await;
     assert_eq!(seen["headers"]["x-consumer"], "alice");
     assert_eq!(seen["headers"]["x-tenant-id"], "acme");
     assert!(
@@ -245,17 +238,8 @@ hmac = {{ key_id = "alice", secret_env = "TIDEGATE_TEST_ALICE_HMAC" }}
 type = "hmac-auth"
 clock_skew_seconds = 60
 replay = "{replay}"
-[[services]]
-name = "s"
-endpoints = [{{ addr = "{}" }}]
-[[routes]]
-name = "r"
-path = "/"
-service = "s"
-plugins = ["sig"]
 "#,
-        up.addr
-    )
+    ) + &support::service_route(&up.addr, "/", &["sig"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,37 +20,9 @@ fn raise_fd_limit() {
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
 }
 
-fn body(up: &Upstream, echo: &ws::EchoServer, extra_server: &str) -> String {
-    format!(
-        r#"
-[[services]]
-name = "api"
-endpoints = [{{ addr = "{}" }}]
-[[services]]
-name = "chat"
-endpoints = [{{ addr = "{}" }}]
-[[routes]]
-name = "api"
-path = "/api/"
-service = "api"
-[[routes]]
-name = "ws"
-path = "/ws"
-service = "chat"
-"#,
-        up.addr, echo.addr
-    ) + extra_server
-}
-
 /// Starts a gateway whose [server] section has a short grace period (and `extra` lines).
 fn start(up: &Upstream, echo: &ws::EchoServer, grace: u64, extra: &str) -> Gateway {
-    let b = body(up, echo, "");
-    Gateway::start_with_text(|(port, admin, dir)| {
-        Gateway::config_text(port, admin, dir, &b).replace(
-            "grace_period_seconds = 1\n",
-            &format!("grace_period_seconds = {grace}\n{extra}"),
-        )
-    })
+    Gateway::start_with_grace(&support::api_and_ws(up.addr, echo.addr), grace, extra)
 }
 
 fn upgrade(gw: &Gateway) {

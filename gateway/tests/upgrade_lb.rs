@@ -15,31 +15,7 @@ use support::upstream::Upstream;
 use support::{ws, Gateway};
 
 fn gateway(up: &Upstream, echo: &ws::EchoServer, grace: u64) -> Gateway {
-    let body = format!(
-        r#"
-[[services]]
-name = "api"
-endpoints = [{{ addr = "{}" }}]
-[[services]]
-name = "chat"
-endpoints = [{{ addr = "{}" }}]
-[[routes]]
-name = "api"
-path = "/api/"
-service = "api"
-[[routes]]
-name = "ws"
-path = "/ws"
-service = "chat"
-"#,
-        up.addr, echo.addr
-    );
-    Gateway::start_with_text(|(port, admin, dir)| {
-        Gateway::config_text(port, admin, dir, &body).replace(
-            "grace_period_seconds = 1\n",
-            &format!("grace_period_seconds = {grace}\n"),
-        )
-    })
+    Gateway::start_with_grace(&support::api_and_ws(up.addr, echo.addr), grace, "")
 }
 
 fn backend(name: &'static str, gw: &Gateway) -> Backend {

@@ -201,21 +201,10 @@ impl Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_detection_and_false_positive_rates() {
     let up = Upstream::start("a").await;
-    let gw = Gateway::start(&format!(
-        r#"
-[plugins.waf]
-type = "waf"
-[[services]]
-name = "s"
-endpoints = [{{ addr = "{}" }}]
-[[routes]]
-name = "r"
-path = "/"
-service = "s"
-plugins = ["waf"]
-"#,
-        up.addr
-    ));
+    let gw = Gateway::start(
+        &("[plugins.waf]\ntype = \"waf\"\n".to_string()
+            + &support::service_route(&up.addr, "/", &["waf"])),
+    );
     let http = client();
     let status = |req: reqwest::RequestBuilder| async move {
         req.send().await.map_or(0, |r| r.status().as_u16())

@@ -97,6 +97,17 @@ path = "{dir}/access.log"
         })
     }
 
+    /// Starts with `grace_period_seconds = grace` (tests default to 1) and `server_extra`
+    /// lines added to `[server]`.
+    pub fn start_with_grace(body: &str, grace: u64, server_extra: &str) -> Gateway {
+        Self::start_with_text(|(port, admin, dir)| {
+            Self::config_text(port, admin, dir, body).replace(
+                "grace_period_seconds = 1\n",
+                &format!("grace_period_seconds = {grace}\n{server_extra}"),
+            )
+        })
+    }
+
     /// Starts with the whole config text made by `text((port, admin port, dir))`.
     pub fn start_with_text(text: impl FnOnce((u16, u16, &TempDir)) -> String) -> Gateway {
         let dir = TempDir::new("gw");
@@ -232,6 +243,35 @@ pub fn metric_sum(metrics: &str, name: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// `[[services]]` "s" with one endpoint and `[[routes]]` "r" on `path` through `plugins`: the
+/// fixture most plugin tests put behind their plugin settings.
+pub fn service_route(addr: impl std::fmt::Display, path: &str, plugins: &[&str]) -> String {
+    let plugins: Vec<String> = plugins.iter().map(|p| format!("{p:?}")).collect();
+    format!(
+        "[[services]]\nname = \"s\"\nendpoints = [{{ addr = \"{addr}\" }}]\n[[routes]]\nname = \"r\"\npath = \"{path}\"\nservice = \"s\"\nplugins = [{}]\n",
+        plugins.join(", ")
+    )
+}
+
+/// Service "api" behind route `/api/` and service "chat" behind the WebSocket route `/ws`:
+/// the two kinds of traffic the upgrade tests carry.
+pub fn api_and_ws(api: impl std::fmt::Display, chat: impl std::fmt::Display) -> String {
+    format!(
+        "[[services]]\nname = \"api\"\nendpoints = [{{ addr = \"{api}\" }}]\n[[services]]\nname = \"chat\"\nendpoints = [{{ addr = \"{chat}\" }}]\n[[routes]]\nname = \"api\"\npath = \"/api/\"\nservice = \"api\"\n[[routes]]\nname = \"ws\"\npath = \"/ws\"\nservice = \"chat\"\n"
+    )
+}
+
+/// A response's body as JSON (the test upstream echoes what it saw as JSON).
+pub async fn body_json(resp: reqwest::Response) -> serde_json::Value {
+    json(&resp.text().await.unwrap())
+}
+
+/// GET `url`: the status and the body as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let resp = http.get(url).send().await.unwrap();
+    (resp.status().as_u16(), body_json(resp).await)
 }
 
 /// Parses a response body as JSON, showing the text when it is not.
