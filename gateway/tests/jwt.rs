@@ -356,7 +356,7 @@ jwks_url = "http://{}/.well-known/jwks.json"
 jwks_refresh_seconds = 3600
 "#,
             jwks.addr
-        ) + &support::service_route(&up.addr, "/", &["jwt"])),
+        ) + &support::service_route(up.addr, "/", &["jwt"])),
     );
     let token = |private: &[u8], kid: &str| {
         let mut header = Header::new(Algorithm::RS256);
@@ -445,7 +445,7 @@ algorithms = ["HS256"]
 secret = "jwt-test-secret-0123456789"
 allow = ["billing-service"]
 "#,
-        ) + &support::service_route(&up.addr, "/", &["jwt"])),
+        ) + &support::service_route(up.addr, "/", &["jwt"])),
     );
     let token = |iss: &str, sub: &str| {
         encode(

@@ -42,7 +42,7 @@ basic = {{ username = "bob@example.com", password_hash = "{bcrypt}" }}
 type = "basic-auth"
 realm = "chat"
 "#,
-        ) + &support::service_route(&up.addr, "/", &["basic"])),
+        ) + &support::service_route(up.addr, "/", &["basic"])),
     );
     let http = client();
     let get = |user: &str, password: &str| {
@@ -239,7 +239,7 @@ type = "hmac-auth"
 clock_skew_seconds = 60
 replay = "{replay}"
 "#,
-    ) + &support::service_route(&up.addr, "/", &["sig"])
+    ) + &support::service_route(up.addr, "/", &["sig"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

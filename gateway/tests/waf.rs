@@ -203,7 +203,7 @@ async fn corpus_detection_and_false_positive_rates() {
     let up = Upstream::start("a").await;
     let gw = Gateway::start(
         &("[plugins.waf]\ntype = \"waf\"\n".to_string()
-            + &support::service_route(&up.addr, "/", &["waf"])),
+            + &support::service_route(up.addr, "/", &["waf"])),
     );
     let http = client();
     let status = |req: reqwest::RequestBuilder| async move {
