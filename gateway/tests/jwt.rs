@@ -430,22 +430,22 @@ jwks_refresh_seconds = 3600
 async fn jwt_consumers_permission_and_identity_header_names() {
     let up = Upstream::start("a").await;
     let gw = Gateway::start(
-        &(format!(
-            r#"
+        &(r#"
 [identity]
 consumer_header = "x-caller"
 tenant_header = "x-org"
 [[consumers]]
 name = "billing-service"
 tenant = "acme"
-jwt = {{ issuer = "https://id.example.com", subject = "svc-42" }}
+jwt = { issuer = "https://id.example.com", subject = "svc-42" }
 [plugins.jwt]
 type = "jwt-auth"
 algorithms = ["HS256"]
 secret = "jwt-test-secret-0123456789"
 allow = ["billing-service"]
-"#,
-        ) + &support::service_route(up.addr, "/", &["jwt"])),
+"#
+        .to_string()
+            + &support::service_route(up.addr, "/", &["jwt"])),
     );
     let token = |iss: &str, sub: &str| {
         encode(
