@@ -36,7 +36,7 @@ echo "== cargo test (workspace)"
 cargo test --workspace --locked -- --include-ignored
 
 # The console through a real browser (Debian's Chromium driven by playwright-core) against a
-# real console and gateway; it also refreshes the README's screenshots in docs/screenshots/.
+# real console and gateway; it also refreshes the console guide's screenshots in docs/screenshots/.
 echo "== console end-to-end (headless Chromium)"
 (cd console/e2e && npm ci --no-audit --no-fund --silent)
 TIDEGATE_BIN=target/debug/tidegate TIDEGATE_CONSOLE_BIN=target/debug/tidegate-console \

@@ -1,7 +1,7 @@
 // End-to-end: a real tidegate gateway, a real tidegate-console and two real upstreams on
 // loopback, driven through the UI in headless Chromium. Run by scripts/test.sh:
 //   TIDEGATE_BIN=target/debug/tidegate TIDEGATE_CONSOLE_BIN=target/debug/tidegate-console node console/e2e/e2e.mjs
-// Screenshots of the main pages are written to docs/screenshots/ (the README shows them).
+// Screenshots of the main pages are written to docs/screenshots/ (console/README.md shows them).
 
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';

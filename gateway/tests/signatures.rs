@@ -117,7 +117,7 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// A request signed as the README describes.
+/// A request signed as docs/plugins/hmac-auth.md describes.
 struct Signed {
     method: &'static str,
     path: String,

@@ -228,7 +228,7 @@ async fn corpus_detection_and_false_positive_rates() {
 
     let mut report = Vec::new();
     let mut attacks = Tally::default();
-    // Floors a little under what was measured (README), so a regression fails the test.
+    // Floors a little under what was measured (docs/plugins/waf.md), so a regression fails the test.
     let mut failures = Vec::new();
     for (file, how, floor) in [
         ("attacks/sqli.txt", "query value", 88.0),

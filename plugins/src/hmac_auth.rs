@@ -3,7 +3,7 @@
 //! it shares with the gateway (the consumer's `hmac` credential). The gateway recomputes the
 //! signature (constant-time compare), refuses timestamps outside the clock-skew window and
 //! refuses a signature or nonce it has already seen inside that window (replay), locally or
-//! fleet-wide through Redis. The recipe is in the README ("Signing requests").
+//! fleet-wide through Redis. The recipe is in docs/plugins/hmac-auth.md.
 //!
 //! Headers are checked first (`on_request`); the body — read before anything goes upstream —
 //! then completes the signature (`on_request_body`). So a request with a tampered body, query
@@ -117,7 +117,7 @@ pub fn canonical_query(query: Option<&str>) -> String {
     pairs.join("&")
 }
 
-/// The text both sides sign (see the README for the recipe).
+/// The text both sides sign (the recipe: docs/plugins/hmac-auth.md).
 #[allow(clippy::too_many_arguments)]
 pub fn string_to_sign(
     method: &str,
@@ -371,7 +371,7 @@ mod tests {
     use super::*;
     use crate::{testing, Chain, RequestState};
 
-    /// The README's worked example, byte for byte (the signature was made with openssl).
+    /// The worked example of docs/plugins/hmac-auth.md, byte for byte (the signature was made with openssl).
     #[test]
     fn the_documented_example_signs_as_written() {
         let text = string_to_sign(
