@@ -5,11 +5,11 @@
 use crate::access_log::AccessLog;
 use crate::config::{ConfigError, ConfigErrors, Source};
 use crate::discovery::Discovery;
+use crate::readiness::Readiness;
 use crate::snapshot::{content_hash, Lasting, Snapshot};
 use crate::tunnel;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -49,14 +49,7 @@ pub struct Gateway {
     current_source: Mutex<ChangeSource>,
     lasting: Lasting,
     tunnels: Arc<tunnel::Registry>,
-    /// Keep-alive connections get `Connection: close` on their next response: set when the
-    /// listeners go to a new process, on a graceful stop, and during an explicit drain.
-    closing_connections: AtomicBool,
-    /// The host is going away (SIGTERM) or was drained on purpose: `/readyz` says 503 so the
-    /// load balancer moves traffic. A binary upgrade does not set it — the new process serves
-    /// the same ports, so the host stays in rotation.
-    stopping: AtomicBool,
-    drained: AtomicBool,
+    readiness: Readiness,
     access_log: AccessLog,
     /// One change at a time, so versions are applied in order.
     apply_lock: Mutex<()>,
@@ -87,9 +80,7 @@ impl Gateway {
             current_source: Mutex::new(ChangeSource::Startup),
             lasting,
             tunnels: Arc::default(),
-            closing_connections: AtomicBool::new(false),
-            stopping: AtomicBool::new(false),
-            drained: AtomicBool::new(false),
+            readiness: Readiness::default(),
             access_log,
             apply_lock: Mutex::new(()),
             last_refusal: Mutex::new(None),
@@ -132,51 +123,9 @@ impl Gateway {
         self.config_path.get().map(std::path::PathBuf::as_path)
     }
 
-    /// Whether keep-alive connections are let go after their current request.
-    pub fn is_closing_connections(&self) -> bool {
-        self.closing_connections.load(Ordering::Relaxed)
-    }
-
-    /// Whether the load balancer should send this host traffic (`/readyz`).
-    pub fn is_ready(&self) -> bool {
-        !self.stopping.load(Ordering::Relaxed) && !self.drained.load(Ordering::Relaxed)
-    }
-
-    /// Why `/readyz` says 503, if it does.
-    pub fn unready_reason(&self) -> Option<&'static str> {
-        if self.stopping.load(Ordering::Relaxed) {
-            Some("stopping")
-        } else if self.drained.load(Ordering::Relaxed) {
-            Some("drained")
-        } else {
-            None
-        }
-    }
-
-    /// The listeners went to a new process (binary upgrade): finish what is open here, but
-    /// stay ready — the host keeps serving through the new process.
-    pub fn set_handing_over(&self) {
-        self.closing_connections.store(true, Ordering::Relaxed);
-        crate::metrics::get().handing_over.set(1);
-    }
-
-    /// A graceful stop: not ready any more, and connections close after their request.
-    pub fn set_stopping(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
-        self.closing_connections.store(true, Ordering::Relaxed);
-        crate::metrics::get().draining.set(1);
-    }
-
-    /// An operator's drain (`POST /api/drain`, `tidegate drain`): not ready, connections close
-    /// after their request, requests are still served. `false` undoes it.
-    pub fn set_drained(&self, drained: bool) {
-        self.drained.store(drained, Ordering::Relaxed);
-        let stopping = self.stopping.load(Ordering::Relaxed);
-        self.closing_connections
-            .store(drained || stopping, Ordering::Relaxed);
-        crate::metrics::get()
-            .draining
-            .set(i64::from(drained || stopping));
+    /// Whether this host should get traffic, and whether connections are let go.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
     }
 
     pub fn last_refusal(&self) -> Option<Refusal> {

@@ -8,7 +8,7 @@
 //! 3. runtime — [`tunnel`] (relays and their reload policy), [`gateway`] (the current
 //!    snapshot, lasting state, the apply pipeline), and the services around it:
 //!    [`config_watch`], [`nacos`], [`health`], [`lifecycle`], [`admin`], [`access_log`],
-//!    [`listener`], [`proxy_protocol`], [`upgrade`];
+//!    [`listener`], [`proxy_protocol`], [`readiness`], [`upgrade`];
 //! 4. request path — [`proxy`].
 
 pub mod config;
@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod listener;
 pub mod nacos;
 pub mod proxy_protocol;
+pub mod readiness;
 pub mod tunnel;
 pub mod upgrade;
 

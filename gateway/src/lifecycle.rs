@@ -56,7 +56,7 @@ impl BackgroundService for Lifecycle {
                     log::info!(
                         "upgrade: listeners go to the new process; finishing what is open here"
                     );
-                    self.gateway.set_handing_over();
+                    self.gateway.readiness().set_handing_over();
                     if let Some(path) = &self.handover_path {
                         handing_over =
                             Some(tokio::spawn(hand_over(self.gateway.clone(), path.clone())));
@@ -64,7 +64,7 @@ impl BackgroundService for Lifecycle {
                 }
                 ExecutionPhase::GracefulTerminate => {
                     log::info!("graceful stop: not ready any more; draining");
-                    self.gateway.set_stopping();
+                    self.gateway.readiness().set_stopping();
                 }
                 ExecutionPhase::ShutdownGracePeriod => {
                     // No more new connections. Let the hand-over finish its last round, then

@@ -31,7 +31,7 @@ impl ServeHttp for AdminApp {
         match (method.as_str(), path.as_str()) {
             ("GET", "/healthz") => text(StatusCode::OK, "ok\n"),
             ("GET", "/readyz") => {
-                if let Some(reason) = self.gateway.unready_reason() {
+                if let Some(reason) = self.gateway.readiness().unready_reason() {
                     json(
                         StatusCode::SERVICE_UNAVAILABLE,
                         serde_json::json!({"ready": false, "reason": reason}),
@@ -63,7 +63,7 @@ impl ServeHttp for AdminApp {
                         // Before host maintenance: the SLB moves traffic away on /readyz 503
                         // while requests are still served; DELETE puts the host back.
                         let drain = method == "POST";
-                        self.gateway.set_drained(drain);
+                        self.gateway.readiness().set_drained(drain);
                         log::warn!(
                             "{}",
                             if drain {
@@ -74,7 +74,7 @@ impl ServeHttp for AdminApp {
                         );
                         json(
                             StatusCode::OK,
-                            serde_json::json!({"drained": drain, "ready": self.gateway.is_ready()}),
+                            serde_json::json!({"drained": drain, "ready": self.gateway.readiness().is_ready()}),
                         )
                     }
                     (None, _, _) => {

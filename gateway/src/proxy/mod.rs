@@ -223,7 +223,7 @@ impl Proxy {
             Some(c) if Some(c) != peer => c.to_string(),
             _ => ctx.peer_ip.clone(),
         };
-        if self.gateway.is_closing_connections() {
+        if self.gateway.readiness().is_closing_connections() {
             // Finish this request, then let the connection go (see the upgrade notes).
             session.set_keepalive(None);
         }
