@@ -245,7 +245,8 @@ role = "viewer"
     try {
       await page.waitForFunction(() => {
         const text = document.querySelector('[data-testid="split-live-chat"]')?.textContent || '';
-        return /stage=green \d+ %/.test(text) && /stage=blue \d+ %/.test(text);
+        // Series exist at 0 from the start; wait for a scrape that has seen the new split.
+        return /stage=green [1-9]\d* %/.test(text) && /stage=blue \d+ %/.test(text);
       }, null, { timeout: 10000 });
       const live = await id('split-live-chat').textContent();
       const share = Number(/stage=green (\d+) %/.exec(live)[1]);
