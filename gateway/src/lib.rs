@@ -8,7 +8,8 @@
 //! 3. runtime — [`tunnel`] (relays and their reload policy), [`gateway`] (the current
 //!    snapshot, lasting state, the apply pipeline), and the services around it:
 //!    [`config_watch`], [`nacos`], [`health`], [`lifecycle`], [`admin`], [`access_log`],
-//!    [`listener`], [`proxy_protocol`], [`readiness`], [`upgrade`];
+//!    [`edge`] (the client side of every connection), [`proxy_protocol`], [`readiness`],
+//!    [`upgrade`];
 //! 4. request path — [`proxy`].
 
 pub mod config;
@@ -23,10 +24,10 @@ pub mod upstream;
 pub mod access_log;
 pub mod admin;
 pub mod config_watch;
+pub mod edge;
 pub mod gateway;
 pub mod health;
 pub mod lifecycle;
-pub mod listener;
 pub mod nacos;
 pub mod proxy_protocol;
 pub mod readiness;

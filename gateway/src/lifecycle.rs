@@ -5,7 +5,7 @@
 //! 200: the new process serves the same ports, so the SLB keeps the host in rotation); open
 //! WebSocket tunnels are handed to the new process (or, when that cannot be done, closed
 //! with 1001 spread over the grace period). On a graceful stop (SIGTERM) `/readyz` turns 503
-//! so the SLB moves traffic away. Either way — with help from [`crate::listener::Listener`] —
+//! so the SLB moves traffic away. Either way — with help from [`crate::edge::Edge`] —
 //! keep-alive connections are not cut while idle but get `Connection: close` on their next
 //! request.
 

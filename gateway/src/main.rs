@@ -17,9 +17,9 @@ use std::process::ExitCode;
 use tidegate::admin::AdminApp;
 use tidegate::config::{Config, Source, EMBEDDED_DEFAULT};
 use tidegate::config_watch::ConfigWatch;
+use tidegate::edge::Edge;
 use tidegate::gateway::Gateway;
 use tidegate::lifecycle::Lifecycle;
-use tidegate::listener::Listener;
 use tidegate::proxy::Proxy;
 
 #[derive(Parser)]
@@ -153,10 +153,16 @@ fn main() -> ExitCode {
         }
     }
 
+    let mut http = pingora_proxy::http_proxy(&server.configuration, Proxy::new(gateway.clone()));
+    // HTTP/2 with prior knowledge on the plain listeners (the edge hands such connections on).
+    let mut options = pingora_core::apps::HttpServerOptions::default();
+    options.h2c = true;
+    http.server_options = Some(options);
     let mut proxy = Service::new(
         "tidegate proxy".to_string(),
-        Listener::new(
-            pingora_proxy::http_proxy(&server.configuration, Proxy::new(gateway.clone())),
+        Edge::new(
+            http,
+            gateway.clone(),
             server_config
                 .proxy_protocol
                 .iter()
@@ -165,7 +171,12 @@ fn main() -> ExitCode {
         ),
     );
     for addr in server_config.listen_addrs() {
-        proxy.add_tcp(addr);
+        // No read buffer in Pingora's socket stream: the edge reads each request itself, and
+        // a silent or idle connection then holds no buffer at all.
+        proxy.add_listener(
+            pingora_core::listeners::ListenerConfig::tcp(addr)
+                .l4_buffer(pingora_core::listeners::L4BufferSettings::new(0, 1460)),
+        );
     }
 
     let mut admin = Service::new(

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub upstream_duration: HistogramVec,
     pub connections_open: IntGauge,
     pub connections_total: prometheus::IntCounter,
+    pub connections_refused: IntCounterVec,
+    pub requests_refused: IntCounterVec,
     pub endpoints: IntGaugeVec,
     pub nacos_up: IntGauge,
     pub nacos_requests: IntCounterVec,
@@ -143,6 +145,25 @@ impl Metrics {
             "Client connections accepted on the proxy listeners",
         )
         .expect("valid metric");
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "tidegate_connections_refused_total",
+                "Client connections closed at accept by a cap (max_connections, max_connections_per_ip)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        for reason in ["max_connections", "max_connections_per_ip"] {
+            connections_refused.with_label_values(&[reason]);
+        }
+        let requests_refused = IntCounterVec::new(
+            Opts::new(
+                "tidegate_requests_refused_total",
+                "Requests the edge answered itself before routing (bad framing, head too large or too slow, …), by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let endpoints = IntGaugeVec::new(
             Opts::new(
                 "tidegate_service_endpoints",
@@ -202,6 +223,8 @@ impl Metrics {
             Box::new(upstream_duration.clone()),
             Box::new(connections_open.clone()),
             Box::new(connections_total.clone()),
+            Box::new(connections_refused.clone()),
+            Box::new(requests_refused.clone()),
             Box::new(endpoints.clone()),
             Box::new(nacos_up.clone()),
             Box::new(nacos_requests.clone()),
@@ -232,6 +255,8 @@ impl Metrics {
             upstream_duration,
             connections_open,
             connections_total,
+            connections_refused,
+            requests_refused,
             endpoints,
             nacos_up,
             nacos_requests,

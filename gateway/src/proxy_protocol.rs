@@ -38,6 +38,21 @@ pub async fn accept(stream: Stream) -> std::io::Result<Stream> {
     Ok(l4)
 }
 
+/// Parses a header at the front of `buf`: the origin and the header's length, `None` when
+/// `buf` holds only the start of one. At most a v1 line or a v2 header of 1 KiB.
+pub fn parse_prefix(buf: &[u8]) -> std::io::Result<Option<(Origin, usize)>> {
+    use futures_util::FutureExt;
+    let mut rest = buf;
+    match read_header(&mut rest).now_or_never() {
+        Some(Ok(origin)) => Ok(Some((origin, buf.len() - rest.len()))),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof && buf.len() < 1024 => {
+            Ok(None)
+        }
+        Some(Err(e)) => Err(e),
+        None => Ok(None),
+    }
+}
+
 pub async fn read_header<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Origin> {
     let bad = |m: &str| {
         std::io::Error::new(
@@ -49,7 +64,7 @@ pub async fn read_header<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io:
     r.read_exact(&mut first[..5]).await?;
     if &first[..5] == b"PROXY" {
         // v1: text up to CRLF, read a byte at a time so nothing after it is consumed (the
-        // stream below is buffered, so this costs no system calls).
+        // reader is a buffer, so this costs no system calls).
         let mut line = b"PROXY".to_vec();
         while !line.ends_with(b"\r\n") {
             if line.len() >= V1_MAX {

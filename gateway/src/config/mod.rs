@@ -9,6 +9,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod edge;
 mod error;
 pub mod identity;
 pub mod nacos;
@@ -20,6 +21,7 @@ pub mod source;
 
 pub use access_log::AccessLogConfig;
 pub use admin::AdminConfig;
+pub use edge::{EdgeConfig, EscapedSlashes};
 pub use error::{line_column, ConfigError, ConfigErrors, Problems};
 pub use identity::{IdentityConfig, IdentityHeaders};
 pub use nacos::{NacosBinding, NacosConfig, RegisterConfig, ServiceKey};
@@ -56,6 +58,9 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub access_log: AccessLogConfig,
+    /// How clients are treated before routing: caps, timeouts, header limits, paths.
+    #[serde(default)]
+    pub edge: EdgeConfig,
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
     #[serde(default)]
@@ -105,6 +110,7 @@ impl Config {
         self.server.validate(report);
         self.admin.validate(report);
         self.access_log.validate(report);
+        self.edge.validate(report);
         if let Some(nacos) = &self.nacos {
             nacos.get_ref().validate(nacos.span(), report);
             if let Some(register) = &nacos.get_ref().register {

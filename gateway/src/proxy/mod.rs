@@ -15,6 +15,7 @@ pub mod respond;
 mod websocket;
 
 pub use ctx::RequestCtx;
+pub use request_id::generate as new_request_id;
 
 use crate::gateway::Gateway;
 use crate::router::{normalize_host, normalize_path, Route, RouteAction};

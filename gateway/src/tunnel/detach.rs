@@ -6,6 +6,7 @@
 //! stream is dropped (closing only its copy of the descriptor). The same descriptor is what a
 //! later hand-over to another process would pass on. TLS connections stay in Pingora's stream.
 
+use crate::edge::FrontStream;
 use bytes::BytesMut;
 use futures_util::FutureExt;
 use pingora_core::protocols::l4::stream::Stream as L4Stream;
@@ -21,17 +22,26 @@ pub enum Client {
     Pingora(Stream),
 }
 
-/// Returns the connection and the bytes Pingora had read from it but not yet handed out
-/// (they go to the upstream first).
-pub fn detach(mut stream: Stream) -> (Client, BytesMut) {
+/// Returns the connection and the bytes read from it but not yet handed out (they go to the
+/// upstream first): what the edge had buffered past the upgrade request, and what Pingora's
+/// socket stream had buffered.
+pub fn detach(stream: Stream) -> (Client, BytesMut) {
+    let (mut stream, mut pending) = if stream.as_any().is::<FrontStream>() {
+        let front = stream
+            .into_any()
+            .downcast::<FrontStream>()
+            .expect("checked the type");
+        front.into_parts()
+    } else {
+        (stream, BytesMut::new())
+    };
     let is_plain =
         stream.get_ssl().is_none() && stream.as_any().downcast_ref::<L4Stream>().is_some();
     if !is_plain {
-        return (Client::Pingora(stream), BytesMut::new());
+        return (Client::Pingora(stream), pending);
     }
     // Drain what is buffered without waiting: `unconstrained` so Tokio's budget cannot turn a
     // ready read into Pending, `now_or_never` so an empty socket is not waited on.
-    let mut pending = BytesMut::new();
     let mut chunk = [0u8; 4096];
     for _ in 0..64 {
         match tokio::task::unconstrained(stream.read(&mut chunk)).now_or_never() {
