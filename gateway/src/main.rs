@@ -175,7 +175,7 @@ fn main() -> ExitCode {
         // a silent or idle connection then holds no buffer at all.
         proxy.add_listener(
             pingora_core::listeners::ListenerConfig::tcp(addr)
-                .l4_buffer(pingora_core::listeners::L4BufferSettings::new(0, 1460)),
+                .l4_buffer(pingora_core::listeners::L4BufferSettings::new(0, 0)),
         );
     }
 

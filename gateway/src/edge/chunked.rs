@@ -18,6 +18,10 @@ enum State {
     },
     /// After the size: optional whitespace, then `;` and extensions, or CR.
     AfterSize,
+    /// The name of an extension after `;` (`empty` until its first character).
+    ExtensionName {
+        empty: bool,
+    },
     /// Inside the extensions, until CR.
     Extension,
     /// Expecting the LF of a size line.
@@ -41,8 +45,12 @@ enum State {
 pub struct ChunkScanner {
     state: State,
     size: u64,
+    /// Whitespace came after the size digits.
+    spaced: bool,
     line: usize,
     trailers: usize,
+    /// A trailer line has had its colon.
+    colon: bool,
 }
 
 /// What scanning a slice found.
@@ -60,8 +68,10 @@ impl Default for ChunkScanner {
         ChunkScanner {
             state: State::Size { digits: 0 },
             size: 0,
+            spaced: false,
             line: 0,
             trailers: 0,
+            colon: false,
         }
     }
 }
@@ -93,12 +103,27 @@ impl ChunkScanner {
                     }
                 },
                 State::AfterSize => {
+                    // Whitespace only before an extension (`BWS ";"`), never before CRLF.
                     self.line += 1;
                     match b {
-                        b'\r' => self.state = State::SizeLf,
-                        b' ' | b'\t' => {}
-                        b';' => self.state = State::Extension,
+                        b'\r' if !self.spaced => self.state = State::SizeLf,
+                        b' ' | b'\t' => self.spaced = true,
+                        b';' => self.state = State::ExtensionName { empty: true },
                         _ => return Scanned::Invalid("junk after a chunk size"),
+                    }
+                }
+                State::ExtensionName { empty } => {
+                    self.line += 1;
+                    match b {
+                        b if crate::edge::is_tchar(b) => {
+                            self.state = State::ExtensionName { empty: false };
+                        }
+                        b' ' | b'\t' if empty => {}
+                        _ if empty => return Scanned::Invalid("a chunk extension without a name"),
+                        _ => {
+                            self.state = State::Extension;
+                            continue;
+                        }
                     }
                 }
                 State::Extension => {
@@ -109,6 +134,7 @@ impl ChunkScanner {
                     match b {
                         b'\r' => self.state = State::SizeLf,
                         b'\n' => return Scanned::Invalid("bare LF in a chunk-size line"),
+                        b';' => self.state = State::ExtensionName { empty: true },
                         b'\t' | b' '..=b'~' | 0x80..=0xff => {}
                         _ => return Scanned::Invalid("control byte in a chunk extension"),
                     }
@@ -118,6 +144,7 @@ impl ChunkScanner {
                         return Scanned::Invalid("CR without LF in a chunk-size line");
                     }
                     self.line = 0;
+                    self.spaced = false;
                     self.state = if self.size == 0 {
                         State::TrailerStart
                     } else {
@@ -150,10 +177,12 @@ impl ChunkScanner {
                     b'\r' => self.state = State::TrailerLf { empty: true },
                     b'\n' => return Scanned::Invalid("bare LF in the trailer section"),
                     b' ' | b'\t' => return Scanned::Invalid("obsolete line folding in a trailer"),
-                    _ => {
+                    b if crate::edge::is_tchar(b) => {
+                        self.colon = false;
                         self.state = State::Trailer;
                         continue;
                     }
+                    _ => return Scanned::Invalid("a trailer line without a field name"),
                 },
                 State::Trailer => {
                     self.trailers += 1;
@@ -161,7 +190,17 @@ impl ChunkScanner {
                         return Scanned::Invalid("trailer section too large");
                     }
                     match b {
+                        b'\r' if !self.colon => {
+                            return Scanned::Invalid("a trailer line without a colon")
+                        }
                         b'\r' => self.state = State::TrailerLf { empty: false },
+                        b':' => self.colon = true,
+                        b' ' | b'\t' if !self.colon => {
+                            return Scanned::Invalid("whitespace in a trailer field name")
+                        }
+                        b if !self.colon && !crate::edge::is_tchar(b) => {
+                            return Scanned::Invalid("a bad trailer field name")
+                        }
                         b'\n' => return Scanned::Invalid("bare LF in the trailer section"),
                         0..=8 | 10..=31 | 127 => {
                             return Scanned::Invalid("control byte in a trailer")
@@ -206,7 +245,7 @@ mod tests {
 
     #[test]
     fn finds_the_end_of_a_chunked_body() {
-        let body = b"5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\n\r\nGET /next";
+        let body = b"5\r\nhello\r\n3 ;ext=1;b\r\nabc\r\n0\r\n\r\nGET /next";
         assert_eq!(whole(body), Scanned::Done(body.len() - 9));
         let with_trailer = b"1\r\nx\r\n0\r\nX-Sum: 1\r\n\r\n";
         assert_eq!(whole(with_trailer), Scanned::Done(with_trailer.len()));
@@ -237,6 +276,9 @@ mod tests {
             b"5 \x01\r\n",
             b"5;a=\x01\r\n",
             b"0x5\r\nhello\r\n",
+            b"5 \r\nhello\r\n0\r\n\r\n",
+            b"5;\r\nhello\r\n0\r\n\r\n",
+            b"0\r\nGET / HTTP/1.1\r\n\r\n",
         ] {
             assert!(
                 matches!(whole(bad), Scanned::Invalid(_)),

@@ -58,7 +58,7 @@ fn refuse(status: u16, reason: &'static str, message: impl Into<String>) -> Refu
 pub const MAX_FIELDS: usize = 128;
 
 /// Where the head ends in `buf` (the index after the empty line), if it is all there. A bare
-/// LF ends lines too (RFC 9112 §2.2 lets a recipient accept it); the parser then checks them.
+/// LF also ends it here, so that such a head is refused (below) instead of waited on.
 pub fn head_end(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(p) = memchr(b'\n', &buf[i..]) {
@@ -73,6 +73,14 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
+/// Every line ends with CRLF: a bare LF is how some parsers end a line and others do not
+/// (RFC 9112 §2.2 only lets a recipient accept it), so it is refused.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|b| *b == needle)
 }
@@ -80,6 +88,9 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
 /// Checks the head at the front of `buf` (which holds at least `len` = [`head_end`] bytes).
 pub fn check(buf: &[u8], len: usize) -> Result<Head, Refusal> {
     let bytes = &buf[..len];
+    if has_bare_lf(bytes) {
+        return Err(refuse(400, "bare_lf", "a line ends with a bare LF"));
+    }
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut req = httparse::Request::new(&mut fields);
     match req.parse(bytes) {
@@ -197,7 +208,17 @@ pub fn check(buf: &[u8], len: usize) -> Result<Head, Refusal> {
             .headers
             .iter()
             .any(|f| f.name.eq_ignore_ascii_case("content-length") && f.value.contains(&b','));
-    let rewritten = folded.then(|| fold_content_length(bytes, length.unwrap_or(0)));
+    let absolute = absolute_form(req.path.unwrap_or(""));
+    let rewritten = (folded || absolute.is_some()).then(|| {
+        let request_line = absolute.as_ref().map(|(authority, path)| {
+            format!("{method} {path} HTTP/1.{version}\r\nHost: {authority}\r\n")
+        });
+        rewrite(
+            bytes,
+            request_line.as_deref(),
+            folded.then_some(length.unwrap_or(0)),
+        )
+    });
     Ok(Head {
         len,
         body,
@@ -208,16 +229,19 @@ pub fn check(buf: &[u8], len: usize) -> Result<Head, Refusal> {
 
 fn looks_like_http_version(line: &[u8]) -> bool {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(version) = line.rsplit(|b| *b == b' ').next() else {
+    let parts: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
+    let [_, _, version] = parts.as_slice() else {
         return false;
     };
     matches!(version, [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit())
-        || matches!(version, [b'H', b'T', b'T', b'P', b'/', a] if a.is_ascii_digit())
 }
 
 /// RFC 9112 §3.2: origin-form (`/path?query`), absolute-form (`http://host/path`), `*` for
 /// OPTIONS, authority-form for CONNECT. No fragment anywhere.
 fn check_target(method: &str, target: &str) -> Result<(), Refusal> {
+    if method == "CONNECT" {
+        return Err(refuse(501, "connect", "CONNECT is not served here"));
+    }
     if target.contains('#') {
         return Err(refuse(
             400,
@@ -225,12 +249,20 @@ fn check_target(method: &str, target: &str) -> Result<(), Refusal> {
             "the request target has a fragment",
         ));
     }
+    if !target.starts_with('/') {
+        // Absolute form: no userinfo in the authority (RFC 9110 §4.2.4).
+        let authority = target
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+        if authority.contains('@') {
+            return Err(refuse(400, "bad_target", "userinfo in the request target"));
+        }
+    }
     let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
     let ok = target.starts_with('/')
         || lower.starts_with("http://")
         || lower.starts_with("https://")
-        || (target == "*" && method == "OPTIONS")
-        || (method == "CONNECT" && !target.contains('/'));
+        || (target == "*" && method == "OPTIONS");
     if ok {
         Ok(())
     } else {
@@ -296,45 +328,105 @@ fn transfer_coding(value: &[u8]) -> Result<Body, Refusal> {
             "chunked is applied more than once",
         ));
     }
+    if !codings
+        .iter()
+        .all(|c| c.iter().all(|b| super::is_tchar(*b)))
+    {
+        return Err(refuse(400, "bad_te", "Transfer-Encoding is malformed"));
+    }
     match codings.as_slice() {
         [only] if is_chunked(only) => Ok(Body::Chunked),
-        [.., last] if !is_chunked(last) && codings.iter().any(is_chunked) => Err(refuse(
+        // Without a final chunked the length cannot be known: 400 and close (RFC 9112 §6.3
+        // rule 3, a MUST); a final chunked after codings not served here: 501 (§6.1).
+        [.., last] if !is_chunked(last) => Err(refuse(
             400,
-            "chunked_not_last",
+            "chunked_not_final",
             "chunked must be the final transfer coding",
         )),
-        _ if codings
-            .iter()
-            .all(|c| c.iter().all(|b| super::is_tchar(*b))) =>
-        {
-            Err(refuse(
-                501,
-                "unsupported_te",
-                "only the chunked transfer coding is supported",
-            ))
-        }
-        _ => Err(refuse(400, "bad_te", "Transfer-Encoding is malformed")),
+        _ => Err(refuse(
+            501,
+            "unsupported_te",
+            "only the chunked transfer coding is supported",
+        )),
     }
 }
 
-/// The head with every Content-Length line replaced by one `Content-Length: n` (in place of
-/// the first).
-fn fold_content_length(head: &[u8], length: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(head.len());
+/// An absolute-form target's authority and its origin-form rest (`/` when empty).
+fn absolute_form(target: &str) -> Option<(&str, String)> {
+    if target.starts_with('/') || target == "*" {
+        return None;
+    }
+    let (_, rest) = target.split_once("://")?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(split);
+    let path = match tail {
+        "" => "/".to_string(),
+        t if t.starts_with('?') => format!("/{t}"),
+        t => t.to_string(),
+    };
+    Some((authority, path))
+}
+
+/// The head as it is handed on: with an absolute-form target, the request line in origin
+/// form and the target's authority as the only Host (RFC 9112 §3.2.2: the authority wins
+/// over a Host sent alongside); with repeated Content-Length lines, one `Content-Length: n`
+/// in place of the first.
+fn rewrite(head: &[u8], request_line: Option<&str>, length: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + 32);
     let mut written = false;
-    for line in head.split_inclusive(|b| *b == b'\n') {
-        let is_cl = line
+    for (i, line) in head.split_inclusive(|b| *b == b'\n').enumerate() {
+        if i == 0 {
+            match request_line {
+                Some(new) => out.extend_from_slice(new.as_bytes()),
+                None => out.extend_from_slice(line),
+            }
+            continue;
+        }
+        let name = line
             .iter()
             .position(|b| *b == b':')
-            .is_some_and(|colon| line[..colon].eq_ignore_ascii_case(b"content-length"));
-        if !is_cl {
-            out.extend_from_slice(line);
-        } else if !written {
-            out.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
-            written = true;
+            .map_or(&[][..], |colon| &line[..colon]);
+        if request_line.is_some() && name.eq_ignore_ascii_case(b"host") {
+            continue;
+        }
+        match length {
+            Some(n) if name.eq_ignore_ascii_case(b"content-length") => {
+                if !written {
+                    out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
+                    written = true;
+                }
+            }
+            _ => out.extend_from_slice(line),
         }
     }
     out
+}
+
+/// An upstream's response gets the same scrutiny (RFC 9112 §6): one `Transfer-Encoding`
+/// line whose only coding is `chunked`, and `Content-Length` only as one decimal value
+/// (repeats identical). Anything else is a 502 for the client, never relayed. (Pingora itself
+/// refuses differing lengths, and lets `Transfer-Encoding` override a length, as §6.3 says.)
+pub fn check_response(headers: &http::HeaderMap) -> Result<(), &'static str> {
+    let mut te = headers.get_all(http::header::TRANSFER_ENCODING).iter();
+    if let Some(value) = te.next() {
+        if te.next().is_some() {
+            return Err("the upstream sent more than one Transfer-Encoding header");
+        }
+        if !trim(value.as_bytes()).eq_ignore_ascii_case(b"chunked") {
+            return Err("the upstream's Transfer-Encoding is not just chunked");
+        }
+    }
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(http::header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|b| *b == b',') {
+            let n = parse_length(part).map_err(|_| "the upstream's Content-Length is malformed")?;
+            if length.is_some_and(|l| l != n) {
+                return Err("the upstream sent differing Content-Length values");
+            }
+            length = Some(n);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -363,7 +455,6 @@ mod tests {
         assert_eq!(status("GET / HTTP/1.0\r\n\r\n"), 200);
         assert_eq!(status("GET http://x/y HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
         assert_eq!(status("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
-        assert_eq!(status("GET / HTTP/1.1\nHost: x\n\n"), 200);
     }
 
     #[test]
@@ -383,6 +474,19 @@ mod tests {
     }
 
     #[test]
+    fn absolute_form_becomes_origin_form_with_its_authority_as_host() {
+        let h = verdict("GET http://a.example/p?q=1 HTTP/1.1\r\nHost: b.example\r\n\r\n").unwrap();
+        assert_eq!(
+            String::from_utf8(h.rewritten.unwrap()).unwrap(),
+            "GET /p?q=1 HTTP/1.1\r\nHost: a.example\r\n\r\n"
+        );
+        let h = verdict("GET HTTP://a.example HTTP/1.1\r\nHost: a.example\r\n\r\n").unwrap();
+        assert!(String::from_utf8(h.rewritten.unwrap())
+            .unwrap()
+            .starts_with("GET / HTTP/1.1\r\n"));
+    }
+
+    #[test]
     fn refuses_ambiguous_framing() {
         let cases = [
             ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),
@@ -393,7 +497,11 @@ mod tests {
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
-            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", 501),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+            ("CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+            ("GET http://u@x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            ("GET / HTTP/1.1\nHost: x\n\n", 400),
+            ("GET / HTTP/1\r\nHost: x\r\n\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \"chunked\"\r\n\r\n", 400),
             ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
@@ -408,6 +516,7 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: u@x\r\n\r\n", 400),
             ("GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505),
             ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+            ("GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
             ("GET /#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400),
             ("GET x HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         ];
@@ -417,9 +526,40 @@ mod tests {
     }
 
     #[test]
+    fn checks_upstream_responses_too() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(check_response(&headers(&[("transfer-encoding", "chunked")])).is_ok());
+        assert!(check_response(&headers(&[
+            ("content-length", "5"),
+            ("content-length", "5")
+        ]))
+        .is_ok());
+        for bad in [
+            headers(&[
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ]),
+            headers(&[("transfer-encoding", "gzip")]),
+            headers(&[("transfer-encoding", "gzip, chunked")]),
+            headers(&[("content-length", "5"), ("content-length", "6")]),
+            headers(&[("content-length", "abc")]),
+        ] {
+            assert!(check_response(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn finds_the_end_of_a_head() {
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest"), Some(27));
         assert_eq!(head_end(b"GET / HTTP/1.1\nHost: x\n\nrest"), Some(24));
+        assert!(has_bare_lf(b"GET / HTTP/1.1\nHost: x\r\n\r\n"));
+        assert!(!has_bare_lf(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
     }
 }

@@ -16,6 +16,7 @@
 pub mod caps;
 pub mod chunked;
 pub mod framing;
+mod memory;
 mod refuse;
 pub mod stream;
 
@@ -104,26 +105,54 @@ impl<A> ServerApp for Edge<A>
 where
     A: HttpServerApp + ServerApp + Send + Sync + 'static,
 {
+    /// The connection goes on in a task of the edge's own (on this same worker thread):
+    /// Pingora's per-connection task keeps a future of a few KiB for as long as its app runs,
+    /// the edge's task only what the connection needs while it waits.
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let (edge, shutdown) = (self.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            edge.connection(stream, &shutdown).await;
+        });
+        None
+    }
+
+    /// Deliberately not passed on: Pingora's HTTP cleanup would close every idle keep-alive
+    /// connection under its client (one sending at that instant gets an error). Instead they
+    /// stay open through the grace period and each next request is answered with
+    /// `Connection: close` (Pingora turns keep-alive off once shutdown starts, and so does
+    /// the proxy while draining).
+    async fn cleanup(&self) {}
+}
+
+impl<A> Edge<A>
+where
+    A: HttpServerApp + ServerApp + Send + Sync + 'static,
+{
+    async fn connection(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) {
         let _open = Open::new();
+        memory::ensure_collector();
         let snapshot = self.gateway.snapshot();
         let edge = snapshot.config.edge.clone();
         let expects_proxy = self.expects_proxy_header(&stream);
         let mut front = FrontStream::new(stream, edge.max_header_bytes);
         if expects_proxy {
-            let origin = timeout(PROXY_HEADER_TIMEOUT, read_proxy_header(&mut front)).await;
+            let origin = timeout(
+                PROXY_HEADER_TIMEOUT,
+                Box::pin(read_proxy_header(&mut front)),
+            )
+            .await;
             match origin {
                 Ok(Ok(Some(addr))) => front.set_peer(addr),
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => {
                     log::debug!("connection refused: {e}");
-                    return None;
+                    return;
                 }
-                Err(_) => return None,
+                Err(_) => return,
             }
         }
         // Per address: the client's (after a PROXY header); a trusted proxy without one
@@ -140,137 +169,166 @@ where
                     .connections_refused
                     .with_label_values(&[why.as_str()])
                     .inc();
-                return None;
+                return;
             }
         };
         drop(snapshot);
         if front.selected_alpn_proto() == Some(ALPN::H2) {
             front.window = Window::Open;
-            return ServerApp::process_new(&self.inner, Box::new(front), shutdown).await;
+            Box::pin(ServerApp::process_new(
+                &self.inner,
+                Box::new(front),
+                shutdown,
+            ))
+            .await;
+            return;
         }
-        self.serve_http1(front, shutdown, edge).await
+        self.serve_http1(front, shutdown, edge).await;
     }
 
-    /// Deliberately not passed on: Pingora's HTTP cleanup would close every idle keep-alive
-    /// connection under its client (one sending at that instant gets an error). Instead they
-    /// stay open through the grace period and each next request is answered with
-    /// `Connection: close` (Pingora turns keep-alive off once shutdown starts, and so does
-    /// the proxy while draining).
-    async fn cleanup(&self) {}
-}
-
-impl<A> Edge<A>
-where
-    A: HttpServerApp + ServerApp + Send + Sync + 'static,
-{
     /// The keep-alive loop: one request at a time, each checked before Pingora sees it.
+    /// While a connection waits for its next request only the small state of this loop
+    /// exists; each request's work runs in a future of its own, dropped when it is answered.
     async fn serve_http1(
         self: &Arc<Self>,
         mut front: FrontStream,
         shutdown: &ShutdownWatch,
-        mut edge: crate::config::EdgeConfig,
-    ) -> Option<Stream> {
+        edge: crate::config::EdgeConfig,
+    ) {
         let mut first = true;
+        let (mut header_timeout, mut idle_timeout) =
+            (edge.header_read_timeout_ms, edge.keepalive_timeout_ms);
         loop {
             if front.buf.is_empty() {
                 front.release_idle_buffer();
                 // A new connection gets the header timeout to start talking; a kept-alive
                 // one the idle timeout. Nothing but this small array is held meanwhile.
-                let wait = Duration::from_millis(if first {
-                    edge.header_read_timeout_ms
-                } else {
-                    edge.keepalive_timeout_ms
-                });
-                let mut start = [0u8; 1024];
+                let wait = Duration::from_millis(if first { header_timeout } else { idle_timeout });
+                let mut start = [0u8; 256];
                 let n = match timeout(wait, front.inner_mut().read(&mut start)).await {
                     Ok(Ok(n)) if n > 0 => n,
-                    _ => return None,
+                    _ => return,
                 };
                 front.buf.extend_from_slice(&start[..n]);
             }
-            if !first {
-                // A long-lived connection follows config changes.
-                edge = self.gateway.snapshot().config.edge.clone();
-            }
-            let deadline = Instant::now() + Duration::from_millis(edge.header_read_timeout_ms);
-            if first && H2_PREFACE.starts_with(&front.buf[..front.buf.len().min(H2_PREFACE.len())])
-            {
-                // h2c with prior knowledge: the rest of the preface, then Pingora's HTTP/2.
-                while front.buf.len() < H2_PREFACE.len() {
-                    match timeout_at(deadline, front.fill(H2_PREFACE.len())).await {
-                        Ok(Ok(n)) if n > 0 => {}
-                        _ => return None,
-                    }
-                }
-                if front.buf.starts_with(H2_PREFACE) {
-                    front.window = Window::Open;
-                    return ServerApp::process_new(&self.inner, Box::new(front), shutdown).await;
-                }
-            }
+            let next = Box::pin(self.serve_request(front, shutdown, first)).await;
             first = false;
-            let len = loop {
-                if let Some(len) = framing::head_end(&front.buf) {
-                    break len;
+            match next {
+                Turn::Next(f, (header, idle)) => {
+                    front = f;
+                    (header_timeout, idle_timeout) = (header, idle);
                 }
-                if front.buf.len() > edge.max_header_bytes {
-                    return refuse::answer(&self.gateway, front, &refuse::too_large()).await;
-                }
-                match timeout_at(deadline, front.fill(4096)).await {
-                    Ok(Ok(n)) if n > 0 => {}
-                    Ok(_) => return None,
-                    Err(_) => {
-                        return refuse::answer(&self.gateway, front, &refuse::timeout()).await
-                    }
-                }
-            };
-            if len > edge.max_header_bytes {
-                return refuse::answer(&self.gateway, front, &refuse::too_large()).await;
+                Turn::Done => return,
             }
-            let head = match framing::check(&front.buf, len) {
-                Ok(head) => head,
-                Err(refusal) => return refuse::answer(&self.gateway, front, &refusal).await,
-            };
-            if head.body == Body::Chunked {
-                // What of the chunked body is already here is checked now: a bad chunk line
-                // must not reach the upstream, and so far nothing has.
-                let mut scanner = ChunkScanner::default();
-                if let Scanned::Invalid(why) = scanner.scan(&front.buf[len..]) {
-                    let refusal = framing::Refusal {
-                        status: 400,
-                        reason: "bad_chunk",
-                        message: why.to_string(),
-                    };
-                    return refuse::answer(&self.gateway, front, &refusal).await;
-                }
-            }
-            let mut head_len = len;
-            if let Some(rewritten) = head.rewritten {
-                let rest = front.buf.split_off(len);
-                front.buf.clear();
-                front.buf.extend_from_slice(&rewritten);
-                front.buf.unsplit(rest);
-                head_len = rewritten.len();
-            }
-            (front.window, front.chunked_next) = match head.body {
-                Body::None => (Window::Bytes(head_len as u64), false),
-                Body::Length(n) => (Window::Bytes(head_len as u64 + n), false),
-                Body::Chunked => (Window::Bytes(head_len as u64), true),
-            };
-            let mut session = ServerSession::new_http1(Box::new(front));
-            if *shutdown.borrow() {
-                // Stop the client from reusing a connection of a process shutting down soon.
-                session.set_keepalive(None);
-            } else {
-                session.set_keepalive(Some(edge.keepalive_timeout_ms.div_ceil(1000)));
-            }
-            let reused = self.inner.process_new_http(session, shutdown).await?;
-            let (stream, _) = reused.consume();
-            front = match stream.into_any().downcast::<FrontStream>() {
-                Ok(front) => *front,
-                Err(_) => return None,
-            };
         }
     }
+
+    /// One request from its first bytes to its answer: the head within the header timeout,
+    /// the framing check, then Pingora. `first`: the connection's first request (which may
+    /// be an HTTP/2 preface instead).
+    async fn serve_request(
+        self: &Arc<Self>,
+        mut front: FrontStream,
+        shutdown: &ShutdownWatch,
+        first: bool,
+    ) -> Turn {
+        // A long-lived connection follows config changes.
+        let edge = self.gateway.snapshot().config.edge.clone();
+        let deadline = Instant::now() + Duration::from_millis(edge.header_read_timeout_ms);
+        if first && H2_PREFACE.starts_with(&front.buf[..front.buf.len().min(H2_PREFACE.len())]) {
+            // h2c with prior knowledge: the rest of the preface, then Pingora's HTTP/2.
+            while front.buf.len() < H2_PREFACE.len() {
+                match timeout_at(deadline, front.fill(H2_PREFACE.len())).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => return Turn::Done,
+                }
+            }
+            if front.buf.starts_with(H2_PREFACE) {
+                front.window = Window::Open;
+                ServerApp::process_new(&self.inner, Box::new(front), shutdown).await;
+                return Turn::Done;
+            }
+        }
+        let len = loop {
+            if let Some(len) = framing::head_end(&front.buf) {
+                break len;
+            }
+            if front.buf.len() > edge.max_header_bytes {
+                refuse::answer(&self.gateway, front, &refuse::too_large()).await;
+                return Turn::Done;
+            }
+            match timeout_at(deadline, front.fill(1024)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return Turn::Done,
+                Err(_) => {
+                    refuse::answer(&self.gateway, front, &refuse::timeout()).await;
+                    return Turn::Done;
+                }
+            }
+        };
+        if len > edge.max_header_bytes {
+            refuse::answer(&self.gateway, front, &refuse::too_large()).await;
+            return Turn::Done;
+        }
+        let head = match framing::check(&front.buf, len) {
+            Ok(head) => head,
+            Err(refusal) => {
+                refuse::answer(&self.gateway, front, &refusal).await;
+                return Turn::Done;
+            }
+        };
+        if head.body == Body::Chunked {
+            // What of the chunked body is already here is checked now: a bad chunk line
+            // must not reach the upstream, and so far nothing has.
+            let mut scanner = ChunkScanner::default();
+            if let Scanned::Invalid(why) = scanner.scan(&front.buf[len..]) {
+                let refusal = framing::Refusal {
+                    status: 400,
+                    reason: "bad_chunk",
+                    message: why.to_string(),
+                };
+                refuse::answer(&self.gateway, front, &refusal).await;
+                return Turn::Done;
+            }
+        }
+        let mut head_len = len;
+        if let Some(rewritten) = head.rewritten {
+            let rest = front.buf.split_off(len);
+            front.buf.clear();
+            front.buf.extend_from_slice(&rewritten);
+            front.buf.unsplit(rest);
+            head_len = rewritten.len();
+        }
+        (front.window, front.chunked_next) = match head.body {
+            Body::None => (Window::Bytes(head_len as u64), false),
+            Body::Length(n) => (Window::Bytes(head_len as u64 + n), false),
+            Body::Chunked => (Window::Bytes(head_len as u64), true),
+        };
+        let mut session = ServerSession::new_http1(Box::new(front));
+        if *shutdown.borrow() {
+            // Stop the client from reusing a connection of a process shutting down soon.
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(edge.keepalive_timeout_ms.div_ceil(1000)));
+        }
+        let Some(reused) = self.inner.process_new_http(session, shutdown).await else {
+            return Turn::Done;
+        };
+        let (stream, _) = reused.consume();
+        match stream.into_any().downcast::<FrontStream>() {
+            Ok(front) => Turn::Next(
+                *front,
+                (edge.header_read_timeout_ms, edge.keepalive_timeout_ms),
+            ),
+            Err(_) => Turn::Done,
+        }
+    }
+}
+
+/// After one request: the connection goes on (with the timeouts now configured), or is done.
+enum Turn {
+    Next(FrontStream, (u64, u64)),
+    Done,
 }
 
 /// Reads a PROXY v1/v2 header off the front of the connection (from the edge's buffer, so

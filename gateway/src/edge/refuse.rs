@@ -5,7 +5,6 @@
 use super::framing::Refusal;
 use super::FrontStream;
 use crate::gateway::Gateway;
-use pingora_core::protocols::Stream;
 use tokio::io::AsyncWriteExt;
 
 pub fn too_large() -> Refusal {
@@ -24,12 +23,8 @@ pub fn timeout() -> Refusal {
     }
 }
 
-/// Writes the answer and gives up the connection (always `None`: nothing to reuse).
-pub async fn answer(
-    gateway: &Gateway,
-    mut front: FrontStream,
-    refusal: &Refusal,
-) -> Option<Stream> {
+/// Writes the answer and gives up the connection.
+pub async fn answer(gateway: &Gateway, mut front: FrontStream, refusal: &Refusal) {
     let request_id = crate::proxy::new_request_id();
     let body = crate::proxy::respond::error_body(refusal.status, &refusal.message, &request_id);
     let reason = http::StatusCode::from_u16(refusal.status)
@@ -77,5 +72,4 @@ pub async fn answer(
         );
     }
     let _ = front.inner_mut().shutdown().await;
-    None
 }

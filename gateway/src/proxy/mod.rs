@@ -18,7 +18,7 @@ pub use ctx::RequestCtx;
 pub use request_id::generate as new_request_id;
 
 use crate::gateway::Gateway;
-use crate::router::{normalize_host, normalize_path, Route, RouteAction};
+use crate::router::{normalize_host, normalize_path, PathPolicy, Route, RouteAction};
 use crate::snapshot::Snapshot;
 use async_trait::async_trait;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -137,6 +137,10 @@ impl ProxyHttp for Proxy {
         let Some(service) = ctx.route.as_ref().and_then(|r| r.service()) else {
             return Ok(());
         };
+        if let Err(why) = crate::edge::framing::check_response(&upstream_response.headers) {
+            log::warn!("refused a response of service {}: {why}", service.name);
+            return Error::e_explain(ErrorType::HTTPStatus(502), why);
+        }
         if let Some(state) = &ctx.active {
             service.responded(state, upstream_response.status);
         }
@@ -265,6 +269,7 @@ async fn find_route(
     snapshot: Arc<Snapshot>,
 ) -> Result<Step<Arc<Route>>> {
     let req = session.req_header();
+    // (The edge turned an absolute-form target into origin form with its authority as Host.)
     let raw_host = req
         .headers
         .get(http::header::HOST)
@@ -272,9 +277,24 @@ async fn find_route(
         .or_else(|| req.uri.host())
         .unwrap_or("");
     let host = normalize_host(raw_host);
-    let Some(path) = normalize_path(req.uri.path()) else {
-        respond::error(session, ctx, 400, "path climbs above the root").await?;
-        return Ok(Step::Answered);
+    let edge = &snapshot.config.edge;
+    let policy = PathPolicy {
+        merge_slashes: edge.merge_slashes,
+        escaped_slashes: edge.escaped_slashes,
+    };
+    // `OPTIONS *` is about the server as a whole: routed as `/`, forwarded as `*`.
+    let raw_path = match req.uri.path() {
+        "*" => "/",
+        p => p,
+    };
+    let path = match normalize_path(raw_path, policy) {
+        Ok(path) => path,
+        Err(e) => {
+            // The path is not what the framing of the connection is in doubt about; the
+            // connection stays usable.
+            respond::error(session, ctx, 400, e.message()).await?;
+            return Ok(Step::Answered);
+        }
     };
     let found = snapshot
         .router

@@ -50,7 +50,10 @@ pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, stat
         .str("client_ip", &ctx.client_ip)
         .str("method", req.method.as_str())
         .str("host", host)
-        .str("path", req.uri.path())
+        .str(
+            "path",
+            ctx.normalized_path.as_deref().unwrap_or(req.uri.path()),
+        )
         .str("route", route)
         .str(
             "consumer",

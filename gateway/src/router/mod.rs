@@ -18,7 +18,7 @@ mod radix;
 mod subset;
 
 pub use host::normalize as normalize_host;
-pub use path::{normalize as normalize_path, PathPattern};
+pub use path::{normalize as normalize_path, PathError, PathPattern, PathPolicy};
 pub use subset::{Labels, SubsetSelector};
 
 use crate::config::{RouteConfig, TunnelPolicy, METHODS};

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod haproxy;
+pub mod logging;
 pub mod nacos;
 pub mod raw;
 pub mod redis;
