@@ -152,6 +152,9 @@ graceful_shutdown_timeout_seconds = 1
 listen = "127.0.0.1:$2"
 [access_log]
 enabled = false
+[edge]
+# nginx's client_header_timeout default, so the flood scenarios hold connections alike.
+header_read_timeout_ms = 60000
 [[services]]
 name = "up"
 endpoints = [{ addr = "127.0.0.1:$UP" }]
@@ -312,6 +315,20 @@ ws_run "upstream direct" "ws://127.0.0.1:$WSUP/ws" "$(pgrep -f "tidegate-loadgen
 ws_run "nginx" "ws://127.0.0.1:$NG_PORT/ws" "$NG_PIDS"
 ws_run "tidegate" "ws://127.0.0.1:$TG_PORT/ws" "$TG_PIDS"
 
+echo "== scenario: connection floods (memory per connection, RSS after a flood)" >&2
+FLOOD_N=3000
+((SMOKE)) && FLOOD_N=200
+FLOODS=()
+for mode in silent idle slowloris; do
+  # A fresh process for each flood, so one does not live on another's freed memory.
+  start_nginx 0
+  ng=$(python3 "$ROOT/load-tests/flood.py" "$NG_PORT" "$(tr ' ' ',' <<<"${NG_PIDS% }")" "$FLOOD_N" "$mode")
+  start_tidegate 0
+  tg=$(python3 "$ROOT/load-tests/flood.py" "$TG_PORT" "$TG_PIDS" "$FLOOD_N" "$mode")
+  FLOODS+=("$mode|$ng|$tg")
+  echo "  $mode: nginx $ng; tidegate $tg" >&2
+done
+
 # Report.
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/$STAMP.md; fi
@@ -366,6 +383,18 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
   IFS='|' read -r _ ngper _ ngrate <<<"${WS[1]}"; IFS='|' read -r _ tgper _ tgrate <<<"${WS[2]}"
   echo
   echo "Ratios, Tidegate / nginx: echo throughput $(ratio "$tgrate" "$ngrate"), memory per tunnel $(ratio "$tgper" "$ngper")."
+  echo
+  echo "## Connection floods ($FLOOD_N connections each, a fresh process per flood)"
+  echo
+  echo "| flood | nginx KiB per connection | Tidegate KiB per connection | nginx RSS after | Tidegate RSS after |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  for f in "${FLOODS[@]}"; do
+    IFS='|' read -r mode ng tg <<<"$f"
+    python3 -c "
+import json,sys
+n,t=json.loads(sys.argv[2]),json.loads(sys.argv[3])
+print(f\"| {sys.argv[1]} | {n['kib_per_connection']} | {t['kib_per_connection']} | {n['rss_after_pct']:+} % | {t['rss_after_pct']:+} % |\")" "$mode" "$ng" "$tg"
+  done
   if ((${#LAT[@]})); then
     echo
     echo "## Latency at fixed rates (${RATES[*]} requests/s: a quarter and a half of nginx's maximum; oha --latency-correction)"
