@@ -108,6 +108,14 @@ impl Line {
         self
     }
 
+    /// A JSON value as it is (an object, an array, a number).
+    pub fn json(mut self, key: &str, value: &serde_json::Value) -> Line {
+        use std::fmt::Write;
+        self.key(key);
+        let _ = write!(self.out, "{value}");
+        self
+    }
+
     fn key(&mut self, key: &str) {
         if self.out.len() > 1 {
             self.out.push(',');

@@ -61,6 +61,9 @@ pub struct Caller {
     pub tenant: Option<String>,
     /// Verified JWT claims, set by a JWT plugin.
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Fields a plugin adds to the request's access log line: a key and a JSON value (the
+    /// WAF's verdict, say).
+    pub log: Vec<(&'static str, serde_json::Value)>,
 }
 
 type Slot = Option<Box<dyn Any + Send + Sync>>;

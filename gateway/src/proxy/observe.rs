@@ -68,8 +68,16 @@ pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, stat
         .num(
             "duration_ms",
             format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
-        )
-        .finish();
+        );
+    let line = match ctx.plugins.as_ref() {
+        Some(state) => state
+            .caller
+            .log
+            .iter()
+            .fold(line, |line, (key, value)| line.json(key, value)),
+        None => line,
+    }
+    .finish();
     log.write(line);
 }
 
