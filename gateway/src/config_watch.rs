@@ -28,7 +28,7 @@ struct Stamp {
     inode: u64,
 }
 
-fn stamp(path: &PathBuf) -> Option<Stamp> {
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
     Some(Stamp {
@@ -39,6 +39,17 @@ fn stamp(path: &PathBuf) -> Option<Stamp> {
 }
 
 impl ConfigWatch {
+    /// The stamps of every file the serving certificates were loaded from.
+    fn certificate_stamps(&self) -> Vec<Option<Stamp>> {
+        self.gateway
+            .snapshot()
+            .certificates
+            .files
+            .iter()
+            .map(|p| stamp(p))
+            .collect()
+    }
+
     fn reload(&self, from: ChangeSource) {
         let Some(path) = &self.path else {
             log::info!("SIGHUP: running the embedded default config, nothing to re-read");
@@ -72,7 +83,8 @@ impl BackgroundService for ConfigWatch {
                 None
             }
         };
-        let mut last = self.path.as_ref().and_then(stamp);
+        let mut last = self.path.as_deref().and_then(stamp);
+        let mut certs = self.certificate_stamps();
         // The file may have changed between its reading at startup and this first look (a
         // busy machine starts this service late): catch up once. An unchanged file is a
         // no-op in the pipeline.
@@ -85,14 +97,23 @@ impl BackgroundService for ConfigWatch {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                    last = self.path.as_ref().and_then(stamp);
+                    last = self.path.as_deref().and_then(stamp);
                     self.reload(ChangeSource::Signal);
                 }
-                _ = ticker.tick(), if self.path.is_some() => {
-                    let now = self.path.as_ref().and_then(stamp);
-                    if now.is_some() && now != last {
+                _ = ticker.tick() => {
+                    let now = self.path.as_deref().and_then(stamp);
+                    if self.path.is_some() && now.is_some() && now != last {
                         last = now;
                         self.reload(ChangeSource::File);
+                    }
+                    // A renewal tool replaces certificate files: the serving config is
+                    // compiled again with them (a bad pair is refused; the old one serves).
+                    let now = self.certificate_stamps();
+                    if now != certs {
+                        let serving = self.gateway.snapshot().source.clone();
+                        log::info!("certificate files changed: recompiling {}", serving.origin);
+                        let _ = self.gateway.apply(serving, ChangeSource::Certificates);
+                        certs = self.certificate_stamps();
                     }
                 }
             }

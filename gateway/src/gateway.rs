@@ -22,6 +22,9 @@ pub enum ChangeSource {
     Signal,
     AdminApi,
     Nacos,
+    /// A certificate, key, OCSP response or client CA file changed on disk (a renewal): the
+    /// serving text is compiled again.
+    Certificates,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -158,7 +161,7 @@ impl Gateway {
             // An admin change (a quota override) to a shared config keeps its bootstrap.
             source.overlay.clone_from(&old.source.overlay);
         }
-        if content_hash(&source.text) == old.hash {
+        if content_hash(&source.text) == old.hash && from != ChangeSource::Certificates {
             reloads.with_label_values(&["unchanged"]).inc();
             return Ok(Applied::Unchanged {
                 version: old.version,

@@ -3,7 +3,8 @@
 //!
 //! Layers, each importing only those above it:
 //! 1. schema — [`config`] (the TOML types), and the leaves [`metrics`] and [`time`];
-//! 2. compile — [`upstream`], [`router`], [`discovery`] (state they start from), and
+//! 2. compile — [`upstream`], [`router`], [`tls`] (certificates, handshakes), [`discovery`]
+//!    (state they start from), and
 //!    [`snapshot`], which turns a config into an immutable snapshot;
 //! 3. runtime — [`tunnel`] (relays and their reload policy), [`gateway`] (the current
 //!    snapshot, lasting state, the apply pipeline), and the services around it:
@@ -19,6 +20,7 @@ pub mod time;
 pub mod discovery;
 pub mod router;
 pub mod snapshot;
+pub mod tls;
 pub mod upstream;
 
 pub mod access_log;

@@ -158,25 +158,44 @@ fn main() -> ExitCode {
     let mut options = pingora_core::apps::HttpServerOptions::default();
     options.h2c = true;
     http.server_options = Some(options);
+    let (proxy_plain, proxy_tls): (Vec<std::net::SocketAddr>, Vec<std::net::SocketAddr>) =
+        server_config
+            .proxy_protocol
+            .iter()
+            .filter_map(|a| a.get_ref().parse().ok())
+            .partition(|a: &std::net::SocketAddr| {
+                server_config.listen_addrs().any(|l| l.parse() == Ok(*a))
+            });
     let mut proxy = Service::new(
         "tidegate proxy".to_string(),
-        Edge::new(
-            http,
-            gateway.clone(),
-            server_config
-                .proxy_protocol
-                .iter()
-                .filter_map(|a| a.get_ref().parse().ok())
-                .collect(),
-        ),
+        Edge::new(http, gateway.clone(), proxy_plain),
     );
+    use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
     for addr in server_config.listen_addrs() {
-        // No read buffer in Pingora's socket stream: the edge reads each request itself, and
-        // a silent or idle connection then holds no buffer at all.
+        // No buffers in Pingora's socket stream: the edge reads each request itself, and a
+        // silent or idle connection then holds none at all.
+        proxy.add_listener(ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::new(0, 0)));
+    }
+    for addr in server_config.tls_listen_addrs() {
+        let settings = match tidegate::tls::listener_settings(&gateway, &snapshot.config.tls) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        // OpenSSL reads a record header and then its body: a small read buffer saves the
+        // second system call per record.
         proxy.add_listener(
-            pingora_core::listeners::ListenerConfig::tcp(addr)
-                .l4_buffer(pingora_core::listeners::L4BufferSettings::new(0, 0)),
+            ListenerConfig::tcp(addr)
+                .tls(settings)
+                .l4_buffer(L4BufferSettings::new(4096, 0)),
         );
+    }
+    if !proxy_tls.is_empty() {
+        proxy.endpoints().set_pre_tls_callback(std::sync::Arc::new(
+            tidegate::tls::pre_tls::ProxyHeader { addrs: proxy_tls },
+        ));
     }
 
     let mut admin = Service::new(

@@ -45,6 +45,7 @@ pub struct Metrics {
     pub nacos_requests: IntCounterVec,
     pub nacos_stale_services: IntGauge,
     pub subset_requests: IntCounterVec,
+    pub tls_expiry: IntGaugeVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -201,6 +202,14 @@ impl Metrics {
             &["route", "subset"],
         )
         .expect("valid metric");
+        let tls_expiry = IntGaugeVec::new(
+            Opts::new(
+                "tidegate_tls_certificate_expiry_seconds",
+                "When each served certificate expires (Unix time of its notAfter), by its first name",
+            ),
+            &["name"],
+        )
+        .expect("valid metric");
         let build_info = IntGaugeVec::new(
             Opts::new("tidegate_build_info", "Build information"),
             &["version"],
@@ -230,6 +239,7 @@ impl Metrics {
             Box::new(nacos_requests.clone()),
             Box::new(nacos_stale_services.clone()),
             Box::new(subset_requests.clone()),
+            Box::new(tls_expiry.clone()),
             Box::new(build_info),
         ];
         collectors.extend(tidegate_plugins::metrics::collectors());
@@ -262,6 +272,7 @@ impl Metrics {
             nacos_requests,
             nacos_stale_services,
             subset_requests,
+            tls_expiry,
         }
     }
 

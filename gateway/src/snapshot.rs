@@ -41,6 +41,8 @@ pub struct Snapshot {
     /// Headers naming the authenticated consumer and tenant upstream.
     pub identity: IdentityHeaders,
     pub plugins: HashMap<String, Arc<dyn Plugin>>,
+    /// The certificates the TLS listeners serve, by SNI.
+    pub certificates: crate::tls::CertStore,
 }
 
 impl Snapshot {
@@ -54,6 +56,7 @@ impl Snapshot {
         let config = Config::parse(&source)?;
         let mut problems = Problems::new(&source.text);
         let services = compile_services(&config, lasting, &mut problems);
+        let certificates = crate::tls::CertStore::build(&config.certificates, &mut problems);
         let plugins = compile_plugins(&config, &lasting.plugins, &mut problems);
         let router = Router::build(
             &config.routes,
@@ -74,6 +77,7 @@ impl Snapshot {
             config,
             router,
             services,
+            certificates,
         })
     }
 
@@ -102,6 +106,11 @@ impl Snapshot {
         }
         for plugin in self.plugins.values() {
             plugin.declare_metrics();
+        }
+        m.tls_expiry.reset();
+        for cert in self.certificates.certificates() {
+            let name = cert.names.first().map_or("default", String::as_str);
+            m.tls_expiry.with_label_values(&[name]).set(cert.expires);
         }
     }
 

@@ -56,6 +56,8 @@ impl Reply {
 pub struct Caller {
     pub route: Arc<str>,
     pub client_ip: String,
+    /// The subject of the client's verified TLS certificate (mTLS), e.g. `CN=svc-a,O=acme`.
+    pub client_subject: Option<String>,
     /// Set by an authentication plugin.
     pub consumer: Option<String>,
     pub tenant: Option<String>,

@@ -18,6 +18,7 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod source;
+pub mod tls;
 
 pub use access_log::AccessLogConfig;
 pub use admin::AdminConfig;
@@ -36,6 +37,7 @@ pub use source::{ConfigSourceConfig, ConfigSourceKind, Overlay, Source};
 pub use tidegate_plugins::consumers::ConsumerConfig;
 /// `[redis]`: the shared-counter store of fleet-wide limits (its schema is the plugins').
 pub use tidegate_plugins::redis_client::RedisConfig;
+pub use tls::{CertificateConfig, ClientAuth, TlsConfig};
 
 use serde::Deserialize;
 
@@ -61,6 +63,12 @@ pub struct Config {
     /// How clients are treated before routing: caps, timeouts, header limits, paths.
     #[serde(default)]
     pub edge: EdgeConfig,
+    /// The TLS listeners' protocol settings.
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Certificates the TLS listeners serve, chosen by SNI.
+    #[serde(default)]
+    pub certificates: Vec<CertificateConfig>,
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
     #[serde(default)]
@@ -111,6 +119,14 @@ impl Config {
         self.admin.validate(report);
         self.access_log.validate(report);
         self.edge.validate(report);
+        self.tls.validate(report);
+        tls::validate_all(&self.certificates, report);
+        if !self.server.tls_listen.is_empty() && self.certificates.is_empty() {
+            report(
+                Some(self.server.tls_listen[0].span()),
+                "server.tls_listen needs at least one [[certificates]] entry".into(),
+            );
+        }
         if let Some(nacos) = &self.nacos {
             nacos.get_ref().validate(nacos.span(), report);
             if let Some(register) = &nacos.get_ref().register {

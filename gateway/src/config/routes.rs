@@ -51,6 +51,13 @@ pub struct RouteConfig {
     /// value (`green`) naming one of the split's subsets.
     #[serde(default = "default_subset_header")]
     pub subset_header: String,
+    /// Requests that arrive without TLS are redirected to `https://` (308, which keeps the
+    /// method and body).
+    #[serde(default)]
+    pub https_redirect: bool,
+    /// `Strict-Transport-Security` value added to responses sent over TLS (e.g.
+    /// `"max-age=31536000; includeSubDomains"`).
+    pub hsts: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +190,16 @@ impl RouteConfig {
             }
         }
         check_headers(&self.headers, report);
+        if let Some(hsts) = &self.hsts {
+            if http::HeaderValue::from_str(hsts.get_ref()).is_err()
+                || !hsts.get_ref().contains("max-age=")
+            {
+                report(
+                    Some(hsts.span()),
+                    "hsts must be a Strict-Transport-Security value with max-age=".into(),
+                );
+            }
+        }
         let (subset, split) = (self.subset.get_ref(), self.split.get_ref());
         if !subset.is_empty() && !split.is_empty() {
             report(

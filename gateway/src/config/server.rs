@@ -8,8 +8,11 @@ use toml::Spanned;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Proxy listener addresses, `IP:PORT`.
+    /// Proxy listener addresses, `IP:PORT` (HTTP/1.1, and HTTP/2 with prior knowledge).
     pub listen: Vec<Spanned<String>>,
+    /// TLS listener addresses (ALPN `h2` and `http/1.1`), certificates from
+    /// `[[certificates]]` by SNI.
+    pub tls_listen: Vec<Spanned<String>>,
     /// Worker threads of the proxy service.
     pub threads: usize,
     /// Unix socket over which a new binary takes the listeners (`tidegate -u`).
@@ -32,6 +35,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: vec![Spanned::new(0..0, "127.0.0.1:8080".to_string())],
+            tls_listen: Vec::new(),
             threads: 2,
             upgrade_sock: "/tmp/tidegate_upgrade.sock".into(),
             pid_file: "/tmp/tidegate.pid".into(),
@@ -46,10 +50,13 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
-        if self.listen.is_empty() {
-            report(None, "server.listen needs at least one address".into());
+        if self.listen.is_empty() && self.tls_listen.is_empty() {
+            report(
+                None,
+                "server.listen or server.tls_listen needs at least one address".into(),
+            );
         }
-        for addr in &self.listen {
+        for addr in self.listen.iter().chain(&self.tls_listen) {
             if let Err(e) = addr.get_ref().parse::<std::net::SocketAddr>() {
                 report(
                     Some(addr.span()),
@@ -58,11 +65,16 @@ impl ServerConfig {
             }
         }
         for addr in &self.proxy_protocol {
-            if !self.listen.iter().any(|l| l.get_ref() == addr.get_ref()) {
+            let listed = self
+                .listen
+                .iter()
+                .chain(&self.tls_listen)
+                .any(|l| l.get_ref() == addr.get_ref());
+            if !listed {
                 report(
                     Some(addr.span()),
                     format!(
-                        "proxy_protocol address {:?} is not in server.listen",
+                        "proxy_protocol address {:?} is not in server.listen or server.tls_listen",
                         addr.get_ref()
                     ),
                 );
@@ -82,6 +94,10 @@ impl ServerConfig {
         self.listen.iter().map(|s| s.get_ref().as_str())
     }
 
+    pub fn tls_listen_addrs(&self) -> impl Iterator<Item = &str> {
+        self.tls_listen.iter().map(|s| s.get_ref().as_str())
+    }
+
     /// Whether a running process would need a restart to apply `other` (the fields read at
     /// start-up differ; `trusted_proxies` is read per request and applies at once).
     pub fn needs_restart_for(&self, other: &ServerConfig) -> bool {
@@ -89,6 +105,7 @@ impl ServerConfig {
             (
                 c.listen
                     .iter()
+                    .chain(&c.tls_listen)
                     .map(|s| s.get_ref().clone())
                     .collect::<Vec<_>>(),
                 c.threads,

@@ -24,6 +24,10 @@ pub struct RequestCtx {
     /// The connection's peer (after any PROXY header) and whether it is a trusted proxy.
     pub peer_ip: String,
     pub peer_trusted: bool,
+    /// The request came over TLS.
+    pub tls: bool,
+    /// The verified client certificate's subject (mTLS).
+    pub client_subject: Option<String>,
     pub tried: Tried,
     /// The endpoints this request chooses from, fixed at its first attempt so that `tried`
     /// indices keep their meaning if discovery swaps the service's endpoints meanwhile.
@@ -54,6 +58,8 @@ impl Default for RequestCtx {
             client_ip: String::new(),
             peer_ip: String::new(),
             peer_trusted: false,
+            tls: false,
+            client_subject: None,
             tried: Tried::default(),
             members: None,
             upstream: None,

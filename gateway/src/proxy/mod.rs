@@ -160,6 +160,10 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if let (Some(hsts), true) = (ctx.route.as_ref().and_then(|r| r.hsts.as_ref()), ctx.tls) {
+            upstream_response
+                .insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
         if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
             route.plugins.response(upstream_response, state);
         }
@@ -228,6 +232,12 @@ impl Proxy {
             Some(c) if Some(c) != peer => c.to_string(),
             _ => ctx.peer_ip.clone(),
         };
+        if let Some(ssl) = session.digest().and_then(|d| d.ssl_digest.as_ref()) {
+            ctx.tls = true;
+            if let Some(info) = ssl.extension.get::<crate::tls::TlsInfo>() {
+                ctx.client_subject.clone_from(&info.client_subject);
+            }
+        }
         if self.gateway.readiness().is_closing_connections() {
             // Finish this request, then let the connection go (see the upgrade notes).
             session.set_keepalive(None);
@@ -241,6 +251,11 @@ impl Proxy {
         ctx: &mut RequestCtx,
         route: &Arc<Route>,
     ) -> Result<bool> {
+        if route.https_redirect && !ctx.tls {
+            let location = https_location(session, ctx);
+            respond::redirect(session, ctx, &location, 308).await?;
+            return Ok(true);
+        }
         match &route.action {
             RouteAction::Respond(response) => {
                 respond::direct(session, ctx, response).await?;
@@ -260,6 +275,30 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Where a plain-HTTP request goes with `https_redirect`: the same host (on the TLS
+/// listener's port when there is one and it is not 443) and target.
+fn https_location(session: &Session, ctx: &RequestCtx) -> http::HeaderValue {
+    let req = session.req_header();
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host())
+        .unwrap_or("");
+    let host = normalize_host(host);
+    let port = ctx
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.config.server.tls_listen.first())
+        .and_then(|a| a.get_ref().parse::<std::net::SocketAddr>().ok())
+        .map(|a| a.port())
+        .filter(|p| *p != 443)
+        .map_or(String::new(), |p| format!(":{p}"));
+    let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    http::HeaderValue::from_str(&format!("https://{host}{port}{target}"))
+        .unwrap_or_else(|_| http::HeaderValue::from_static("https://"))
 }
 
 /// Step 2: normalise the path and find the route; the snapshot is kept for the request.
@@ -321,6 +360,7 @@ async fn run_plugins(session: &mut Session, ctx: &mut RequestCtx, route: &Route)
         return Ok(Step::Next(()));
     }
     let mut state = chain.start(route.name.clone(), ctx.client_ip.clone());
+    state.caller.client_subject.clone_from(&ctx.client_subject);
     let mut verdict = chain.request(session.req_header(), &mut state).await;
     if verdict.is_ok() && chain.body_limit() > 0 {
         let body = body::read(session, chain.body_limit()).await?;

@@ -63,6 +63,7 @@ pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, stat
                 .unwrap_or(""),
         )
         .str("upstream", &upstream)
+        .str("tls_client", ctx.client_subject.as_deref().unwrap_or(""))
         .num("status", status)
         .num("bytes", session.body_bytes_sent())
         .num(

@@ -58,6 +58,10 @@ pub struct Route {
     pub plugins: tidegate_plugins::Chain,
     /// Label subset or split of the service's endpoints.
     pub subsets: Option<SubsetSelector>,
+    /// Redirect plain-HTTP requests to `https://`.
+    pub https_redirect: bool,
+    /// `Strict-Transport-Security` for responses over TLS.
+    pub hsts: Option<HeaderValue>,
     pattern: PathPattern,
     /// Bit `i` set: `METHODS[i]` allowed. Zero: any method.
     methods: u16,
@@ -351,6 +355,11 @@ fn compile(
         drain_window: Duration::from_secs(config.drain_window_seconds),
         plugins: tidegate_plugins::Chain::default(),
         subsets: SubsetSelector::new(config),
+        https_redirect: config.https_redirect,
+        hsts: config
+            .hsts
+            .as_ref()
+            .and_then(|h| HeaderValue::from_str(h.get_ref()).ok()),
         pattern,
         methods,
         headers,
