@@ -30,7 +30,8 @@ pub use plugins::PluginTables;
 pub use routes::{RedirectConfig, RespondConfig, RouteConfig, SplitConfig, TunnelPolicy, METHODS};
 pub use server::ServerConfig;
 pub use services::{
-    EndpointConfig, HealthCheckConfig, LbKind, PassiveConfig, ServiceConfig, MAX_RETRIES,
+    EndpointConfig, HealthCheckConfig, LbKind, PassiveConfig, Protocol, ServiceConfig,
+    UpstreamTlsConfig, MAX_RETRIES,
 };
 pub use source::{ConfigSourceConfig, ConfigSourceKind, Overlay, Source};
 /// `[[consumers]]`: callers and their tenant (their schema is the plugins').

@@ -38,16 +38,62 @@ pub struct ServiceConfig {
     /// Endpoints from Nacos instead of `endpoints`:
     /// `nacos = { service = "chat-svc", group = "DEFAULT_GROUP", clusters = ["a"] }`.
     pub nacos: Option<Spanned<super::NacosBinding>>,
+    /// How endpoints are spoken to: `http` (HTTP/1.1, the default), `https` (over TLS),
+    /// `grpc` (HTTP/2 with prior knowledge) or `grpcs` (HTTP/2 over TLS).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// For `https`/`grpcs`: `{ sni = "api.internal", verify = true, ca = "file:/etc/ca.pem" }`.
+    pub tls: Option<Spanned<UpstreamTlsConfig>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Http,
+    Https,
+    Grpc,
+    Grpcs,
+}
+
+impl Protocol {
+    pub fn tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Grpcs)
+    }
+
+    pub fn grpc(self) -> bool {
+        matches!(self, Protocol::Grpc | Protocol::Grpcs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsConfig {
+    /// The name sent as SNI and checked against the endpoint's certificate.
+    pub sni: Option<String>,
+    /// Verify the endpoint's certificate (chain and name). On by default.
+    #[serde(default = "default_true")]
+    pub verify: bool,
+    /// PEM bundle of the CAs to trust instead of the system's (a path or `file:PATH`).
+    pub ca: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckConfig {
-    /// `http` (GET `path`, 2xx/3xx is healthy) or `tcp` (a connect is healthy).
+    /// `http` (GET `path`, 2xx/3xx is healthy), `tcp` (a connect is healthy) or `grpc`
+    /// (`grpc.health.v1.Health/Check` of `grpc_service` answers SERVING).
     #[serde(default = "default_check_kind")]
     pub r#type: String,
     #[serde(default = "default_check_path")]
     pub path: String,
+    /// For `type = "grpc"`: the service name asked about ("" is the server as a whole).
+    #[serde(default)]
+    pub grpc_service: String,
     #[serde(default = "default_check_interval")]
     pub interval_ms: u64,
     #[serde(default = "default_check_timeout")]
@@ -139,6 +185,41 @@ fn default_weight() -> u32 {
 impl ServiceConfig {
     pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
         let name = self.name.get_ref();
+        match (&self.tls, self.protocol.tls()) {
+            (Some(tls), false) => report(
+                Some(tls.span()),
+                format!("service {name:?}: `tls` needs protocol = \"https\" or \"grpcs\""),
+            ),
+            (tls, true) => {
+                let settings = tls.as_ref().map(|t| t.get_ref());
+                let verify = settings.is_none_or(|t| t.verify);
+                let sni = settings.and_then(|t| t.sni.as_deref());
+                if verify && sni.is_none_or(str::is_empty) {
+                    report(
+                        Some(tls.as_ref().map_or(self.name.span(), Spanned::span)),
+                        format!("service {name:?}: verifying the endpoints' certificates needs tls.sni (the name they must carry), or tls.verify = false"),
+                    );
+                }
+            }
+            _ => {}
+        }
+        if let Some(check) = &self.health_check {
+            if !matches!(check.r#type.as_str(), "http" | "tcp" | "grpc") {
+                report(
+                    Some(self.name.span()),
+                    format!(
+                        "service {name:?}: health_check type {:?} is not http, tcp or grpc",
+                        check.r#type
+                    ),
+                );
+            }
+            if check.r#type == "grpc" && !self.protocol.grpc() {
+                report(
+                    Some(self.name.span()),
+                    format!("service {name:?}: a grpc health check needs protocol = \"grpc\""),
+                );
+            }
+        }
         if name.is_empty() {
             report(
                 Some(self.name.span()),

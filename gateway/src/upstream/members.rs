@@ -44,6 +44,18 @@ pub struct PeerSettings {
     pub read_timeout: Duration,
     pub write_timeout: Duration,
     pub pool_idle_timeout: Duration,
+    pub protocol: crate::config::Protocol,
+    pub tls: Option<UpstreamTls>,
+}
+
+/// How a TLS upstream is checked.
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    pub sni: String,
+    pub verify: bool,
+    /// CAs to trust instead of the system's, and a key that keeps their pooled connections
+    /// apart from other services' (Pingora does not hash the CA into its pool key).
+    pub ca: Option<(Arc<Box<[openssl::x509::X509]>>, String)>,
 }
 
 enum Balancer {
@@ -81,7 +93,22 @@ impl Members {
         let endpoints: Vec<Endpoint> = specs
             .iter()
             .map(|spec| {
-                let mut peer = HttpPeer::new(spec.addr, false, String::new());
+                let tls = settings.tls.as_ref();
+                let sni = tls.map_or_else(String::new, |t| t.sni.clone());
+                let mut peer = HttpPeer::new(spec.addr, settings.protocol.tls(), sni);
+                if let Some(tls) = tls {
+                    peer.options.verify_cert = tls.verify;
+                    peer.options.verify_hostname = tls.verify;
+                    if let Some((ca, key)) = &tls.ca {
+                        peer.options.ca = Some(ca.clone());
+                        peer.group_key = fnv(key.as_bytes());
+                    }
+                }
+                if settings.protocol.grpc() {
+                    // HTTP/2 only (prior knowledge in plain text), many calls on one connection.
+                    peer.options.set_http_version(2, 2);
+                    peer.options.max_h2_streams = 100;
+                }
                 peer.options.connection_timeout = Some(settings.connect_timeout);
                 peer.options.read_timeout = Some(settings.read_timeout);
                 peer.options.write_timeout = Some(settings.write_timeout);
@@ -227,6 +254,12 @@ impl Members {
             }
         }
     }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn first_usable<I: BackendIter>(

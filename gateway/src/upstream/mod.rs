@@ -6,7 +6,7 @@ mod passive;
 mod state;
 
 pub use hash_key::HashKey;
-pub use members::{Endpoint, EndpointSpec, Members, PeerSettings};
+pub use members::{Endpoint, EndpointSpec, Members, PeerSettings, UpstreamTls};
 pub use state::{EndpointState, EndpointStates};
 
 use crate::config::{
@@ -75,7 +75,19 @@ impl Service {
             read_timeout,
             write_timeout: Duration::from_millis(config.write_timeout_ms),
             pool_idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms),
+            protocol: config.protocol,
+            tls: None,
         };
+        let mut settings = settings;
+        if config.protocol.tls() {
+            match upstream_tls(config) {
+                Ok(tls) => settings.tls = Some(tls),
+                Err(e) => {
+                    report(Some(config.tls.as_ref().map_or(config.name.span(), |t| t.span())), e);
+                    return None;
+                }
+            }
+        }
         let nacos = config.nacos.as_ref().map(|b| b.get_ref().key());
         let specs = match (&nacos, discovered) {
             (Some(_), Some((version, specs))) => Some((version, specs.to_vec())),
@@ -133,6 +145,29 @@ impl Service {
                 k.extract(session, client_ip)
             })
     }
+}
+
+/// The TLS settings of a `https`/`grpcs` service, its CA bundle loaded.
+fn upstream_tls(config: &ServiceConfig) -> Result<UpstreamTls, String> {
+    let tls = config.tls.as_ref().map(|t| t.get_ref());
+    let ca = match tls.and_then(|t| t.ca.as_deref()) {
+        Some(spec) => {
+            let path = spec.strip_prefix("file:").unwrap_or(spec);
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read tls.ca {path}: {e}"))?;
+            let certs = openssl::x509::X509::stack_from_pem(&pem)
+                .map_err(|e| format!("tls.ca {path}: not PEM certificates: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!("tls.ca {path}: no certificate in the file"));
+            }
+            Some((Arc::new(certs.into_boxed_slice()), path.to_string()))
+        }
+        None => None,
+    };
+    Ok(UpstreamTls {
+        sni: tls.and_then(|t| t.sni.clone()).unwrap_or_default(),
+        verify: tls.is_none_or(|t| t.verify),
+        ca,
+    })
 }
 
 /// The endpoints of the config file, parsed.
