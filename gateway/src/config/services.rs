@@ -191,7 +191,7 @@ impl ServiceConfig {
                 format!("service {name:?}: `tls` needs protocol = \"https\" or \"grpcs\""),
             ),
             (tls, true) => {
-                let settings = tls.as_ref().map(|t| t.get_ref());
+                let settings = tls.as_ref().map(toml::Spanned::get_ref);
                 let verify = settings.is_none_or(|t| t.verify);
                 let sni = settings.and_then(|t| t.sni.as_deref());
                 if verify && sni.is_none_or(str::is_empty) {

@@ -52,6 +52,10 @@ pub fn prepare_upstream_request(
         let _ = req.insert_header("x-forwarded-host", host);
     }
     let _ = req.insert_header("x-request-id", ctx.request_id.as_str());
+    if route.service().is_some_and(|s| s.protocol.grpc()) {
+        // gRPC needs it end to end; Pingora drops hop-by-hop TE on the way from HTTP/1.
+        let _ = req.insert_header(http::header::TE, "trailers");
+    }
     // Identity headers come from the gateway only: a client's copy never reaches upstream.
     if let Some(snapshot) = &ctx.snapshot {
         req.remove_header(&snapshot.identity.consumer);

@@ -9,6 +9,7 @@
 mod body;
 mod ctx;
 pub mod forwarded;
+mod grpc;
 mod observe;
 mod request_id;
 pub mod respond;
@@ -49,6 +50,35 @@ impl ProxyHttp for Proxy {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::default()
+    }
+
+    /// Only the gRPC-Web bridge (idle until a gRPC-Web request turns it on); Pingora's
+    /// default compression module is off anyway.
+    fn init_downstream_modules(&self, modules: &mut pingora_core::modules::http::HttpModules) {
+        modules.add_module(Box::new(pingora_core::modules::http::grpc_web::GrpcWeb));
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let grpc_web = session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc-web"));
+        if grpc_web {
+            // A browser's gRPC-Web call goes to a gRPC upstream as gRPC, and its answer
+            // (trailers included) comes back as gRPC-Web.
+            if let Some(bridge) = session
+                .downstream_modules_ctx
+                .get_mut::<pingora_core::modules::http::grpc_web::GrpcWebBridge>()
+            {
+                bridge.init();
+            }
+        }
+        Ok(())
     }
 
     /// `Ok(true)`: answered here; `Ok(false)`: proxy to the route's service.
@@ -93,7 +123,18 @@ impl ProxyHttp for Proxy {
         let endpoint = &members.endpoints[index];
         ctx.upstream = Some(endpoint.addr);
         ctx.hold(&endpoint.state);
-        Ok(Box::new(endpoint.peer.clone()))
+        let mut peer = Box::new(endpoint.peer.clone());
+        if service.protocol.grpc() {
+            // The call's deadline bounds the wait for the upstream (DEADLINE_EXCEEDED after).
+            if let Some(deadline) = grpc::timeout(session.req_header()) {
+                let read = peer
+                    .options
+                    .read_timeout
+                    .map_or(deadline, |r| r.min(deadline));
+                peer.options.read_timeout = Some(read);
+            }
+        }
+        Ok(peer)
     }
 
     fn fail_to_connect(

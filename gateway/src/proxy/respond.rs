@@ -15,10 +15,35 @@ pub async fn error(
     status: u16,
     message: &str,
 ) -> pingora_core::Result<()> {
+    if super::grpc::is_grpc(session.req_header()) {
+        return write_grpc(session, ctx, status, message).await;
+    }
     let body = error_body(status, message, &ctx.request_id);
     let mut resp = ResponseHeader::build(status, Some(4))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     write(session, ctx, resp, Bytes::from(body)).await
+}
+
+/// A gRPC call gets the gateway's answer as a gRPC status (trailers-only, HTTP 200).
+async fn write_grpc(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    status: u16,
+    message: &str,
+) -> pingora_core::Result<()> {
+    let mut resp = super::grpc::answer(status, message)?;
+    resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+    ctx.status = status;
+    use pingora_core::protocols::http::ServerSession;
+    match session.as_downstream_mut() {
+        // Trailers-only: one HEADERS frame that ends the stream, as gRPC clients expect.
+        ServerSession::H2(h2) => h2.write_response_header(Box::new(resp), true),
+        // gRPC-Web over HTTP/1.1 reads the status from the headers of an empty answer.
+        _ => {
+            resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
+            session.write_response_header(Box::new(resp), true).await
+        }
+    }
 }
 
 pub fn error_body(status: u16, message: &str, request_id: &str) -> String {
@@ -35,6 +60,13 @@ pub async fn reply(
     ctx: &mut RequestCtx,
     reply: tidegate_plugins::Reply,
 ) -> pingora_core::Result<()> {
+    if super::grpc::is_grpc(session.req_header()) {
+        let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return write_grpc(session, ctx, reply.status, &message).await;
+    }
     let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
     for (name, value) in reply.headers {
         resp.insert_header(name, value)?;

@@ -33,6 +33,7 @@ pub struct Service {
     pub websocket_idle_timeout: Duration,
     pub health_check: Option<HealthCheckConfig>,
     pub passive: PassiveConfig,
+    pub protocol: crate::config::Protocol,
 }
 
 /// Endpoints a request already tried, so retries go elsewhere.
@@ -83,7 +84,15 @@ impl Service {
             match upstream_tls(config) {
                 Ok(tls) => settings.tls = Some(tls),
                 Err(e) => {
-                    report(Some(config.tls.as_ref().map_or(config.name.span(), |t| t.span())), e);
+                    report(
+                        Some(
+                            config
+                                .tls
+                                .as_ref()
+                                .map_or(config.name.span(), toml::Spanned::span),
+                        ),
+                        e,
+                    );
                     return None;
                 }
             }
@@ -119,6 +128,7 @@ impl Service {
             websocket_idle_timeout: Duration::from_millis(config.websocket_idle_timeout_ms),
             health_check: config.health_check.clone(),
             passive: config.passive.clone(),
+            protocol: config.protocol,
         })
     }
 
@@ -149,7 +159,7 @@ impl Service {
 
 /// The TLS settings of a `https`/`grpcs` service, its CA bundle loaded.
 fn upstream_tls(config: &ServiceConfig) -> Result<UpstreamTls, String> {
-    let tls = config.tls.as_ref().map(|t| t.get_ref());
+    let tls = config.tls.as_ref().map(toml::Spanned::get_ref);
     let ca = match tls.and_then(|t| t.ca.as_deref()) {
         Some(spec) => {
             let path = spec.strip_prefix("file:").unwrap_or(spec);

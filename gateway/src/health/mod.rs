@@ -2,7 +2,6 @@
 //! the endpoint-state gauges. Check results land in the endpoints' state, which outlives
 //! snapshots, so a reload neither forgets an unhealthy endpoint nor restarts its thresholds.
 
-use crate::config::HealthCheckConfig;
 use crate::gateway::Gateway;
 use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
@@ -11,8 +10,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+mod probe;
+
+use probe::probe;
 
 const TICK: Duration = Duration::from_millis(100);
 
@@ -75,31 +76,4 @@ impl BackgroundService for HealthChecks {
             }
         }
     }
-}
-
-/// One check: a TCP connect, or an HTTP/1.1 GET whose status must be 2xx or 3xx.
-async fn probe(check: &HealthCheckConfig, addr: SocketAddr) -> bool {
-    let attempt = async {
-        let mut stream = TcpStream::connect(addr).await.ok()?;
-        if check.r#type == "tcp" {
-            return Some(true);
-        }
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tidegate-health-check\r\nConnection: close\r\n\r\n",
-            check.path
-        );
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).await.ok()?;
-        // "HTTP/1.1 200"
-        let status = std::str::from_utf8(&head[9..12])
-            .ok()?
-            .parse::<u16>()
-            .ok()?;
-        Some((200..400).contains(&status))
-    };
-    matches!(
-        tokio::time::timeout(Duration::from_millis(check.timeout_ms), attempt).await,
-        Ok(Some(true))
-    )
 }
