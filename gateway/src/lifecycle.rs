@@ -29,6 +29,8 @@ pub struct Lifecycle {
     /// Bound before bootstrap when this process is the new one of an upgrade.
     pub adopt_from: Mutex<Option<OwnedFd>>,
     pub grace: Duration,
+    /// How long TLS tunnels stay on this process after a hand-off (0: closed like the rest).
+    pub linger: Duration,
 }
 
 #[async_trait]
@@ -45,6 +47,7 @@ impl BackgroundService for Lifecycle {
             return;
         };
         let mut handing_over: Option<tokio::task::JoinHandle<()>> = None;
+        let mut upgrading = false;
         loop {
             let phase = match phases.recv().await {
                 Ok(p) => p,
@@ -57,6 +60,7 @@ impl BackgroundService for Lifecycle {
                         "upgrade: listeners go to the new process; finishing what is open here"
                     );
                     self.gateway.readiness().set_handing_over();
+                    upgrading = true;
                     if let Some(path) = &self.handover_path {
                         handing_over =
                             Some(tokio::spawn(hand_over(self.gateway.clone(), path.clone())));
@@ -80,14 +84,48 @@ impl BackgroundService for Lifecycle {
                         .into_iter()
                         .map(|(id, _)| id)
                         .collect();
+                    let window = self
+                        .grace
+                        .saturating_sub(Duration::from_secs(1))
+                        .max(Duration::from_millis(100));
+                    let linger = if upgrading {
+                        self.linger
+                    } else {
+                        Duration::ZERO
+                    };
                     if !ids.is_empty() {
-                        let window = self
-                            .grace
-                            .saturating_sub(Duration::from_secs(1))
-                            .max(Duration::from_millis(100));
-                        log::info!("closing {} tunnels with 1001 over {window:?}", ids.len());
-                        spread_closes(self.gateway.tunnels().clone(), ids, window);
+                        // What is left after a hand-off are TLS tunnels: their state is in this
+                        // process, so it keeps serving them for the linger, then closes the
+                        // rest with 1001, spread out. A stop closes them at once, spread.
+                        let tunnels = self.gateway.tunnels().clone();
+                        if linger.is_zero() {
+                            log::info!("closing {} tunnels with 1001 over {window:?}", ids.len());
+                            spread_closes(tunnels, ids, window);
+                        } else {
+                            log::info!(
+                                "upgrade: {} TLS tunnels stay on this process for up to {linger:?}",
+                                ids.len()
+                            );
+                            tokio::spawn(async move {
+                                tokio::time::sleep(linger).await;
+                                let left: Vec<u64> =
+                                    tunnels.list().into_iter().map(|(id, _)| id).collect();
+                                log::info!(
+                                    "linger over: closing {} TLS tunnels with 1001 over {window:?}",
+                                    left.len()
+                                );
+                                spread_closes(tunnels, left, window);
+                            });
+                        }
                     }
+                    // Keep-alive clients had the grace period to send their next request (and
+                    // be told to close); idle ones are let go then.
+                    let gateway = self.gateway.clone();
+                    let grace = self.grace;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(grace).await;
+                        gateway.readiness().close_idle();
+                    });
                     tokio::spawn(exit_when_idle(self.gateway.clone()));
                 }
                 _ => {}

@@ -109,7 +109,9 @@ fn main() -> ExitCode {
         threads: server_config.threads,
         upgrade_sock: server_config.upgrade_sock.clone(),
         pid_file: server_config.pid_file.clone(),
-        grace_period_seconds: Some(server_config.grace_period_seconds),
+        // The grace period, plus the linger of TLS tunnels after a hand-off; the process
+        // exits as soon as nothing is left open, so this is only a bound.
+        grace_period_seconds: Some(server_config.shutdown_window_seconds()),
         graceful_shutdown_timeout_seconds: Some(server_config.graceful_shutdown_timeout_seconds),
         daemon: cli.daemon,
         // One single-threaded runtime per worker thread: connections stay on the thread that
@@ -223,6 +225,9 @@ fn main() -> ExitCode {
             handover_path,
             adopt_from: parking_lot::Mutex::new(adopt_from),
             grace: std::time::Duration::from_secs(server_config.grace_period_seconds),
+            linger: std::time::Duration::from_secs(
+                server_config.shutdown_window_seconds() - server_config.grace_period_seconds,
+            ),
         },
     );
 
@@ -300,6 +305,7 @@ fn upgrade(config: &std::path::Path, daemon: bool, log: Option<PathBuf>) -> Exit
         pid_file: server.pid_file.clone(),
         upgrade_sock: server.upgrade_sock.clone(),
         grace_period_seconds: server.grace_period_seconds,
+        lingers: !server.tls_listen.is_empty() && server.tls_tunnel_linger_seconds > 0,
         graceful_shutdown_timeout_seconds: server.graceful_shutdown_timeout_seconds,
         daemon,
         log,

@@ -13,6 +13,10 @@ pub struct Readiness {
     stopping: AtomicBool,
     /// An operator took the host out of rotation (`POST /api/drain`).
     drained: AtomicBool,
+    /// The grace period is over: connections waiting for their next request are closed
+    /// (a process lingering for its TLS tunnels does not wait for idle keep-alive clients).
+    idle_closed: AtomicBool,
+    idle: tokio::sync::Notify,
 }
 
 impl Readiness {
@@ -61,5 +65,20 @@ impl Readiness {
         crate::metrics::get()
             .draining
             .set(i64::from(drained || stopping));
+    }
+
+    /// Closes every connection that is waiting for its next request, now and from now on.
+    pub fn close_idle(&self) {
+        self.idle_closed.store(true, Ordering::Relaxed);
+        self.idle.notify_waiters();
+    }
+
+    /// Resolves once idle connections are to be closed.
+    pub async fn idle_closed(&self) {
+        let notified = self.idle.notified();
+        if self.idle_closed.load(Ordering::Relaxed) {
+            return;
+        }
+        notified.await;
     }
 }

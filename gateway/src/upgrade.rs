@@ -20,6 +20,8 @@ pub struct Options {
     pub pid_file: String,
     pub upgrade_sock: String,
     pub grace_period_seconds: u64,
+    /// The old process may stay on for its TLS tunnels (`tls_tunnel_linger_seconds`).
+    pub lingers: bool,
     pub graceful_shutdown_timeout_seconds: u64,
     pub daemon: bool,
     pub log: Option<PathBuf>,
@@ -125,9 +127,21 @@ pub fn run(o: Options) -> ExitCode {
     }
     eprintln!("upgrade: new process {} takes over from {old}", child.id());
     // Hand-off (5 s of accepting on both), the grace period and the runtime stop.
-    let limit =
-        Duration::from_secs(5 + o.grace_period_seconds + o.graceful_shutdown_timeout_seconds + 10);
+    // (With TLS tunnels lingering, the old process stays on longer by design: the wait ends
+    // with the grace period.)
+    let limit = if o.lingers {
+        Duration::from_secs(5 + o.grace_period_seconds + 2)
+    } else {
+        Duration::from_secs(5 + o.grace_period_seconds + o.graceful_shutdown_timeout_seconds + 10)
+    };
     if !wait_for(limit, || !alive(old)) {
+        if o.lingers {
+            // The listeners are the new process's; the old one only serves its TLS tunnels.
+            eprintln!(
+                "upgrade: done; the old process {old} keeps serving its wss:// tunnels until they end or tls_tunnel_linger_seconds pass"
+            );
+            return ExitCode::SUCCESS;
+        }
         eprintln!("upgrade: the old process {old} is still running after {limit:?}");
         return ExitCode::from(1);
     }

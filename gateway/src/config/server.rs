@@ -25,6 +25,10 @@ pub struct ServerConfig {
     /// Hand open plain-TCP WebSocket tunnels to the new process on a binary upgrade
     /// (otherwise they are closed with 1001 over the grace period).
     pub websocket_handover: bool,
+    /// On a binary upgrade, how long the old process keeps serving its `wss://` tunnels
+    /// (their TLS state cannot move to the new process); those still open then are closed
+    /// with 1001 spread over the grace period. 0 closes them like the rest.
+    pub tls_tunnel_linger_seconds: u64,
     /// Listen addresses (from `listen`) whose connections start with a PROXY v1/v2 header.
     pub proxy_protocol: Vec<Spanned<String>>,
     /// Peers (CIDRs or addresses) whose X-Forwarded-For is believed. Changeable at runtime.
@@ -42,6 +46,7 @@ impl Default for ServerConfig {
             grace_period_seconds: 30,
             graceful_shutdown_timeout_seconds: 5,
             websocket_handover: true,
+            tls_tunnel_linger_seconds: 3600,
             proxy_protocol: Vec::new(),
             trusted_proxies: Vec::new(),
         }
@@ -114,6 +119,7 @@ impl ServerConfig {
                 c.grace_period_seconds,
                 c.graceful_shutdown_timeout_seconds,
                 c.websocket_handover,
+                c.tls_tunnel_linger_seconds,
                 c.proxy_protocol
                     .iter()
                     .map(|s| s.get_ref().clone())
@@ -121,6 +127,17 @@ impl ServerConfig {
             )
         };
         process(self) != process(other)
+    }
+
+    /// How long an old process may live after a hand-off: the grace period, and the TLS
+    /// tunnel linger before it when there are TLS listeners.
+    pub fn shutdown_window_seconds(&self) -> u64 {
+        let linger = if self.tls_listen.is_empty() {
+            0
+        } else {
+            self.tls_tunnel_linger_seconds
+        };
+        self.grace_period_seconds + linger
     }
 
     pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {

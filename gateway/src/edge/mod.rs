@@ -205,9 +205,13 @@ where
                 // one the idle timeout. Nothing but this small array is held meanwhile.
                 let wait = Duration::from_millis(if first { header_timeout } else { idle_timeout });
                 let mut start = [0u8; 256];
-                let n = match timeout(wait, front.inner_mut().read(&mut start)).await {
-                    Ok(Ok(n)) if n > 0 => n,
-                    _ => return,
+                let read = timeout(wait, front.inner_mut().read(&mut start));
+                let n = tokio::select! {
+                    r = read => match r {
+                        Ok(Ok(n)) if n > 0 => n,
+                        _ => return,
+                    },
+                    () = self.gateway.readiness().idle_closed(), if !first => return,
                 };
                 front.buf.extend_from_slice(&start[..n]);
             }

@@ -9,6 +9,7 @@ pub mod logging;
 pub mod nacos;
 pub mod raw;
 pub mod redis;
+pub mod tls;
 pub mod upstream;
 pub mod ws;
 

@@ -72,7 +72,10 @@ pub async fn connect(url: &str) -> Client {
 }
 
 /// Sends a text message and waits for its echo.
-pub async fn echo(ws: &mut Client, text: &str) -> bool {
+pub async fn echo<S>(ws: &mut WebSocketStream<S>, text: &str) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     if ws.send(Message::text(text.to_string())).await.is_err() {
         return false;
     }
@@ -86,7 +89,10 @@ pub async fn echo(ws: &mut Client, text: &str) -> bool {
 }
 
 /// Waits for the server's close frame and returns its code.
-pub async fn close_code(ws: &mut Client, limit: Duration) -> Option<u16> {
+pub async fn close_code<S>(ws: &mut WebSocketStream<S>, limit: Duration) -> Option<u16>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
@@ -101,7 +107,13 @@ pub async fn close_code(ws: &mut Client, limit: Duration) -> Option<u16> {
 
 /// Every client still echoes (`what` names the moment, for the message), and the upstream
 /// saw no close frame: the tunnels survived whatever happened in between.
-pub async fn assert_all_alive(clients: &mut [Client], upstream: &EchoServer, what: &str) {
+pub async fn assert_all_alive<S>(
+    clients: &mut [WebSocketStream<S>],
+    upstream: &EchoServer,
+    what: &str,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     for (i, c) in clients.iter_mut().enumerate() {
         assert!(
             echo(c, &format!("{what} {i}")).await,
