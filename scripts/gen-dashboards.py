@@ -87,6 +87,8 @@ DASHBOARDS = {
          "none", ["max(tidegate_nacos_stale_services)"]),
         ("Nacos calls by result", "timeseries", "reqps",
          [f"sum by (result) (rate(tidegate_nacos_requests_total[{RI}]))"]),
+        ("TLS certificates: days until expiry, by name", "table", "none",
+         ["min by (name) (tidegate_tls_certificate_expiry_seconds - time()) / 86400"]),
     ]),
 }
 

@@ -12,6 +12,7 @@ command -v nginx >/dev/null || need_apt+=(nginx-light)       # benchmark peer (s
 command -v openssl >/dev/null || need_apt+=(openssl)         # JWT test keys
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v haproxy >/dev/null || need_apt+=(haproxy)         # the load balancer in front (upgrades)
+command -v h2load >/dev/null || need_apt+=(nghttp2-client)   # HTTP/2 load (TLS tests, benchmarks)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v chromium >/dev/null || need_apt+=(chromium)       # console end-to-end tests
 fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-wqy-microhei)  # Chinese UI screenshots
@@ -31,6 +32,11 @@ export RNACOS_BIN="$(command -v rnacos || echo "${CARGO_HOME:-$HOME/.cargo}/bin/
 echo "== cargo fmt --check, cargo clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Python grpcio (a real gRPC server and client) for the gRPC tests, in a venv of its own.
+GRPC_VENV=${GRPC_VENV:-$PWD/target/grpc-venv}
+gateway/tests/grpc/setup.sh "$GRPC_VENV"
+export TIDEGATE_GRPC_PYTHON="$GRPC_VENV/bin/python"
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked -- --include-ignored

@@ -138,8 +138,14 @@ async fn dashboards_and_alerts_work_against_real_prometheus() {
     let up = Upstream::start("a").await;
     let echo = ws::EchoServer::start().await;
     let dead = support::free_port();
+    let certs = support::tls::Certs::make(&["localhost"]);
+    let tls_port = support::free_port();
     let body = format!(
         r#"
+[[certificates]]
+cert = "{cert}"
+key = "{key}"
+default = true
 [[services]]
 name = "api"
 endpoints = [{{ addr = "{}", labels = {{ stage = "blue" }} }}, {{ addr = "127.0.0.1:{dead}", weight = 0 }}]
@@ -206,9 +212,17 @@ path = "/ws"
 service = "chat"
 websocket_idle_timeout_ms = 500
 "#,
-        up.addr, echo.addr
+        up.addr,
+        echo.addr,
+        cert = certs.path("localhost.pem"),
+        key = certs.path("localhost.key"),
     );
-    let gw = Gateway::start(&body);
+    let gw = Gateway::start_with_text(|(port, admin, dir)| {
+        Gateway::config_text(port, admin, dir, &body).replace(
+            "threads = 2\n",
+            &format!("threads = 2\ntls_listen = [\"127.0.0.1:{tls_port}\"]\n"),
+        )
+    });
     let prom = start_prometheus(&dir, gw.admin_port);
 
     // Traffic of every kind, spread over a few seconds so rates have points.

@@ -396,7 +396,7 @@ async fn plain_requests_are_redirected_to_https_and_tls_answers_carry_hsts() {
         certs.path("localhost.key")
     );
     let body = format!(
-        "[[services]]\nname = \"api\"\nendpoints = [{{ addr = \"{}\" }}]\n[[routes]]\nname = \"secure\"\npath = \"/\"\nservice = \"api\"\nhttps_redirect = true\nhsts = \"max-age=31536000\"\n",
+        "[[services]]\nname = \"api\"\nendpoints = [{{ addr = \"{}\" }}]\n[[routes]]\nname = \"secure\"\npath = \"/\"\nservice = \"api\"\nhttps_redirect = true\nhsts = \"max-age=31536000\"\n[[routes]]\nname = \"own\"\npath = \"=/own\"\nhsts = \"max-age=60\"\nrespond = {{ status = 200 }}\n",
         up.addr
     );
     let gw = tls_gateway(tls_port, &config, &body, "");
@@ -422,6 +422,20 @@ async fn plain_requests_are_redirected_to_https_and_tls_answers_carry_hsts() {
     assert!(
         out.to_ascii_lowercase()
             .contains("strict-transport-security: max-age=31536000"),
+        "{out}"
+    );
+    // The gateway's own answers carry it too.
+    let (ok, out) = tool(
+        Command::new("curl")
+            .args(["-s", "-D", "-", "-o", "/dev/null"])
+            .args(["--cacert", &certs.ca()])
+            .args(["--resolve", &format!("localhost:{tls_port}:127.0.0.1")])
+            .arg(format!("https://localhost:{tls_port}/own")),
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=60"),
         "{out}"
     );
 }

@@ -90,6 +90,15 @@ impl RequestCtx {
     pub fn route_name(&self) -> &str {
         self.route.as_deref().map_or("", |r| &r.name)
     }
+
+    /// The route's `hsts` header, on TLS responses only (RFC 6797 §7.2: ignored over plain
+    /// HTTP), whether the answer came from an upstream or from the gateway itself.
+    pub fn add_hsts(&self, resp: &mut pingora_http::ResponseHeader) -> pingora_core::Result<()> {
+        if let (Some(hsts), true) = (self.route.as_ref().and_then(|r| r.hsts.as_ref()), self.tls) {
+            resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for RequestCtx {

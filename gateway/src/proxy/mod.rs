@@ -201,10 +201,7 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
-        if let (Some(hsts), true) = (ctx.route.as_ref().and_then(|r| r.hsts.as_ref()), ctx.tls) {
-            upstream_response
-                .insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-        }
+        ctx.add_hsts(upstream_response)?;
         if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
             route.plugins.response(upstream_response, state);
         }

@@ -105,6 +105,7 @@ async fn write(
 ) -> pingora_core::Result<()> {
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+    ctx.add_hsts(&mut resp)?;
     ctx.status = resp.status.as_u16();
     let head_only = session.req_header().method == http::Method::HEAD;
     session
