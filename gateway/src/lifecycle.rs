@@ -134,6 +134,37 @@ impl BackgroundService for Lifecycle {
     }
 }
 
+/// Pingora stops its runtimes last, waiting for each without a bound. One of its accept
+/// loops can spin on a runtime being shut down (its `accept()` fails at once — "A Tokio 1.x
+/// context was found, but it is being shutdown" — and the error path never yields), which
+/// keeps that thread busy and the process alive for ever, at 100 % CPU and logging the
+/// error in a loop (seen after SIGINT). This thread, outside every runtime, waits for the
+/// runtimes' turn and exits the process when they have not stopped `bound` later. Nothing
+/// is lost: by then no connection is served and the access log has been written.
+pub fn watch_runtime_shutdown(
+    mut phases: broadcast::Receiver<ExecutionPhase>,
+    gateway: Arc<Gateway>,
+    bound: Duration,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("shutdown watch".into())
+        .spawn(move || loop {
+            match phases.blocking_recv() {
+                Ok(ExecutionPhase::ShutdownRuntimes) => {
+                    std::thread::sleep(bound);
+                    log::warn!("runtimes still running {bound:?} after shutdown began: exiting");
+                    gateway.access_log().flush(Duration::from_secs(1));
+                    std::process::exit(0);
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the shutdown watch: {e}");
+    }
+}
+
 /// The grace period is a bound, not a wait: once no client connection and no tunnel is left
 /// (and the access log is written), the process exits, so an upgrade or a stop takes as long
 /// as its slowest request, not always the whole grace period.

@@ -146,6 +146,12 @@ fn main() -> ExitCode {
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     let phases = server.watch_execution_phase();
+    // The runtimes get Pingora's graceful_shutdown_timeout (none on SIGINT), plus a margin.
+    tidegate::lifecycle::watch_runtime_shutdown(
+        server.watch_execution_phase(),
+        gateway.clone(),
+        std::time::Duration::from_secs(server_config.graceful_shutdown_timeout_seconds + 2),
+    );
     server.bootstrap();
     if !cli.daemon {
         // In daemon mode Pingora writes it; `tidegate upgrade` finds the process through it.
