@@ -282,8 +282,11 @@ tidegate() {
   rm -rf "$dir"
   mkdir -p "$dir"
   # TIDEGATE_WAF_EXTRA: more lines for the plugin table ({PL} becomes the level), e.g.
-  # 'paranoia_level = {PL}' once the plugin takes one.
+  # 'inbound_anomaly_threshold = 10'. TIDEGATE_WAF_ENGINE=lite measures the cheap engine
+  # (which has no paranoia levels).
   local extra=${TIDEGATE_WAF_EXTRA:-}
+  local engine=${TIDEGATE_WAF_ENGINE:-crs} level="paranoia_level = $pl"
+  [[ $engine == crs ]] || level=""
   cat >"$dir/tidegate.toml" <<EOF
 [server]
 listen = ["127.0.0.1:$port"]
@@ -295,7 +298,9 @@ enabled = true
 path = "$dir/access.log"
 [plugins.waf]
 type = "waf"
+engine = "$engine"
 mode = "block"
+$level
 ${extra//\{PL\}/$pl}
 [[services]]
 name = "crs-upstream"

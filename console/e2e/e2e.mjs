@@ -115,6 +115,9 @@ type = "key-rate-limit"
 key = "tenant"
 limits = [{ per = "minute", count = 1000 }]
 
+[plugins.firewall]
+type = "waf"
+
 [[services]]
 name = "chat"
 endpoints = [{ addr = "127.0.0.1:${bluePort}", labels = { stage = "blue" } }, { addr = "127.0.0.1:${greenPort}", labels = { stage = "green" } }]
@@ -130,6 +133,12 @@ name = "api"
 path = "/api/"
 service = "chat"
 plugins = ["auth", "tenant-limit"]
+
+[[routes]]
+name = "shop"
+path = "/shop/"
+service = "chat"
+plugins = ["firewall"]
 `);
   const hash = (pw) => execFileSync(consoleBin, ['hash-password'], { input: pw }).toString().trim();
   fs.writeFileSync(path.join(work, 'console.toml'), `listen = "127.0.0.1:${consolePort}"
@@ -189,7 +198,14 @@ role = "viewer"
       await get(port, '/chat/x');
       await get(port, '/api/x', { 'x-api-key': 'k-alice-e2e-1' });
       await get(port, '/nowhere');
+      await get(port, "/shop/items?id=1%27%20OR%20%271%27%3D%271");
     }
+    // The firewall's top rules: SQL injection (CRS 942100) blocked on the shop route.
+    await id('waf-rule-942100').waitFor({ timeout: 5000 });
+    const row = await id('waf-rule-942100').innerText();
+    assert.match(row, /SQL injection/);
+    assert.match(row, /shop/);
+    assert.match(row, /blocked/);
     await page.waitForFunction(() => !/^\s*0\.0\s*$/.test(document.querySelector('[data-testid="fleet-row-gw-1"] td:nth-child(5)')?.innerText || '0.0'), null, { timeout: 5000 }).catch(() => {});
     await shot('fleet');
   });

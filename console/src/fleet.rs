@@ -28,6 +28,8 @@ pub struct GatewayView {
     pub top_rejected: Vec<TenantRate>,
     /// Live requests/s by route and label subset (blue/green shares).
     pub subsets: Vec<SubsetRate>,
+    /// The WAF rules that matched most since the gateway started.
+    pub waf_rules: Vec<WafRule>,
     pub error: Option<String>,
     /// Endpoints of each service as this gateway sees them.
     #[serde(skip)]
@@ -38,6 +40,18 @@ pub struct GatewayView {
 pub struct SubsetRate {
     pub route: String,
     pub subset: String,
+    pub rps: f64,
+}
+
+/// A WAF rule (CRS rule id, or a lite check name) on a route, with what was done.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WafRule {
+    pub rule: String,
+    pub route: String,
+    pub action: String,
+    /// Matches since the gateway started.
+    pub total: f64,
+    /// Matches per second over the last scrape interval.
     pub rps: f64,
 }
 
@@ -56,6 +70,8 @@ struct Sample {
     buckets: Vec<(f64, f64)>,
     tenants: HashMap<(String, String), f64>,
     subsets: HashMap<(String, String), f64>,
+    /// `tidegate_waf_matches_total` by (rule, route, action).
+    waf: HashMap<(String, String, String), f64>,
 }
 
 /// A gateway to scrape: name, admin URL, its own token (if any).
@@ -150,6 +166,17 @@ fn sample(text: &str) -> (Sample, f64) {
                     *s.tenants.entry((t.clone(), d.clone())).or_default() += value;
                 }
             }
+            "tidegate_waf_matches_total" if value > 0.0 => {
+                if let (Some(rule), Some(route), Some(action)) = (
+                    labels.get("rule"),
+                    labels.get("route"),
+                    labels.get("action"),
+                ) {
+                    *s.waf
+                        .entry((rule.clone(), route.clone(), action.clone()))
+                        .or_default() += value;
+                }
+            }
             _ => {}
         }
     }
@@ -205,6 +232,36 @@ fn p99(prev: &Sample, cur: &Sample) -> Option<f64> {
         lower = (le, count);
     }
     None
+}
+
+/// The ten WAF rules with most matches since start, with their rate since `prev` (none
+/// before the second scrape).
+fn top_waf_rules(prev: Option<&Sample>, cur: &Sample, dt: f64) -> Vec<WafRule> {
+    let mut list: Vec<WafRule> = cur
+        .waf
+        .iter()
+        .map(|((rule, route, action), total)| {
+            let before = prev.and_then(|p| {
+                p.waf
+                    .get(&(rule.clone(), route.clone(), action.clone()))
+                    .copied()
+            });
+            let rps = match before {
+                Some(b) if dt > 0.0 => (total - b).max(0.0) / dt,
+                _ => 0.0,
+            };
+            WafRule {
+                rule: rule.clone(),
+                route: route.clone(),
+                action: action.clone(),
+                total: *total,
+                rps,
+            }
+        })
+        .collect();
+    list.sort_by(|a, b| b.total.total_cmp(&a.total).then(a.rule.cmp(&b.rule)));
+    list.truncate(10);
+    list
 }
 
 fn top(prev: &Sample, cur: &Sample, dt: f64, decision: Option<&str>) -> Vec<TenantRate> {
@@ -358,6 +415,12 @@ impl Fleet {
         let (cur, websockets) = sample(&metrics);
         view.websockets = websockets;
         let prev = self.samples.lock().insert(admin.clone(), cur.clone());
+        let dt = prev.as_ref().map_or(0.0, |p| {
+            cur.at
+                .zip(p.at)
+                .map_or(0.0, |(c, p)| c.duration_since(p).as_secs_f64())
+        });
+        view.waf_rules = top_waf_rules(prev.as_ref(), &cur, dt);
         if let Some(prev) = prev {
             let dt = cur
                 .at
@@ -440,5 +503,23 @@ mod tests {
         let cur = sample("tidegate_request_duration_seconds_bucket{le=\"0.001\",route=\"r\"} 90\ntidegate_request_duration_seconds_bucket{le=\"0.01\",route=\"r\"} 100\ntidegate_request_duration_seconds_bucket{le=\"+Inf\",route=\"r\"} 100\n").0;
         let p = p99(&prev, &cur).unwrap();
         assert!((p - 9.1).abs() < 0.01, "{p}");
+    }
+
+    #[test]
+    fn top_waf_rules_rank_by_matches_since_start_with_their_rate() {
+        let line = |rule: &str, n: u32| {
+            format!("tidegate_waf_matches_total{{action=\"block\",route=\"api\",rule=\"{rule}\"}} {n}\n")
+        };
+        let prev = sample(&(line("942100", 10) + &line("941100", 3))).0;
+        let cur = sample(&(line("942100", 12) + &line("941100", 30) + &line("913100", 0))).0;
+        let rules = top_waf_rules(Some(&prev), &cur, 2.0);
+        let ids: Vec<&str> = rules.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(ids, ["941100", "942100"], "a rule at zero is not listed");
+        assert_eq!(rules[0].total, 30.0);
+        assert_eq!(rules[0].rps, 13.5);
+        assert_eq!(rules[1].rps, 1.0);
+        assert_eq!(rules[0].route, "api");
+        assert_eq!(rules[0].action, "block");
+        assert_eq!(top_waf_rules(None, &cur, 0.0)[0].rps, 0.0);
     }
 }

@@ -45,21 +45,6 @@ async fn status(gw: &Gateway) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-async fn put_config(gw: &Gateway, text: String) -> (u16, serde_json::Value) {
-    let resp = client()
-        .put(gw.admin_url("/api/config"))
-        .bearer_auth(TOKEN)
-        .body(text)
-        .send()
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    (
-        code,
-        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
-    )
-}
-
 async fn wait_version(gw: &Gateway, version: u64) -> bool {
     support::eventually(Duration::from_secs(5), || async {
         status(gw).await["version"].as_u64() >= Some(version)
@@ -108,7 +93,7 @@ async fn hundred_reloads_under_load_fail_no_request() {
         body.push_str(&extra_route(i));
         match i % 3 {
             0 => {
-                let (code, answer) = put_config(&gw, gw.full_config(&body)).await;
+                let (code, answer) = gw.put_config(gw.full_config(&body)).await;
                 assert_eq!(code, 200, "{answer}");
                 version += 1;
                 assert_eq!(answer["version"], version);
@@ -197,7 +182,7 @@ async fn two_hundred_tunnels_survive_a_hundred_unrelated_reloads() {
     }
     for i in 0..100 {
         body.push_str(&extra_route(i));
-        let (code, answer) = put_config(&gw, gw.full_config(&body)).await;
+        let (code, answer) = gw.put_config(gw.full_config(&body)).await;
         assert_eq!(code, 200, "{answer}");
         if i == 20 || i == 60 {
             // Change the tunnels' own service in a way that keeps their endpoint.
@@ -263,11 +248,9 @@ async fn removed_routes_close_per_policy() {
     let closed = open("closeme", 4).await;
 
     let started = Instant::now();
-    let (code, answer) = put_config(
-        &gw,
-        gw.full_config(&policy_config(&a, &b, &[("other", "drain")])),
-    )
-    .await;
+    let (code, answer) = gw
+        .put_config(gw.full_config(&policy_config(&a, &b, &[("other", "drain")])))
+        .await;
     assert_eq!(code, 200, "{answer}");
 
     // close: all at once, with 1001.
@@ -334,7 +317,7 @@ async fn endpoint_leaving_its_service_closes_only_its_tunnels() {
     // Round robin put 5 on each endpoint. Remove endpoint b.
     let only_a = policy_config(&a, &b, &[("ws", "close")])
         .replace(&format!(", {{ addr = \"{}\" }}", b.addr), "");
-    let (code, answer) = put_config(&gw, gw.full_config(&only_a)).await;
+    let (code, answer) = gw.put_config(gw.full_config(&only_a)).await;
     assert_eq!(code, 200, "{answer}");
     let mut alive = 0;
     let mut closed = 0;
@@ -389,7 +372,7 @@ async fn bad_configs_are_refused_and_the_old_one_serves() {
         );
 
         // Apply via API: refused.
-        let (code, answer) = put_config(&gw, text.clone()).await;
+        let (code, answer) = gw.put_config(text.clone()).await;
         assert_eq!(code, 400, "{what}: {answer}");
         // Via the file: refused and logged, status shows it.
         gw.write_config(&(base(&up) + bad));

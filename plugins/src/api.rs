@@ -37,7 +37,8 @@ impl Reply {
         reply
     }
 
-    /// A short JSON error body, as every gateway-made error has.
+    /// A short JSON error body, as every gateway-made error has (the gateway adds the
+    /// `request_id` when it sends it).
     pub fn json(status: u16, error: &str, message: &str) -> Reply {
         let body = serde_json::json!({ "error": error, "message": message }).to_string();
         Reply {

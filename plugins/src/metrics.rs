@@ -3,7 +3,7 @@
 //! other key is counted as `other`.
 
 use prometheus::core::Collector;
-use prometheus::{IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use std::sync::OnceLock;
 
 pub struct PluginMetrics {
@@ -12,6 +12,7 @@ pub struct PluginMetrics {
     pub redis_fallback: IntCounterVec,
     pub cc_bans: IntCounterVec,
     pub waf_matches: IntCounterVec,
+    pub waf_overload: IntCounter,
     pub plugin_refusals: IntCounterVec,
 }
 
@@ -40,12 +41,20 @@ pub fn get() -> &'static PluginMetrics {
             &["plugin"],
         )
         .expect("valid metric"),
+        // Bounded: routes come from the config, rules from the loaded rule set (CRS rule
+        // ids, `unknown` for a match whose id could not be attributed) or the lite engine's
+        // check names.
         waf_matches: IntCounterVec::new(
             Opts::new(
                 "tidegate_waf_matches_total",
-                "Requests the WAF matched, by plugin, check (sqli, xss, traversal, cmdi, scanner, protocol) and action (blocked, detected)",
+                "WAF rule matches, by route, rule (CRS rule id; for engine = \"lite\" the check: sqli, xss, traversal, cmdi, scanner, protocol) and action (block: the request was refused; pass: matched below the anomaly threshold; detect: detect mode)",
             ),
-            &["plugin", "check", "action"],
+            &["route", "rule", "action"],
+        )
+        .expect("valid metric"),
+        waf_overload: IntCounter::new(
+            "tidegate_waf_overload_total",
+            "Requests the CRS WAF answered 503 because too many were already waiting for an inspection slot",
         )
         .expect("valid metric"),
         plugin_refusals: IntCounterVec::new(
@@ -75,6 +84,7 @@ pub fn collectors() -> Vec<Box<dyn Collector>> {
         Box::new(m.redis_fallback.clone()),
         Box::new(m.cc_bans.clone()),
         Box::new(m.waf_matches.clone()),
+        Box::new(m.waf_overload.clone()),
         Box::new(m.plugin_refusals.clone()),
     ]
 }
@@ -161,10 +171,13 @@ mod tests {
                 "tidegate_limit_redis_fallback_total",
                 "tidegate_cc_bans_total",
                 "tidegate_waf_matches_total",
+                "tidegate_waf_overload_total",
                 "tidegate_plugin_refusals_total",
             ]
         );
-        // The gauge has no labels, so it is always exposed.
-        assert!(exposition().contains("# TYPE tidegate_redis_up gauge"));
+        // The gauge and the overload counter have no labels, so they are always exposed.
+        let text = exposition();
+        assert!(text.contains("# TYPE tidegate_redis_up gauge"));
+        assert!(text.contains("# TYPE tidegate_waf_overload_total counter"));
     }
 }

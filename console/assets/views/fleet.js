@@ -21,7 +21,8 @@ export async function viewFleet(m, ctx) {
       if (!ctx.alive()) return;
       problem.replaceChildren();
       summary.replaceChildren(...fleetSummary(data));
-      body.replaceChildren(fleetTable(list(data && data.gateways)));
+      const gateways = list(data && data.gateways);
+      body.replaceChildren(fleetTable(gateways), wafSection(gateways));
     } catch (e) {
       if (!ctx.alive() || e.sessionLost) return;
       problem.replaceChildren(alertBox(e));
@@ -81,6 +82,61 @@ function fleetRow(g) {
     h('td', { class: 'num' }, figure(fmtNumber(g.websockets, 0))),
     h('td', {}, tenantRates(g.top_tenants)),
     h('td', {}, tenantRates(g.top_rejected)));
+}
+
+// The WAF rules that matched most, over the whole fleet: what is being attacked and what the
+// firewall did about it, in words an operator can act on (the rule's family by its CRS id).
+function wafSection(gateways) {
+  const byKey = new Map();
+  for (const g of gateways) {
+    for (const r of list(g.waf_rules)) {
+      const key = `${r.rule}\u0000${r.route}\u0000${r.action}`;
+      const sum = byKey.get(key) || { ...r, total: 0, rps: 0 };
+      sum.total += Number(r.total) || 0;
+      sum.rps += Number(r.rps) || 0;
+      byKey.set(key, sum);
+    }
+  }
+  const rules = [...byKey.values()].sort((a, b) => b.total - a.total).slice(0, 10);
+  const headers = [
+    t('fleet.waf.col.rule'), t('fleet.waf.col.family'), t('fleet.waf.col.route'),
+    t('fleet.waf.col.action'), { label: t('fleet.waf.col.total'), class: 'num' },
+    { label: t('fleet.waf.col.rate'), class: 'num' },
+  ];
+  const rows = rules.length
+    ? rules.map((r) => h('tr', { testid: `waf-rule-${r.rule}` },
+      h('td', {}, h('code', {}, r.rule)),
+      h('td', {}, ruleFamily(r.rule)),
+      h('td', {}, r.route || '—'),
+      h('td', {}, actionPill(r.action)),
+      h('td', { class: 'num' }, fmtNumber(r.total, 0)),
+      h('td', { class: 'num' }, fmtNumber(r.rps))))
+    : [emptyRow(headers.length, t('fleet.waf.none'))];
+  return h('section', { class: 'waf' },
+    h('h2', {}, t('fleet.waf.title')),
+    h('p', { class: 'muted' }, t('fleet.waf.intro')),
+    table(headers, rows, { class: 'waf-rules' }));
+}
+
+// CRS rule ids are grouped by family in blocks of a thousand (942xxx: SQL injection); the
+// lite engine names its checks.
+const FAMILIES = {
+  911: 'method', 913: 'scanner', 920: 'protocol', 921: 'protocolAttack', 930: 'lfi', 931: 'rfi',
+  932: 'rce', 933: 'php', 934: 'nodejs', 941: 'xss', 942: 'sqli', 943: 'session', 944: 'java',
+  949: 'score', 950: 'leak', 951: 'leak', 952: 'leak', 953: 'leak', 954: 'leak', 959: 'score',
+  980: 'score', sqli: 'sqli', xss: 'xss', traversal: 'lfi', cmdi: 'rce', scanner: 'scanner',
+  protocol: 'protocol',
+};
+
+function ruleFamily(rule) {
+  const family = FAMILIES[/^\d{6}$/.test(rule) ? Math.floor(Number(rule) / 1000) : rule];
+  return family ? t(`fleet.waf.family.${family}`) : h('span', { class: 'muted' }, t('fleet.waf.family.own'));
+}
+
+function actionPill(action) {
+  if (action === 'block') return pill('bad', t('fleet.waf.action.block'));
+  if (action === 'detect') return pill('warn', t('fleet.waf.action.detect'));
+  return pill('ok', t('fleet.waf.action.pass'));
 }
 
 function registryPill(registry) {

@@ -71,7 +71,23 @@ pub async fn reply(
     for (name, value) in reply.headers {
         resp.insert_header(name, value)?;
     }
-    write(session, ctx, resp, reply.body).await
+    let body = with_request_id(reply.body, &ctx.request_id);
+    write(session, ctx, resp, body).await
+}
+
+/// A plugin's standard error body (`Reply::json`) gets the request id, like the gateway's
+/// own errors, so a refused client can quote it to support. Other bodies are left alone.
+fn with_request_id(body: Bytes, request_id: &str) -> Bytes {
+    if !body.starts_with(b"{\"error\":") {
+        return body;
+    }
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            fields.insert("request_id".into(), request_id.into());
+            Bytes::from(serde_json::Value::Object(fields).to_string())
+        }
+        _ => body,
+    }
 }
 
 pub async fn direct(

@@ -603,7 +603,7 @@ def fmt_pct(a, b):
 
 def summarize(records):
     files = {}
-    tot = dict(attack=0, detected=0, blocked=0, reached=0, nomatch=0, fp=0, fp_blocked=0,
+    tot = dict(attack=0, detected=0, blocked=0, stopped=0, reached=0, nomatch=0, fp=0, fp_blocked=0,
                other=0, other_pass=0, inactive_attack=0, inactive_detected=0)
     for r in records:
         f = files.setdefault(r["rule_file"], {k: 0 for k in tot})
@@ -612,6 +612,7 @@ def summarize(records):
                 acc["attack"] += 1
                 acc["detected"] += r["detected"]
                 acc["blocked"] += r["blocked"]
+                acc["stopped"] += r["stopped"]
                 acc["reached"] += r["reached_upstream"]
             elif r["kind"] == "attack-above-pl":
                 acc["inactive_attack"] += 1
@@ -632,20 +633,21 @@ def markdown(tot, files, meta):
         f"{meta['adapter']} at {meta['target']}",
         "",
         "| rule file | attack cases | detected | detected % | blocked (403) | blocked % "
-        "| reached upstream | must-not-match | false positives | FP % |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| stopped (4xx) | reached upstream | must-not-match | false positives | FP % |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name in sorted(files):
         f = files[name]
         out.append(
             f"| {name} | {f['attack']} | {f['detected']} | {fmt_pct(f['detected'], f['attack'])} "
-            f"| {f['blocked']} | {fmt_pct(f['blocked'], f['attack'])} | {f['reached']} "
+            f"| {f['blocked']} | {fmt_pct(f['blocked'], f['attack'])} | {f['stopped']} "
+            f"| {f['reached']} "
             f"| {f['nomatch']} | {f['fp']} | {fmt_pct(f['fp'], f['nomatch'])} |"
         )
     out.append(
         f"| **total** | **{tot['attack']}** | **{tot['detected']}** "
         f"| **{fmt_pct(tot['detected'], tot['attack'])}** | **{tot['blocked']}** "
-        f"| **{fmt_pct(tot['blocked'], tot['attack'])}** "
+        f"| **{fmt_pct(tot['blocked'], tot['attack'])}** | **{tot['stopped']}** "
         f"| **{tot['reached']}** | **{tot['nomatch']}** | **{tot['fp']}** "
         f"| **{fmt_pct(tot['fp'], tot['nomatch'])}** |"
     )
@@ -653,7 +655,9 @@ def markdown(tot, files, meta):
     out.append(
         f"Attack cases: enabled stages whose log_contains names a rule at PL ≤ "
         f"{meta['paranoia_level']}; detected = that rule logged for the request; blocked = "
-        f"answered {meta['block_status']} (what the issue calls stopped). Must-not-match: "
+        f"answered {meta['block_status']} (what the issue calls stopped); stopped (4xx) = "
+        f"blocked, or refused with another 4xx before the WAF (a malformed request) without "
+        f"reaching the upstream. Must-not-match: "
         f"enabled stages with no_log_contains whose rule is at PL ≤ {meta['paranoia_level']}; "
         f"false positive = that rule logged. Above this PL (not counted): "
         f"{tot['inactive_attack']} attack stages, {tot['inactive_detected']} logged anyway. "
@@ -691,9 +695,10 @@ def main():
     ap.add_argument("--markdown", help="write the table here too")
     ap.add_argument("--floor", type=float,
                     help="fail if the --floor-metric rate (%%) of the attack cases is below this")
-    ap.add_argument("--floor-metric", choices=["blocked", "detected"], default="blocked",
+    ap.add_argument("--floor-metric", choices=["blocked", "detected", "stopped"], default="blocked",
                     help="blocked: answered --block-status (the issue's 'stops', nginx 97.8 %% "
-                         "at PL1); detected: the test's rule logged (default blocked)")
+                         "at PL1); detected: the test's rule logged; stopped: blocked, or another "
+                         "4xx without reaching the upstream (default blocked)")
     ap.add_argument("--block-status", type=int, default=403,
                     help="the status a blocking WAF answers with (403)")
     ap.add_argument("--max-connect-errors", type=int, default=20,
@@ -785,6 +790,8 @@ def main():
                 "detected": lc_hit,
                 "false_positive": nlc_hit,
                 "blocked": resp.status == args.block_status,
+                "stopped": resp.status == args.block_status
+                or (400 <= (resp.status or 0) < 500 and not reached),
                 "reached_upstream": reached,
                 "pass": not failed,
                 "failed": failed,
@@ -822,6 +829,7 @@ def main():
         "meta": meta,
         "totals": dict(tot, detection_pct=pct(tot["detected"], tot["attack"]),
                        blocked_pct=pct(tot["blocked"], tot["attack"]),
+                       stopped_pct=pct(tot["stopped"], tot["attack"]),
                        fp_pct=pct(tot["fp"], tot["nomatch"])),
         "per_rule_file": {k: dict(v, detection_pct=pct(v["detected"], v["attack"]),
                                   blocked_pct=pct(v["blocked"], v["attack"]),
@@ -841,8 +849,10 @@ def main():
     rc = 0
     det = pct(tot["detected"], tot["attack"]) or 0.0
     blk = pct(tot["blocked"], tot["attack"]) or 0.0
+    stp = pct(tot["stopped"], tot["attack"]) or 0.0
     print(f"PL{args.pl}: detected {tot['detected']}/{tot['attack']} ({det:.2f} %), "
           f"blocked {tot['blocked']}/{tot['attack']} ({blk:.2f} %), "
+          f"stopped {tot['stopped']}/{tot['attack']} ({stp:.2f} %), "
           f"false positives {tot['fp']}/{tot['nomatch']}; {len(records)} requests in {duration:.0f} s")
     for path in (args.json, args.markdown):
         if path:
@@ -851,7 +861,7 @@ def main():
         print(f"FAIL: {not_run} tests not run within --max-seconds {args.max_seconds:g}")
         rc = 1
     if args.floor is not None:
-        rate = blk if args.floor_metric == "blocked" else det
+        rate = {"blocked": blk, "detected": det, "stopped": stp}[args.floor_metric]
         if rate < args.floor:
             print(f"FAIL: {args.floor_metric} {rate:.2f} % is below the floor {args.floor:g} %")
             rc = 1

@@ -112,6 +112,14 @@ path = "{dir}/access.log"
 
     /// Starts with the whole config text made by `text((port, admin port, dir))`.
     pub fn start_with_text(text: impl FnOnce((u16, u16, &TempDir)) -> String) -> Gateway {
+        Self::start_with_env(text, &[])
+    }
+
+    /// [`Gateway::start_with_text`] with extra environment variables (test hooks).
+    pub fn start_with_env(
+        text: impl FnOnce((u16, u16, &TempDir)) -> String,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let dir = TempDir::new("gw");
         let (port, admin_port) = (free_port(), free_port());
         let config_path = dir.path("tidegate.toml");
@@ -121,6 +129,7 @@ path = "{dir}/access.log"
             .arg("-c")
             .arg(&config_path)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -208,6 +217,19 @@ path = "{dir}/access.log"
         let tmp = self.dir.path("tidegate.toml.tmp");
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    /// `PUT /api/config` with a whole config text: the status and the JSON answer.
+    pub async fn put_config(&self, text: String) -> (u16, serde_json::Value) {
+        let resp = client()
+            .put(self.admin_url("/api/config"))
+            .bearer_auth(TOKEN)
+            .body(text)
+            .send()
+            .await
+            .unwrap();
+        let code = resp.status().as_u16();
+        (code, json(&resp.text().await.unwrap()))
     }
 
     pub fn full_config(&self, body: &str) -> String {
