@@ -136,19 +136,21 @@ impl Gateway {
     }
 
     /// A registry answer for `key`, pushed into the serving snapshot's services in place.
+    /// Returns whether it changed anything.
     pub fn discovered(
         &self,
         key: &crate::config::ServiceKey,
         endpoints: Vec<crate::upstream::EndpointSpec>,
-    ) {
+    ) -> bool {
         let snapshot = self.current.load();
         let states = &self.lasting.endpoints;
-        if self
+        let changed = self
             .discovery()
-            .push(key, endpoints, snapshot.services.values(), states)
-        {
+            .push(key, endpoints, snapshot.services.values(), states);
+        if changed {
             snapshot.publish_endpoint_states();
         }
+        changed
     }
 
     /// The one way a config change gets in: build a complete snapshot beside the serving

@@ -44,6 +44,7 @@ pub struct Metrics {
     pub nacos_up: IntGauge,
     pub nacos_requests: IntCounterVec,
     pub nacos_stale_services: IntGauge,
+    pub nacos_resync_repairs: IntCounterVec,
     pub subset_requests: IntCounterVec,
     pub tls_expiry: IntGaugeVec,
 }
@@ -181,7 +182,7 @@ impl Metrics {
         let nacos_requests = IntCounterVec::new(
             Opts::new(
                 "tidegate_nacos_requests_total",
-                "Calls to the Nacos Open API by result (ok, error after trying every server)",
+                "Calls to the Nacos registry (HTTP requests; gRPC requests and connection attempts) by result: ok (answered), error (no answer after trying every server, or a gRPC call or connection that failed)",
             ),
             &["result"],
         )
@@ -194,6 +195,17 @@ impl Metrics {
             "Registry-bound services routing on last known instances (registry down, or an empty or garbled answer refused)",
         )
         .expect("valid metric");
+        let nacos_resync_repairs = IntCounterVec::new(
+            Opts::new(
+                "tidegate_nacos_resync_repairs_total",
+                "gRPC: changes found by the periodic resync that no push had brought (lost or late pushes), by kind (naming, config)",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        for kind in ["naming", "config"] {
+            nacos_resync_repairs.with_label_values(&[kind]);
+        }
         let subset_requests = IntCounterVec::new(
             Opts::new(
                 "tidegate_subset_requests_total",
@@ -238,6 +250,7 @@ impl Metrics {
             Box::new(nacos_up.clone()),
             Box::new(nacos_requests.clone()),
             Box::new(nacos_stale_services.clone()),
+            Box::new(nacos_resync_repairs.clone()),
             Box::new(subset_requests.clone()),
             Box::new(tls_expiry.clone()),
             Box::new(build_info),
@@ -271,6 +284,7 @@ impl Metrics {
             nacos_up,
             nacos_requests,
             nacos_stale_services,
+            nacos_resync_repairs,
             subset_requests,
             tls_expiry,
         }

@@ -126,14 +126,23 @@ async fn every_kind_of_call_passes_through_with_its_trailers_and_deadline() {
         assert_eq!(code(&unary), "OK", "{unary}");
         assert_eq!(unary["initial_metadata"]["x-served-by"], "b1");
         // The upstream saw the gateway's forwarding headers (echoed back in trailers).
-        assert_eq!(unary["trailing_metadata"]["echo-x-request-id"], "rpc-1", "{unary}");
-        assert_eq!(unary["trailing_metadata"]["echo-x-forwarded-for"], "127.0.0.1", "{unary}");
+        assert_eq!(
+            unary["trailing_metadata"]["echo-x-request-id"], "rpc-1",
+            "{unary}"
+        );
+        assert_eq!(
+            unary["trailing_metadata"]["echo-x-forwarded-for"], "127.0.0.1",
+            "{unary}"
+        );
         let stream = call(&target, "server_stream", &[]);
         assert_eq!(code(&stream), "OK");
         assert_eq!(stream["messages"].as_array().unwrap().len(), 3, "{stream}");
         let client = call(&target, "client_stream", &[]);
         assert_eq!(code(&client), "OK");
-        assert_eq!(client["messages"][0].as_str().unwrap_or("").contains("abc"), true, "{client}");
+        assert!(
+            client["messages"][0].as_str().unwrap_or("").contains("abc"),
+            "{client}"
+        );
         let bidi = call(&target, "bidi", &[]);
         assert_eq!(code(&bidi), "OK");
         assert_eq!(bidi["messages"].as_array().unwrap().len(), 3, "{bidi}");
@@ -145,7 +154,10 @@ async fn every_kind_of_call_passes_through_with_its_trailers_and_deadline() {
         // The deadline is honoured: the call ends at 200 ms, not at the upstream's 2 s.
         let deadline = call(&target, "deadline", &[]);
         assert_eq!(code(&deadline), "DEADLINE_EXCEEDED", "{deadline}");
-        assert!(deadline["elapsed_ms"].as_u64().unwrap() < 1500, "{deadline}");
+        assert!(
+            deadline["elapsed_ms"].as_u64().unwrap() < 1500,
+            "{deadline}"
+        );
     });
 }
 
@@ -155,11 +167,18 @@ async fn the_gateway_answers_grpc_statuses_itself() {
     let gw = grpc_gateway(&[up.port], "");
     let target = gw.addr();
     tokio::task::block_in_place(|| {
-        let none = call(&target, "no_route", &["--path", "/tidegate.test.Nowhere/Nothing"]);
+        let none = call(
+            &target,
+            "no_route",
+            &["--path", "/tidegate.test.Nowhere/Nothing"],
+        );
         assert_eq!(code(&none), "UNIMPLEMENTED", "{none}");
         assert_eq!(none["details"], "no route matches this request");
         for _ in 0..2 {
-            assert_eq!(code(&call(&target, "unary", &["--metadata", "x-tenant=t1"])), "OK");
+            assert_eq!(
+                code(&call(&target, "unary", &["--metadata", "x-tenant=t1"])),
+                "OK"
+            );
         }
         let limited = call(&target, "unary", &["--metadata", "x-tenant=t1"]);
         assert_eq!(code(&limited), "RESOURCE_EXHAUSTED", "{limited}");
@@ -183,14 +202,22 @@ async fn a_grpc_health_check_ejects_an_endpoint_that_is_not_serving() {
         let mut by = std::collections::HashMap::new();
         for _ in 0..n {
             let v = call(&target, "unary", &[]);
-            *by.entry(v["initial_metadata"]["x-served-by"].as_str().unwrap_or("?").to_string())
-                .or_insert(0) += 1;
+            *by.entry(
+                v["initial_metadata"]["x-served-by"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
+            )
+            .or_insert(0) += 1;
         }
         by
     };
     tokio::task::block_in_place(|| {
         let both = served(10);
-        assert!(both.contains_key("b1") && both.contains_key("b2"), "{both:?}");
+        assert!(
+            both.contains_key("b1") && both.contains_key("b2"),
+            "{both:?}"
+        );
         std::fs::write(&health, "NOT_SERVING").unwrap();
         std::thread::sleep(Duration::from_millis(1200));
         let only = served(10);
@@ -212,7 +239,10 @@ async fn grpc_web_from_a_plain_http1_client_reaches_a_grpc_upstream() {
         let unary = call(&target, "grpc_web", &["--method", "Unary"]);
         assert_eq!(code(&unary), "OK", "{unary}");
         assert_eq!(unary["http_status"], 200);
-        assert!(unary["content_type"].as_str().unwrap().starts_with("application/grpc-web"));
+        assert!(unary["content_type"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/grpc-web"));
         let stream = call(&target, "grpc_web", &["--method", "ServerStream"]);
         assert_eq!(code(&stream), "OK", "{stream}");
         assert_eq!(stream["messages"].as_array().unwrap().len(), 3, "{stream}");
@@ -226,7 +256,11 @@ async fn grpcs_upstreams_are_verified_and_clients_may_come_over_tls() {
     let certs = Certs::make(&["localhost"]);
     let up = Upstream::start(
         "tls",
-        &["--tls", &certs.path("localhost.pem"), &certs.path("localhost.key")],
+        &[
+            "--tls",
+            &certs.path("localhost.pem"),
+            &certs.path("localhost.key"),
+        ],
     );
     let tls_port = free_port();
     let body = format!(
@@ -272,10 +306,18 @@ service = "secure"
         let v = call(&plain, "unary", &[]);
         assert_eq!(code(&v), "OK", "{v}");
         assert_eq!(v["initial_metadata"]["x-served-by"], "tls");
-        let v = call(&over_tls, "bidi", &["--tls-ca", &ca, "--authority", "localhost"]);
+        let v = call(
+            &over_tls,
+            "bidi",
+            &["--tls-ca", &ca, "--authority", "localhost"],
+        );
         // The Bidi route's service expects another name on the certificate: refused.
         assert_eq!(code(&v), "UNAVAILABLE", "{v}");
-        let v = call(&over_tls, "server_stream", &["--tls-ca", &ca, "--authority", "localhost"]);
+        let v = call(
+            &over_tls,
+            "server_stream",
+            &["--tls-ca", &ca, "--authority", "localhost"],
+        );
         assert_eq!(code(&v), "OK", "{v}");
     });
 }

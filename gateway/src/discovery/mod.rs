@@ -60,6 +60,9 @@ enum Origin {
 pub struct RegistryStatus {
     /// `up` (the last call answered), `down`, or `unused` (no `[nacos]`).
     pub state: &'static str,
+    /// The registry API in use: `grpc`, `v3` (the HTTP client API of Nacos 3.x) or `v1`;
+    /// `null` before the first answer (or without `[nacos]`).
+    pub api: Option<&'static str>,
     pub last_success_ms_ago: Option<u64>,
     pub last_error: Option<String>,
     pub services: BTreeMap<String, ServiceStatus>,
@@ -280,6 +283,11 @@ impl Discovery {
             .collect();
         RegistryStatus {
             state,
+            api: if health.configured {
+                crate::nacos::api_in_use()
+            } else {
+                None
+            },
             last_success_ms_ago: health.last_success.map(|t| t.elapsed().as_millis() as u64),
             last_error: health.last_error.as_ref().map(|(_, e)| e.clone()),
             services,

@@ -1,11 +1,15 @@
 //! `[config] source = "nacos"`: the gateway's routes, services and plugins come from one
-//! Nacos data id shared by the fleet. A long poll on `/nacos/v1/cs/configs/listener` hears of
-//! a change at once; the new text goes through the same pipeline as a file change (a bad
-//! config is refused and reported, the old one keeps serving). The local file stays the
-//! bootstrap: its `[nacos]` and `[config]` sections say where the shared config lives and
-//! are kept whatever the shared text says.
+//! Nacos data id shared by the fleet. Over HTTP v1 a long poll on
+//! `/nacos/v1/cs/configs/listener` hears of a change at once; the v3 client API has no
+//! listener, so it is polled every `poll_interval_ms` and compared by md5; over gRPC the
+//! server pushes (see `grpc::client`). Whatever the way, the new text goes through
+//! [`Follower::take`] and the same pipeline as a file change (a bad config is refused and
+//! reported, the old one keeps serving). The local file stays the bootstrap: its `[nacos]`
+//! and `[config]` sections say where the shared config lives and are kept whatever the
+//! shared text says.
 
-use super::client::{Client, Method};
+use super::client::{Client, Method, Request};
+use super::{http_v3, Api};
 use crate::config::{ConfigSourceConfig, Source};
 use crate::discovery::cache;
 use crate::gateway::{ChangeSource, Gateway};
@@ -25,8 +29,25 @@ pub fn md5_hex(text: &str) -> String {
 
 /// What the data id holds now: `Ok(None)` when it does not exist.
 pub async fn fetch(client: &Client, config: &ConfigSourceConfig) -> Result<Option<String>, String> {
-    let answer = client
-        .call(
+    fetch_api(client, config).await.map(|(_, text)| text)
+}
+
+/// [`fetch`], and which API answered.
+async fn fetch_api(
+    client: &Client,
+    config: &ConfigSourceConfig,
+) -> Result<(Api, Option<String>), String> {
+    let make = |api: Api| match api {
+        Api::V3 => Request::new(
+            Method::Get,
+            http_v3::CONFIG,
+            &[
+                ("dataId", &config.data_id),
+                ("groupName", &config.group),
+                ("namespaceId", client.namespace_or_public()),
+            ],
+        ),
+        _ => Request::new(
             Method::Get,
             "/nacos/v1/cs/configs",
             &[
@@ -34,13 +55,15 @@ pub async fn fetch(client: &Client, config: &ConfigSourceConfig) -> Result<Optio
                 ("group", &config.group),
                 ("tenant", &client.namespace),
             ],
-            None,
-            &[],
-        )
-        .await?;
+        ),
+    };
+    let (api, answer) = client.call_api(&make, None, &[]).await?;
+    if api == Api::V3 {
+        return http_v3::parse_config(&answer).map(|text| (api, text));
+    }
     match answer.status {
-        200 => Ok(Some(answer.body)),
-        404 => Ok(None),
+        200 => Ok((api, Some(answer.body))),
+        404 => Ok((api, None)),
         status => Err(format!(
             "config fetch answered {status}: {}",
             answer.body.trim()
@@ -73,9 +96,13 @@ async fn changed_since(
         .await?;
     match answer.status {
         200 => Ok(!answer.body.trim().is_empty()),
+        // No v1 on this server (Nacos 3.2, or 3.x with the v1 switch off): poll instead.
+        404 | 410 => Err(NO_LISTENER.into()),
         status => Err(format!("config listener answered {status}")),
     }
 }
+
+const NO_LISTENER: &str = "the server has no v1 config listener";
 
 /// Applies a shared config text, keeping the bootstrap's own sections.
 pub fn apply_text(
@@ -95,53 +122,97 @@ pub fn apply_text(
     gateway.apply(source, ChangeSource::Nacos).is_ok()
 }
 
-/// The watch loop: fetch, apply, then wait for the next change. Runs until aborted.
-pub async fn watch(gateway: Arc<Gateway>, client: Arc<Client>, config: ConfigSourceConfig) {
-    let mut seen_md5: Option<String> = None;
-    loop {
-        let changed = match &seen_md5 {
-            None => Ok(true),
-            Some(md5) => changed_since(&client, &config, md5).await,
-        };
-        match changed {
-            Ok(false) => continue,
-            Ok(true) => {}
-            Err(e) => {
-                gateway.discovery().note_error(e.clone());
-                log::warn!("nacos config watch: {e}");
-                tokio::time::sleep(BACKOFF).await;
-                continue;
+/// What this gateway last saw of the shared config, and the one place a fetched text goes:
+/// applied when it differs from the last seen (and cached when applied). A refused text is
+/// remembered too: it is not retried until it changes.
+#[derive(Default)]
+pub struct Follower {
+    /// The md5 of the last text seen; `Some("")` once the data id was found missing.
+    seen_md5: Option<String>,
+}
+
+impl Follower {
+    /// The md5 to tell Nacos (ConfigBatchListenRequest): "" when nothing was seen.
+    pub fn md5(&self) -> &str {
+        self.seen_md5.as_deref().unwrap_or("")
+    }
+
+    pub fn seen_anything(&self) -> bool {
+        self.seen_md5.is_some()
+    }
+
+    /// Forgets what was seen (another data id is followed now).
+    pub fn reset(&mut self) {
+        self.seen_md5 = None;
+    }
+
+    /// Takes a fetch result: `Some(text)`, or `None` when the data id does not exist.
+    pub fn take(&mut self, gateway: &Gateway, config: &ConfigSourceConfig, text: Option<String>) {
+        gateway.discovery().note_success();
+        let Some(text) = text else {
+            if self.seen_md5.is_none() {
+                log::warn!(
+                    "nacos config {}/{} does not exist yet; serving the local config until it is published",
+                    config.group,
+                    config.data_id
+                );
             }
-        }
-        match fetch(&client, &config).await {
-            Ok(Some(text)) => {
-                gateway.discovery().note_success();
-                let md5 = md5_hex(&text);
-                if seen_md5.as_deref() != Some(&md5) {
-                    let applied = apply_text(&gateway, &config, text.clone(), false);
-                    if applied {
-                        if let Some((dir, namespace)) = gateway.discovery().cache_dir() {
-                            let path =
-                                config_path(&dir, &namespace, &config.data_id, &config.group);
-                            if let Err(e) = cache::write_atomic(&path, text.as_bytes()) {
-                                log::warn!("cannot write {}: {e}", path.display());
-                            }
-                        }
+            self.seen_md5 = Some(String::new());
+            return;
+        };
+        let md5 = md5_hex(&text);
+        if self.seen_md5.as_deref() != Some(&md5) {
+            let applied = apply_text(gateway, config, text.clone(), false);
+            if applied {
+                if let Some((dir, namespace)) = gateway.discovery().cache_dir() {
+                    let path = config_path(&dir, &namespace, &config.data_id, &config.group);
+                    if let Err(e) = cache::write_atomic(&path, text.as_bytes()) {
+                        log::warn!("cannot write {}: {e}", path.display());
                     }
                 }
-                // A refused text is remembered too: it is not retried until it changes.
-                seen_md5 = Some(md5);
             }
-            Ok(None) => {
-                gateway.discovery().note_success();
-                if seen_md5.is_none() {
-                    log::warn!(
-                        "nacos config {}/{} does not exist yet; serving the local config until it is published",
-                        config.group,
-                        config.data_id
-                    );
+        }
+        self.seen_md5 = Some(md5);
+    }
+}
+
+/// The HTTP watch loop: fetch, apply, then wait for the next change (the v1 long poll, or
+/// `poll_every` for the v3 client API, which has no listener). Runs until aborted.
+pub async fn watch(
+    gateway: Arc<Gateway>,
+    client: Arc<Client>,
+    config: ConfigSourceConfig,
+    poll_every: Duration,
+) {
+    let mut follower = Follower::default();
+    // The API of the last answer: v3 (or a v1 server without listener) is polled.
+    let mut polled = false;
+    loop {
+        if follower.seen_anything() {
+            if polled {
+                tokio::time::sleep(poll_every).await;
+            } else {
+                match changed_since(&client, &config, follower.md5()).await {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(e) if e.ends_with(NO_LISTENER) => {
+                        log::info!("nacos config watch: {e}; polling every {poll_every:?}");
+                        polled = true;
+                        continue;
+                    }
+                    Err(e) => {
+                        gateway.discovery().note_error(e.clone());
+                        log::warn!("nacos config watch: {e}");
+                        tokio::time::sleep(BACKOFF).await;
+                        continue;
+                    }
                 }
-                seen_md5 = Some(String::new());
+            }
+        }
+        match fetch_api(&client, &config).await {
+            Ok((api, text)) => {
+                polled = polled || api == Api::V3;
+                follower.take(&gateway, &config, text);
             }
             Err(e) => {
                 gateway.discovery().note_error(e.clone());

@@ -1,4 +1,6 @@
-//! The instance list answer of `/nacos/v1/ns/instance/list`, turned into endpoints. Weight,
+//! Nacos instances turned into endpoints, whatever the API that listed them: the v1 answer
+//! of `/nacos/v1/ns/instance/list` (`{"hosts":[…]}`), the v3 client API (a bare array in
+//! `data`) and a gRPC ServiceInfo (its `hosts`) all go through [`endpoints`]. Weight,
 //! `enabled` and `healthy` decide the traffic share (0 for none); metadata becomes labels.
 
 use crate::upstream::EndpointSpec;
@@ -12,48 +14,61 @@ struct InstanceList {
     hosts: Vec<Instance>,
 }
 
-#[derive(Deserialize)]
+/// One instance as every Nacos API spells it. Optional fields may be absent or `null`
+/// (rnacos writes `"metadata":null`, `"clusterName":null`).
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Instance {
+pub struct Instance {
     ip: String,
     port: u16,
-    #[serde(default = "one")]
-    weight: f64,
-    #[serde(default = "yes")]
-    healthy: bool,
+    #[serde(default)]
+    weight: Option<f64>,
+    #[serde(default)]
+    healthy: Option<bool>,
     #[serde(default)]
     enabled: Option<bool>,
     #[serde(default)]
     cluster_name: Option<String>,
     #[serde(default)]
-    metadata: BTreeMap<String, String>,
+    metadata: Option<BTreeMap<String, String>>,
 }
 
-fn one() -> f64 {
-    1.0
-}
-fn yes() -> bool {
-    true
-}
+/// The cluster of an instance that names none.
+const DEFAULT_CLUSTER: &str = "DEFAULT";
 
-/// Parses an answer. Endpoints are sorted by address so equal lists compare equal.
+/// Parses a v1 answer. Endpoints are sorted by address so equal lists compare equal.
 pub fn parse(body: &str) -> Result<Vec<EndpointSpec>, String> {
     let list: InstanceList =
         serde_json::from_str(body).map_err(|e| format!("instance list not understood: {e}"))?;
-    let mut out = Vec::with_capacity(list.hosts.len());
-    for host in list.hosts {
+    endpoints(list.hosts, "")
+}
+
+/// Instances to endpoints, keeping those of `clusters` (sorted, comma-joined; empty for
+/// all). Sorted by address, so equal lists compare equal.
+pub fn endpoints(hosts: Vec<Instance>, clusters: &str) -> Result<Vec<EndpointSpec>, String> {
+    let wanted: Vec<&str> = clusters.split(',').filter(|c| !c.is_empty()).collect();
+    let mut out = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        if !wanted.is_empty() {
+            let cluster = host.cluster_name.as_deref().unwrap_or(DEFAULT_CLUSTER);
+            if !wanted.contains(&cluster) {
+                continue;
+            }
+        }
         let ip: IpAddr = host
             .ip
             .parse()
             .map_err(|_| format!("instance ip {:?} is not an IP address", host.ip))?;
-        let takes_traffic = host.healthy && host.enabled.unwrap_or(true) && host.weight > 0.0;
+        let weight = host.weight.unwrap_or(1.0);
+        let takes_traffic =
+            host.healthy.unwrap_or(true) && host.enabled.unwrap_or(true) && weight > 0.0;
         // Nacos weights are decimals (0.5, 1, 2.5); keep two places as an integer weight.
         let weight = if takes_traffic {
-            ((host.weight * 100.0).round() as u32).max(1)
+            ((weight * 100.0).round() as u32).max(1)
         } else {
             0
         };
-        let mut labels = host.metadata;
+        let mut labels = host.metadata.unwrap_or_default();
         if let Some(cluster) = host.cluster_name {
             labels.entry("cluster".into()).or_insert(cluster);
         }
@@ -135,5 +150,42 @@ mod tests {
         assert!(parse(r#"{"name":"x"}"#).is_err());
         assert!(parse(r#"{"hosts":[{"ip":"not-an-ip","port":1}]}"#).is_err());
         assert_eq!(parse(r#"{"hosts":[]}"#).expect("empty is valid"), vec![]);
+    }
+
+    fn hosts(json: &str) -> Vec<Instance> {
+        serde_json::from_str(json).expect("instances")
+    }
+
+    #[test]
+    fn nulls_and_missing_fields_take_the_defaults() {
+        // rnacos over gRPC: metadata and clusterName may be null.
+        let list = endpoints(
+            hosts(
+                r#"[{"ip":"10.0.0.1","port":80,"weight":1.0,"healthy":true,"enabled":true,
+                     "ephemeral":true,"clusterName":null,"serviceName":"DEFAULT_GROUP@@chat","metadata":null},
+                    {"ip":"10.0.0.2","port":80}]"#,
+            ),
+            "",
+        )
+        .expect("parses");
+        assert_eq!(list.len(), 2);
+        assert!(list.iter().all(|e| e.weight == 1 && e.labels.is_empty()));
+    }
+
+    #[test]
+    fn clusters_filter_on_our_side() {
+        let all = r#"[{"ip":"10.0.0.1","port":80,"clusterName":"a"},
+                      {"ip":"10.0.0.2","port":80,"clusterName":"b"},
+                      {"ip":"10.0.0.3","port":80}]"#;
+        let addrs = |clusters: &str| -> Vec<String> {
+            endpoints(hosts(all), clusters)
+                .expect("parses")
+                .iter()
+                .map(|e| e.addr.to_string())
+                .collect()
+        };
+        assert_eq!(addrs("").len(), 3);
+        assert_eq!(addrs("a"), vec!["10.0.0.1:80"]);
+        assert_eq!(addrs("DEFAULT,b"), vec!["10.0.0.2:80", "10.0.0.3:80"]);
     }
 }

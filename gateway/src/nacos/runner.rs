@@ -1,17 +1,23 @@
-//! The Nacos background service: keeps one poller per watched service, the config watch and
-//! the self-registration in step with the serving config, and does the blocking first fetch
-//! at startup so a gateway serves discovered endpoints from its first request.
+//! The Nacos background service: keeps discovery, the config watch and the self-registration
+//! in step with the serving config, and does the blocking first fetch at startup so a
+//! gateway serves discovered endpoints from its first request.
+//!
+//! `protocol = "grpc"`: one gRPC client ([`grpc::Handle`]) told the watched set. `protocol =
+//! "http"`: one poller per watched service, the config long poll (or poll, for the v3 client
+//! API) and the heartbeat registration.
 
-use super::client::{Client, Method};
-use super::config_source;
+use super::client::{Client, Method, Request};
 use super::register::Registration;
-use super::{instances, NacosConfig, ServiceKey};
+use super::{config_source, failed, grpc, http_v3, instances, take};
+use super::{Api, NacosConfig, Naming, Protocol, ServiceKey};
 use crate::config::ConfigSourceKind;
 use crate::gateway::Gateway;
+use crate::upstream::EndpointSpec;
 use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -27,10 +33,16 @@ pub struct NacosRunner {
 struct Tasks {
     config: Option<NacosConfig>,
     client: Option<Arc<Client>>,
+    /// HTTP: one poller per watched service.
     pollers: HashMap<ServiceKey, JoinHandle<()>>,
     config_watch: Option<JoinHandle<()>>,
     register: Option<(Arc<Registration>, JoinHandle<()>)>,
     register_tried: bool,
+    /// gRPC: the client, and who it registers.
+    grpc: Option<grpc::Handle>,
+    /// The client could not start (a bad server address): not retried until the config changes.
+    grpc_refused: bool,
+    registration: Option<Arc<Registration>>,
 }
 
 impl Tasks {
@@ -44,6 +56,11 @@ impl Tasks {
         if let Some((_, task)) = self.register.take() {
             task.abort();
         }
+        // Dropping the handle aborts the client; the server forgets the connection's
+        // registration with it.
+        self.grpc = None;
+        self.grpc_refused = false;
+        self.registration = None;
         self.register_tried = false;
     }
 }
@@ -61,6 +78,9 @@ impl BackgroundService for NacosRunner {
             }
             self.sync(&mut tasks);
         }
+        if let Some(handle) = tasks.grpc.take() {
+            handle.shutdown().await;
+        }
         if let (Some(client), Some((registration, _))) = (&tasks.client, &tasks.register) {
             registration.deregister(client).await;
         }
@@ -74,6 +94,11 @@ impl NacosRunner {
         let snapshot = self.gateway.snapshot();
         let config = snapshot.config.nacos.as_ref().map(|c| c.get_ref().clone());
         if config != tasks.config {
+            // Another registry (or none): its API is not known yet. Not at the first sync,
+            // which takes over from the startup fetch (whose answers said which API).
+            if tasks.config.is_some() {
+                super::set_api_in_use(None);
+            }
             tasks.stop_all();
             tasks.client = config.as_ref().and_then(|c| match Client::new(c) {
                 Ok(client) => Some(Arc::new(client)),
@@ -88,6 +113,49 @@ impl NacosRunner {
             return;
         };
         let wanted: HashSet<ServiceKey> = watched(&snapshot);
+        self.gateway.discovery().retain(&wanted);
+        let source = snapshot.config.config.get_ref();
+
+        if !tasks.register_tried {
+            tasks.register_tried = true;
+            if let Some(register) = &config.register {
+                match Registration::new(register, snapshot.config.admin.listen.get_ref()) {
+                    Ok(registration) => tasks.registration = Some(Arc::new(registration)),
+                    // Not retried until the config changes.
+                    Err(e) => log::error!("nacos self-registration off: {e}"),
+                }
+            }
+        }
+
+        if config.protocol == Protocol::Grpc {
+            let want = grpc::Wanted {
+                services: wanted.into_iter().collect(),
+                config: (source.source == ConfigSourceKind::Nacos).then(|| source.clone()),
+            };
+            if let Some(handle) = tasks.grpc.as_ref().filter(|h| !h.is_finished()) {
+                handle.want(want);
+                return;
+            }
+            if tasks.grpc_refused {
+                return;
+            }
+            match grpc::Handle::start(
+                self.gateway.clone(),
+                client,
+                &config,
+                tasks.registration.clone(),
+                want,
+            ) {
+                Ok(handle) => tasks.grpc = Some(handle),
+                Err(e) => {
+                    log::error!("nacos: {e}");
+                    tasks.grpc = None;
+                    tasks.grpc_refused = true;
+                }
+            }
+            return;
+        }
+
         tasks.pollers.retain(|key, task| {
             let keep = wanted.contains(key) && !task.is_finished();
             if !keep {
@@ -106,9 +174,7 @@ impl NacosRunner {
                 tasks.pollers.insert(key.clone(), task);
             }
         }
-        self.gateway.discovery().retain(&wanted);
 
-        let source = snapshot.config.config.get_ref();
         let watching = tasks
             .config_watch
             .as_ref()
@@ -119,6 +185,7 @@ impl NacosRunner {
                     self.gateway.clone(),
                     client.clone(),
                     source.clone(),
+                    Duration::from_millis(config.poll_interval_ms),
                 )));
             }
             (ConfigSourceKind::File, true) => {
@@ -129,26 +196,18 @@ impl NacosRunner {
             _ => {}
         }
 
-        if !tasks.register_tried {
-            tasks.register_tried = true;
-            if let Some(register) = &config.register {
-                match Registration::new(register, snapshot.config.admin.listen.get_ref()) {
-                    Ok(registration) => {
-                        let registration = Arc::new(registration);
-                        let (r, c) = (registration.clone(), client.clone());
-                        let task = tokio::spawn(async move { r.keep_alive(&c).await });
-                        tasks.register = Some((registration, task));
-                    }
-                    // Not retried until the config changes.
-                    Err(e) => log::error!("nacos self-registration off: {e}"),
-                }
+        if tasks.register.is_none() {
+            if let Some(registration) = tasks.registration.clone() {
+                let (r, c) = (registration.clone(), client.clone());
+                let task = tokio::spawn(async move { r.keep_alive(&c).await });
+                tasks.register = Some((registration, task));
             }
         }
     }
 }
 
 /// The registry services the serving snapshot binds to.
-fn watched(snapshot: &crate::snapshot::Snapshot) -> HashSet<ServiceKey> {
+pub(super) fn watched(snapshot: &crate::snapshot::Snapshot) -> HashSet<ServiceKey> {
     snapshot
         .services
         .values()
@@ -156,13 +215,34 @@ fn watched(snapshot: &crate::snapshot::Snapshot) -> HashSet<ServiceKey> {
         .collect()
 }
 
+/// The registry over HTTP: the v3 client API when the server offers it, v1 otherwise.
+struct HttpNaming<'a> {
+    client: &'a Client,
+}
+
+#[async_trait]
+impl<'a> Naming for HttpNaming<'a> {
+    async fn list(&self, key: &ServiceKey) -> Result<Vec<EndpointSpec>, String> {
+        list_instances(self.client, key).await
+    }
+
+    async fn exists(&self, key: &ServiceKey) -> Result<bool, String> {
+        service_exists(self.client, key).await
+    }
+}
+
+/// Said once: the v3 client API lists the DEFAULT cluster only when no cluster is named.
+static V3_ALL_CLUSTERS_WARNED: AtomicBool = AtomicBool::new(false);
+
 /// Asks Nacos once for the instances of `key`.
-async fn list_instances(
-    client: &Client,
-    key: &ServiceKey,
-) -> Result<Vec<crate::upstream::EndpointSpec>, String> {
-    let answer = client
-        .call(
+async fn list_instances(client: &Client, key: &ServiceKey) -> Result<Vec<EndpointSpec>, String> {
+    let make = |api: Api| match api {
+        Api::V3 => Request {
+            method: Method::Get,
+            path: http_v3::INSTANCE_LIST.to_string(),
+            params: http_v3::list_params(client, key),
+        },
+        _ => Request::new(
             Method::Get,
             "/nacos/v1/ns/instance/list",
             &[
@@ -173,10 +253,18 @@ async fn list_instances(
                 // Unhealthy instances are wanted too: they stay listed with no traffic.
                 ("healthyOnly", "false"),
             ],
-            None,
-            &[],
-        )
-        .await?;
+        ),
+    };
+    let (api, answer) = client.call_api(&make, None, &[]).await?;
+    if api == Api::V3 {
+        if key.clusters.is_empty() && !V3_ALL_CLUSTERS_WARNED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "nacos v3 client API: {key} names no cluster, so only the DEFAULT cluster is listed (name the clusters, or use protocol = \"grpc\")"
+            );
+        }
+        return http_v3::parse_instances(&answer, &key.clusters)
+            .map_err(|e| format!("instance list of {key}: {e}"));
+    }
     if answer.status != 200 {
         return Err(format!(
             "instance list of {key} answered {}: {}",
@@ -187,12 +275,19 @@ async fn list_instances(
     instances::parse(&answer.body)
 }
 
-/// Whether the registry knows the service at all. An empty list from a registry that has
-/// lost its data (restarted empty, another cluster) must not empty a service; an empty list
-/// for a service the registry still has is a real deregistration of every instance.
+/// Whether the registry knows the service at all (see [`take`]).
 async fn service_exists(client: &Client, key: &ServiceKey) -> Result<bool, String> {
-    let answer = client
-        .call(
+    let make = |api: Api| match api {
+        Api::V3 => Request::new(
+            Method::Get,
+            http_v3::SERVICE,
+            &[
+                ("serviceName", &key.service),
+                ("groupName", &key.group),
+                ("namespaceId", client.namespace_or_public()),
+            ],
+        ),
+        _ => Request::new(
             Method::Get,
             "/nacos/v1/ns/service",
             &[
@@ -200,41 +295,25 @@ async fn service_exists(client: &Client, key: &ServiceKey) -> Result<bool, Strin
                 ("groupName", &key.group),
                 ("namespaceId", &client.namespace),
             ],
-            None,
-            &[],
-        )
-        .await?;
+        ),
+    };
+    let (api, answer) = client.call_api(&make, None, &[]).await?;
+    if api == Api::V3 {
+        return http_v3::parse_exists(&answer);
+    }
     Ok(answer.status == 200)
 }
 
 /// One round for one service: ask, judge the answer, and hand a change to the gateway.
 async fn poll_once(gateway: &Gateway, client: &Client, key: &ServiceKey) {
-    let discovery = gateway.discovery();
-    match list_instances(client, key).await {
+    let naming = HttpNaming { client };
+    match naming.list(key).await {
         Ok(endpoints) => {
-            discovery.note_success();
-            if endpoints.is_empty() && discovery.has_endpoints(key) {
-                match service_exists(client, key).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        discovery.keep_last(
-                            key,
-                            "registry answered no instances and does not know the service; last known kept".into(),
-                        );
-                        return;
-                    }
-                    Err(e) => {
-                        discovery.keep_last(key, format!("empty answer not confirmed: {e}"));
-                        return;
-                    }
-                }
-            }
-            gateway.discovered(key, endpoints);
+            take(gateway, &naming, key, endpoints).await;
         }
         Err(e) => {
             log::warn!("nacos: {e}");
-            discovery.note_error(e.clone());
-            discovery.keep_last(key, e);
+            failed(gateway, key, e);
         }
     }
 }
@@ -255,7 +334,7 @@ pub fn prefetch(gateway: &Arc<Gateway>, deadline: Duration) {
         return;
     };
     let client = match Client::new(&config) {
-        Ok(c) => c,
+        Ok(c) => Arc::new(c),
         Err(e) => {
             log::error!("nacos: {e}");
             return;
@@ -271,19 +350,34 @@ pub fn prefetch(gateway: &Arc<Gateway>, deadline: Duration) {
             return;
         }
     };
+    let source = snapshot.config.config.get_ref().clone();
+    let shared = (source.source == ConfigSourceKind::Nacos).then_some(source);
     runtime.block_on(async {
         let _ = tokio::time::timeout(deadline, async {
-            let source = snapshot.config.config.get_ref().clone();
-            if source.source == ConfigSourceKind::Nacos {
-                match config_source::fetch(&client, &source).await {
+            if config.protocol == Protocol::Grpc {
+                let watched_now = |g: &Gateway| -> BTreeSet<ServiceKey> {
+                    watched(&g.snapshot()).into_iter().collect()
+                };
+                grpc::prefetch(
+                    gateway.clone(),
+                    client.clone(),
+                    &config,
+                    shared,
+                    watched_now,
+                )
+                .await;
+                return;
+            }
+            if let Some(source) = &shared {
+                match config_source::fetch(&client, source).await {
                     Ok(Some(text)) => {
-                        config_source::apply_text(gateway, &source, text, false);
+                        config_source::apply_text(gateway, source, text, false);
                     }
                     Ok(None) => {}
                     Err(e) => {
                         log::warn!("nacos unreachable at startup ({e}); trying the cached config");
-                        if let Some(text) = config_source::load_cached(gateway, &source) {
-                            config_source::apply_text(gateway, &source, text, true);
+                        if let Some(text) = config_source::load_cached(gateway, source) {
+                            config_source::apply_text(gateway, source, text, true);
                         }
                     }
                 }
