@@ -37,9 +37,9 @@ pub async fn answer(gateway: &Gateway, mut front: FrontStream, refusal: &Refusal
         body.len()
     );
     let out = front.inner_mut();
+    let answer = [head.as_bytes(), body.as_bytes()].concat();
     let written = async {
-        out.write_all(head.as_bytes()).await?;
-        out.write_all(body.as_bytes()).await?;
+        out.write_all(&answer).await?;
         out.flush().await
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), written).await;
