@@ -14,6 +14,8 @@ command -v wrk >/dev/null || need_apt+=(wrk)
 command -v haproxy >/dev/null || need_apt+=(haproxy)         # the load balancer in front (upgrades)
 command -v h2load >/dev/null || need_apt+=(nghttp2-client)   # HTTP/2 load (TLS tests, benchmarks)
 command -v curl >/dev/null || need_apt+=(curl)
+# A real DNS server for the endpoints-by-name tests (the binary only, no system service).
+command -v dnsmasq >/dev/null || [[ -x /usr/sbin/dnsmasq ]] || need_apt+=(dnsmasq-base)
 # The WAF's CRS engine links libmodsecurity 3; the CRS rules come from Debian's package, and
 # nginx + ModSecurity is the reference the CRS regression tests and the WAF benchmark compare to.
 [[ -e /usr/include/modsecurity/modsecurity.h ]] || need_apt+=(libmodsecurity-dev)

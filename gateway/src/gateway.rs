@@ -153,6 +153,26 @@ impl Gateway {
         changed
     }
 
+    /// A good answer for the endpoint DNS name `name`, pushed into the serving snapshot's
+    /// services in place; asked again at `next_at`. Returns whether it changed anything.
+    pub fn resolved(
+        &self,
+        name: &str,
+        addresses: Vec<std::net::IpAddr>,
+        next_at: std::time::Instant,
+    ) -> bool {
+        let snapshot = self.current.load();
+        let states = &self.lasting.endpoints;
+        let changed =
+            self.discovery()
+                .dns
+                .push(name, addresses, next_at, snapshot.services.values(), states);
+        if changed {
+            snapshot.publish_endpoint_states();
+        }
+        changed
+    }
+
     /// The one way a config change gets in: build a complete snapshot beside the serving
     /// one, then swap. A refused change leaves the serving snapshot untouched.
     pub fn apply(&self, mut source: Source, from: ChangeSource) -> Result<Applied, ConfigErrors> {
@@ -203,6 +223,10 @@ impl Gateway {
             new.services.values(),
             &self.lasting.endpoints,
         );
+        self.lasting
+            .discovery
+            .dns
+            .catch_up(new.services.values(), &self.lasting.endpoints);
         *self.current_source.lock() = from;
         self.lasting.endpoints.retain_used();
         tunnel::close_orphaned(&self.tunnels, &old, &new);

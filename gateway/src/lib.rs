@@ -8,7 +8,8 @@
 //!    [`snapshot`], which turns a config into an immutable snapshot;
 //! 3. runtime — [`tunnel`] (relays and their reload policy), [`gateway`] (the current
 //!    snapshot, lasting state, the apply pipeline), and the services around it:
-//!    [`config_watch`], [`nacos`], [`health`], [`lifecycle`], [`admin`], [`access_log`],
+//!    [`config_watch`], [`nacos`], [`resolver`] (endpoint DNS names), [`health`],
+//!    [`lifecycle`], [`admin`], [`access_log`],
 //!    [`edge`] (the client side of every connection), [`proxy_protocol`], [`readiness`],
 //!    [`upgrade`];
 //! 4. request path — [`proxy`].
@@ -33,6 +34,7 @@ pub mod lifecycle;
 pub mod nacos;
 pub mod proxy_protocol;
 pub mod readiness;
+pub mod resolver;
 pub mod tunnel;
 pub mod upgrade;
 

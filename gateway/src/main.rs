@@ -102,6 +102,8 @@ fn main() -> ExitCode {
     }
     // Discovered endpoints (and a shared config from Nacos) before the first request.
     tidegate::nacos::prefetch(&gateway, std::time::Duration::from_secs(3));
+    // Endpoints by DNS name resolved before the first request too.
+    tidegate::resolver::prefetch(&gateway, std::time::Duration::from_secs(3));
     let snapshot = gateway.snapshot();
     let server_config = &snapshot.config.server;
 
@@ -252,6 +254,12 @@ fn main() -> ExitCode {
     server.add_service(background_service(
         "nacos",
         tidegate::nacos::NacosRunner {
+            gateway: gateway.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "dns",
+        tidegate::resolver::DnsRunner {
             gateway: gateway.clone(),
         },
     ));

@@ -47,6 +47,9 @@ pub struct Metrics {
     pub nacos_resync_repairs: IntCounterVec,
     pub subset_requests: IntCounterVec,
     pub tls_expiry: IntGaugeVec,
+    pub tls_tickets: IntCounterVec,
+    pub dns_resolutions: IntCounterVec,
+    pub dns_addresses: IntGaugeVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -222,6 +225,33 @@ impl Metrics {
             &["name"],
         )
         .expect("valid metric");
+        let tls_tickets = IntCounterVec::new(
+            Opts::new(
+                "tidegate_tls_tickets_total",
+                "Session tickets of the TLS listeners by result: issued, decrypted (current key), decrypted_old_key (a kept previous key; the client gets a new ticket), unknown_key (too old or from another process: a full handshake)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        for result in ["issued", "decrypted", "decrypted_old_key", "unknown_key"] {
+            tls_tickets.with_label_values(&[result]);
+        }
+        let dns_resolutions = IntCounterVec::new(
+            Opts::new(
+                "tidegate_dns_resolutions_total",
+                "Resolutions of endpoint DNS names by name and result: ok, error (timeout, refused, server failure), empty (no address or no such name); a failed one keeps the last addresses",
+            ),
+            &["name", "result"],
+        )
+        .expect("valid metric");
+        let dns_addresses = IntGaugeVec::new(
+            Opts::new(
+                "tidegate_dns_addresses",
+                "Addresses an endpoint DNS name is serving now (the last good answer)",
+            ),
+            &["name"],
+        )
+        .expect("valid metric");
         let build_info = IntGaugeVec::new(
             Opts::new("tidegate_build_info", "Build information"),
             &["version"],
@@ -253,6 +283,9 @@ impl Metrics {
             Box::new(nacos_resync_repairs.clone()),
             Box::new(subset_requests.clone()),
             Box::new(tls_expiry.clone()),
+            Box::new(tls_tickets.clone()),
+            Box::new(dns_resolutions.clone()),
+            Box::new(dns_addresses.clone()),
             Box::new(build_info),
         ];
         collectors.extend(tidegate_plugins::metrics::collectors());
@@ -287,6 +320,9 @@ impl Metrics {
             nacos_resync_repairs,
             subset_requests,
             tls_expiry,
+            tls_tickets,
+            dns_resolutions,
+            dns_addresses,
         }
     }
 

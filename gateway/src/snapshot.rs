@@ -107,6 +107,7 @@ impl Snapshot {
         for plugin in self.plugins.values() {
             plugin.declare_metrics();
         }
+        crate::discovery::dns::declare_metrics(self.services.values());
         m.tls_expiry.reset();
         for cert in self.certificates.certificates() {
             let name = cert.names.first().map_or("default", String::as_str);
@@ -148,6 +149,8 @@ fn compile_services(
             discovered,
             &mut problems.reporter(),
         ) {
+            // Endpoints by DNS name start from the addresses known now.
+            lasting.discovery.dns.fill(&compiled, &lasting.endpoints);
             services.insert(service.name.get_ref().clone(), Arc::new(compiled));
         }
     }

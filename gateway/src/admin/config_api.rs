@@ -89,6 +89,7 @@ fn status(gateway: &Gateway) -> Response<Vec<u8>> {
             "tunnels_open": gateway.tunnels().len(),
             "last_refused": gateway.last_refusal(),
             "registry": gateway.discovery().status(),
+            "dns": gateway.discovery().dns.status(),
         }),
     )
 }

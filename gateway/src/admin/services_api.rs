@@ -30,6 +30,7 @@ pub fn list(gateway: &Gateway) -> Response<Vec<u8>> {
                     };
                     serde_json::json!({
                         "addr": e.addr.to_string(),
+                        "name": e.name.as_deref(),
                         "weight": e.weight,
                         "labels": e.labels,
                         "state": state,
@@ -38,7 +39,13 @@ pub fn list(gateway: &Gateway) -> Response<Vec<u8>> {
                 .collect();
             serde_json::json!({
                 "name": name,
-                "source": if service.nacos.is_some() { "nacos" } else { "file" },
+                "source": if service.nacos.is_some() {
+                    "nacos"
+                } else if service.dns.is_some() {
+                    "dns"
+                } else {
+                    "file"
+                },
                 "endpoints": endpoints,
             })
         })

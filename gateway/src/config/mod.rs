@@ -9,6 +9,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod dns;
 pub mod edge;
 mod error;
 pub mod identity;
@@ -22,6 +23,7 @@ pub mod tls;
 
 pub use access_log::AccessLogConfig;
 pub use admin::AdminConfig;
+pub use dns::{DnsConfig, EndpointAddr};
 pub use edge::{EdgeConfig, EscapedSlashes};
 pub use error::{line_column, ConfigError, ConfigErrors, Problems};
 pub use identity::{IdentityConfig, IdentityHeaders};
@@ -88,6 +90,9 @@ pub struct Config {
     /// Names of the headers that carry the authenticated consumer and tenant upstream.
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// How endpoint DNS names are resolved.
+    #[serde(default)]
+    pub dns: DnsConfig,
     /// The Nacos registry (discovery, shared config, self-registration).
     pub nacos: Option<toml::Spanned<NacosConfig>>,
     /// `[config]`: where routes and services come from (the file, or a Nacos data id).
@@ -121,6 +126,7 @@ impl Config {
         self.access_log.validate(report);
         self.edge.validate(report);
         self.tls.validate(report);
+        self.dns.validate(report);
         tls::validate_all(&self.certificates, report);
         if !self.server.tls_listen.is_empty() && self.certificates.is_empty() {
             report(

@@ -69,13 +69,27 @@ impl Protocol {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTlsConfig {
-    /// The name sent as SNI and checked against the endpoint's certificate.
+    /// The name sent as SNI and checked against the endpoint's certificate (default: the
+    /// endpoint's DNS name, for endpoints given by name).
     pub sni: Option<String>,
     /// Verify the endpoint's certificate (chain and name). On by default.
     #[serde(default = "default_true")]
     pub verify: bool,
     /// PEM bundle of the CAs to trust instead of the system's (a path or `file:PATH`).
     pub ca: Option<String>,
+    /// The Host requests carry to endpoints given by DNS name: `name` (the default: their
+    /// name, with the port unless 443) or `client` (the client's, as for endpoints by IP).
+    #[serde(default)]
+    pub host: TlsHost,
+}
+
+/// `tls.host`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsHost {
+    #[default]
+    Name,
+    Client,
 }
 
 fn default_true() -> bool {
@@ -144,6 +158,7 @@ fn default_threshold() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
+    /// `IP:PORT`, or `NAME:PORT`: every address the name resolves to is an endpoint.
     pub addr: Spanned<String>,
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -194,10 +209,18 @@ impl ServiceConfig {
                 let settings = tls.as_ref().map(toml::Spanned::get_ref);
                 let verify = settings.is_none_or(|t| t.verify);
                 let sni = settings.and_then(|t| t.sni.as_deref());
-                if verify && sni.is_none_or(str::is_empty) {
+                // An endpoint by name is checked against its name; one by IP needs tls.sni.
+                let by_ip = self.endpoints.get_ref().iter().any(|e| {
+                    matches!(
+                        super::dns::parse_endpoint_addr(e.addr.get_ref()),
+                        Ok(super::EndpointAddr::Ip(_))
+                    )
+                });
+                let needs_sni = by_ip || self.nacos.is_some();
+                if verify && needs_sni && sni.is_none_or(str::is_empty) {
                     report(
                         Some(tls.as_ref().map_or(self.name.span(), Spanned::span)),
-                        format!("service {name:?}: verifying the endpoints' certificates needs tls.sni (the name they must carry), or tls.verify = false"),
+                        format!("service {name:?}: verifying the endpoints' certificates needs tls.sni (the name they must carry), or tls.verify = false, or endpoints by DNS name"),
                     );
                 }
             }
@@ -243,13 +266,10 @@ impl ServiceConfig {
             (None, false) => {}
         }
         for endpoint in self.endpoints.get_ref() {
-            if let Err(e) = endpoint.addr.get_ref().parse::<std::net::SocketAddr>() {
+            if let Err(e) = super::dns::parse_endpoint_addr(endpoint.addr.get_ref()) {
                 report(
                     Some(endpoint.addr.span()),
-                    format!(
-                        "bad endpoint address {:?}: {e} (expected IP:PORT)",
-                        endpoint.addr.get_ref()
-                    ),
+                    format!("bad endpoint address {:?}: {e}", endpoint.addr.get_ref()),
                 );
             }
         }

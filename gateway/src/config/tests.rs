@@ -89,3 +89,24 @@ fn the_shipped_example_configs_are_valid() {
         assert!(errors(text).is_empty(), "{name}: {:?}", errors(text));
     }
 }
+
+#[test]
+fn tls_upstreams_by_name_need_no_sni_but_those_by_ip_do() {
+    let by_name = "[[services]]\nname = \"p\"\nprotocol = \"https\"\nendpoints = [{ addr = \"api.partner.example:443\" }]\n";
+    assert!(errors(by_name).is_empty(), "{:?}", errors(by_name));
+    let by_ip = "[[services]]\nname = \"p\"\nprotocol = \"https\"\nendpoints = [{ addr = \"api.partner.example:443\" }, { addr = \"10.0.0.5:443\" }]\n";
+    let e = errors(by_ip);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("needs tls.sni"), "{e:?}");
+    let e = errors(
+        "[dns]\nmin_ttl_seconds = 0\nmax_ttl_seconds = 0\ntimeout_ms = 0\n[tls]\nticket_key_rotation_seconds = 0\nticket_keys_kept = 17\n",
+    );
+    assert_eq!(e.len(), 4, "{e:?}");
+    assert!(e[0].starts_with("2:19: dns.min_ttl_seconds"), "{e:?}");
+    assert!(e[1].starts_with("4:14: dns.timeout_ms"), "{e:?}");
+    assert!(
+        e[2].starts_with("6:31: tls.ticket_key_rotation_seconds"),
+        "{e:?}"
+    );
+    assert!(e[3].starts_with("7:20: tls.ticket_keys_kept"), "{e:?}");
+}

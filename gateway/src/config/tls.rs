@@ -48,10 +48,18 @@ pub struct TlsConfig {
     pub ciphers: String,
     /// TLS 1.3 cipher suites.
     pub ciphersuites: String,
-    /// Session resumption with tickets (TLS 1.2 and 1.3; the ticket key is made at random
-    /// by each process, so it changes with every restart or binary upgrade).
+    /// Session resumption with tickets (TLS 1.2 and 1.3). The ticket keys are made at random
+    /// by each process, so they change with every restart or binary upgrade.
     pub session_tickets: bool,
+    /// A new ticket key is made this often; tickets are then issued under it.
+    pub ticket_key_rotation_seconds: Spanned<u64>,
+    /// Previous ticket keys still accepted to decrypt tickets (the client gets a new ticket
+    /// under the current key): a ticket resumes for at least this many rotation intervals.
+    pub ticket_keys_kept: Spanned<u32>,
 }
+
+/// The most previous ticket keys `[tls] ticket_keys_kept` may keep.
+pub const MAX_TICKET_KEYS_KEPT: u32 = 16;
 
 impl Default for TlsConfig {
     fn default() -> Self {
@@ -60,6 +68,8 @@ impl Default for TlsConfig {
             ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305".into(),
             ciphersuites: "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256".into(),
             session_tickets: true,
+            ticket_key_rotation_seconds: Spanned::new(0..0, 3600),
+            ticket_keys_kept: Spanned::new(0..0, 2),
         }
     }
 }
@@ -68,6 +78,20 @@ impl TlsConfig {
     pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
         if !matches!(self.min_version.as_str(), "1.2" | "1.3") {
             report(None, "tls.min_version must be \"1.2\" or \"1.3\"".into());
+        }
+        let rotation = &self.ticket_key_rotation_seconds;
+        if !(1..=604_800).contains(rotation.get_ref()) {
+            report(
+                Some(rotation.span()),
+                "tls.ticket_key_rotation_seconds must be from 1 to 604800 (a week)".into(),
+            );
+        }
+        let kept = &self.ticket_keys_kept;
+        if *kept.get_ref() > MAX_TICKET_KEYS_KEPT {
+            report(
+                Some(kept.span()),
+                format!("tls.ticket_keys_kept must be at most {MAX_TICKET_KEYS_KEPT}"),
+            );
         }
     }
 }

@@ -5,6 +5,7 @@
 //! a newly applied snapshot catches up with answers that arrived while it was built.
 
 pub mod cache;
+pub mod dns;
 
 use crate::config::{NacosConfig, ServiceKey};
 use crate::upstream::{EndpointSpec, EndpointStates, Service};
@@ -24,6 +25,8 @@ pub struct Discovery {
     /// Held while a change is recorded and pushed into the serving snapshot, and while a
     /// newly applied snapshot catches up: a change can never fall between the two.
     push_lock: Mutex<()>,
+    /// Endpoints by DNS name: the last good addresses per name.
+    pub dns: dns::Names,
 }
 
 #[derive(Default, Clone, PartialEq)]

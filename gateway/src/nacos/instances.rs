@@ -76,6 +76,7 @@ pub fn endpoints(hosts: Vec<Instance>, clusters: &str) -> Result<Vec<EndpointSpe
             addr: SocketAddr::new(ip, host.port),
             weight,
             labels,
+            name: None,
         });
     }
     out.sort_by_key(|e| e.addr);

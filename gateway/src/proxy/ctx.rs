@@ -33,6 +33,9 @@ pub struct RequestCtx {
     /// indices keep their meaning if discovery swaps the service's endpoints meanwhile.
     pub members: Option<Arc<Members>>,
     pub upstream: Option<SocketAddr>,
+    /// The Host the chosen endpoint must get instead of the client's (a TLS endpoint by
+    /// DNS name).
+    pub upstream_host: Option<http::HeaderValue>,
     /// The endpoint this request is counted against (least_conn), released at the end.
     pub active: Option<Arc<EndpointState>>,
     /// Status of a response the gateway wrote itself (errors, direct responses, 101).
@@ -63,6 +66,7 @@ impl Default for RequestCtx {
             tried: Tried::default(),
             members: None,
             upstream: None,
+            upstream_host: None,
             active: None,
             status: 0,
             tunnel: false,

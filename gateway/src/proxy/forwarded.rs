@@ -51,6 +51,11 @@ pub fn prepare_upstream_request(
     if let Some(host) = req.headers.get(http::header::HOST).cloned() {
         let _ = req.insert_header("x-forwarded-host", host);
     }
+    // A TLS endpoint given by DNS name is asked for by its name (the client's Host is in
+    // X-Forwarded-Host).
+    if let Some(host) = &ctx.upstream_host {
+        let _ = req.insert_header(http::header::HOST, host.clone());
+    }
     let _ = req.insert_header("x-request-id", ctx.request_id.as_str());
     if route.service().is_some_and(|s| s.protocol.grpc()) {
         // gRPC needs it end to end; Pingora drops hop-by-hop TE on the way from HTTP/1.

@@ -122,6 +122,7 @@ impl ProxyHttp for Proxy {
         ctx.tried.add(index);
         let endpoint = &members.endpoints[index];
         ctx.upstream = Some(endpoint.addr);
+        ctx.upstream_host.clone_from(&endpoint.host);
         ctx.hold(&endpoint.state);
         let mut peer = Box::new(endpoint.peer.clone());
         if service.protocol.grpc() {

@@ -1,10 +1,12 @@
 //! TLS at the edge: the certificates of a snapshot ([`store`]), the handshake callbacks
 //! ([`accept`]), the listener settings (protocol versions, ciphers, ALPN, OCSP stapling,
-//! tickets) and the PROXY header read before the ClientHello ([`pre_tls`]).
+//! session tickets under rotating keys — [`tickets`]) and the PROXY header read before the
+//! ClientHello ([`pre_tls`]).
 
 pub mod accept;
 pub mod pre_tls;
 pub mod store;
+pub mod tickets;
 
 pub use accept::{Certificates, TlsInfo};
 pub use store::CertStore;
@@ -41,7 +43,13 @@ pub fn listener_settings(
         .map_err(|e| format!("tls.ciphersuites: {e}"))?;
     // Idle connections give their record buffers back.
     settings.set_mode(SslMode::RELEASE_BUFFERS);
-    if !config.session_tickets {
+    if config.session_tickets {
+        let keys = tickets::process_keys(
+            std::time::Duration::from_secs(*config.ticket_key_rotation_seconds.get_ref()),
+            *config.ticket_keys_kept.get_ref() as usize,
+        )?;
+        tickets::install(&mut settings, keys)?;
+    } else {
         settings.set_options(SslOptions::NO_TICKET);
     }
     let stapler = gateway.clone();

@@ -24,6 +24,9 @@ pub struct EndpointSpec {
     pub weight: u32,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The DNS name this address was resolved from (endpoints configured by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -31,6 +34,11 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     pub weight: u32,
     pub labels: BTreeMap<String, String>,
+    /// The DNS name the address came from, if it was configured by name.
+    pub name: Option<Arc<str>>,
+    /// The Host header requests to this endpoint carry instead of the client's (a TLS
+    /// endpoint by name: its name, and port unless 443).
+    pub host: Option<http::HeaderValue>,
     /// Template cloned for every request; its options decide the connection pool key, so an
     /// unchanged endpoint keeps its pooled connections across reloads.
     pub peer: HttpPeer,
@@ -51,7 +59,10 @@ pub struct PeerSettings {
 /// How a TLS upstream is checked.
 #[derive(Debug, Clone)]
 pub struct UpstreamTls {
+    /// `tls.sni`; empty: an endpoint by name sends its name (one by IP, none).
     pub sni: String,
+    /// Endpoints by name get their name as Host (else the client's Host goes on).
+    pub host_from_name: bool,
     pub verify: bool,
     /// CAs to trust instead of the system's, and a key that keeps their pooled connections
     /// apart from other services' (Pingora does not hash the CA into its pool key).
@@ -94,7 +105,22 @@ impl Members {
             .iter()
             .map(|spec| {
                 let tls = settings.tls.as_ref();
-                let sni = tls.map_or_else(String::new, |t| t.sni.clone());
+                let name = spec.name.as_deref();
+                let sni = match tls {
+                    Some(t) if !t.sni.is_empty() => t.sni.clone(),
+                    Some(_) => name.unwrap_or_default().to_string(),
+                    None => String::new(),
+                };
+                let host = match (tls, name) {
+                    (Some(t), Some(name)) if t.host_from_name => {
+                        let host = match spec.addr.port() {
+                            443 => name.to_string(),
+                            port => format!("{name}:{port}"),
+                        };
+                        http::HeaderValue::from_str(&host).ok()
+                    }
+                    _ => None,
+                };
                 let mut peer = HttpPeer::new(spec.addr, settings.protocol.tls(), sni);
                 if let Some(tls) = tls {
                     peer.options.verify_cert = tls.verify;
@@ -117,6 +143,8 @@ impl Members {
                     addr: spec.addr,
                     weight: spec.weight,
                     labels: spec.labels.clone(),
+                    name: spec.name.clone(),
+                    host,
                     peer,
                     state: states.get(service, spec.addr),
                 }

@@ -2,11 +2,13 @@
 
 mod hash_key;
 mod members;
+mod named;
 mod passive;
 mod state;
 
 pub use hash_key::HashKey;
 pub use members::{Endpoint, EndpointSpec, Members, PeerSettings, UpstreamTls};
+pub use named::{Entry, Template};
 pub use state::{EndpointState, EndpointStates};
 
 use crate::config::{
@@ -26,6 +28,9 @@ pub struct Service {
     settings: PeerSettings,
     /// Where the endpoints come from when not from the file.
     pub nacos: Option<ServiceKey>,
+    /// The configured entries, when some endpoints are DNS names (their addresses are
+    /// swapped in as they are resolved).
+    pub dns: Option<Arc<Template>>,
     pub hash_key: Option<HashKey>,
     pub retries: u32,
     pub connect_timeout: Duration,
@@ -98,10 +103,18 @@ impl Service {
             }
         }
         let nacos = config.nacos.as_ref().map(|b| b.get_ref().key());
+        let mut dns = None;
         let specs = match (&nacos, discovered) {
             (Some(_), Some((version, specs))) => Some((version, specs.to_vec())),
             (Some(_), None) => Some((0, Vec::new())),
-            (None, _) => configured_endpoints(config, report).map(|e| (0, e)),
+            (None, _) => configured_endpoints(config, report).map(|template| {
+                // Names get their addresses from `discovery::dns` once the service is built.
+                let specs = template.expand(&|_| None);
+                if template.names().next().is_some() {
+                    dns = Some(Arc::new(template));
+                }
+                (0, specs)
+            }),
         };
         let hash_key = match &config.hash_key {
             Some(k) => match HashKey::parse(k.get_ref()) {
@@ -121,6 +134,7 @@ impl Service {
             lb: config.lb,
             settings,
             nacos,
+            dns,
             hash_key,
             retries: *config.retries.get_ref(),
             connect_timeout,
@@ -175,21 +189,30 @@ fn upstream_tls(config: &ServiceConfig) -> Result<UpstreamTls, String> {
     };
     Ok(UpstreamTls {
         sni: tls.and_then(|t| t.sni.clone()).unwrap_or_default(),
+        host_from_name: tls.is_none_or(|t| t.host == crate::config::services::TlsHost::Name),
         verify: tls.is_none_or(|t| t.verify),
         ca,
     })
 }
 
-/// The endpoints of the config file, parsed.
+/// The endpoints of the config file: addresses, and names to resolve.
 fn configured_endpoints(
     config: &ServiceConfig,
     report: &mut dyn FnMut(Option<Range<usize>>, String),
-) -> Option<Vec<EndpointSpec>> {
-    let mut specs = Vec::with_capacity(config.endpoints.get_ref().len());
+) -> Option<Template> {
+    use crate::config::dns::{parse_endpoint_addr, EndpointAddr};
+    let mut entries = Vec::with_capacity(config.endpoints.get_ref().len());
     for e in config.endpoints.get_ref() {
-        match e.addr.get_ref().parse() {
-            Ok(addr) => specs.push(EndpointSpec {
+        match parse_endpoint_addr(e.addr.get_ref()) {
+            Ok(EndpointAddr::Ip(addr)) => entries.push(Entry::Addr(EndpointSpec {
                 addr,
+                weight: e.weight,
+                labels: e.labels.clone(),
+                name: None,
+            })),
+            Ok(EndpointAddr::Name(name, port)) => entries.push(Entry::Name {
+                name: name.into(),
+                port,
                 weight: e.weight,
                 labels: e.labels.clone(),
             }),
@@ -202,7 +225,7 @@ fn configured_endpoints(
             }
         }
     }
-    Some(specs)
+    Some(Template { entries })
 }
 
 #[cfg(test)]

@@ -82,6 +82,7 @@ fn discovered_endpoints_replace_in_place() {
         addr: format!("127.0.0.1:{port}").parse().unwrap(),
         weight: 1,
         labels: Default::default(),
+        name: None,
     };
     s.replace_members(7, &[spec(1), spec(2)], &states);
     assert_eq!(s.members().version, 7);
