@@ -4,6 +4,8 @@
 #   load-tests/run.sh                 full comparison (≈3 min), report in load-tests/results/
 #   load-tests/run.sh --smoke         a few seconds per target, to keep the harness working (CI)
 #   options: --duration SECS  --bin PATH (tidegate binary; default: release build)
+#   load-tests/run.sh nacos-scale [ARGS]   only the Nacos discovery scale scenario
+#                                     (load-tests/nacos_scale.py ARGS; ~15 min, --quick < 1 min)
 #
 # Layout on 2 cores: each proxy (tidegate with 1 worker thread, nginx with 1 worker) is pinned
 # to CPU 0; the upstream (nginx `return 200`) and the load generators to CPU 1. Throughput is
@@ -13,6 +15,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+
+# The Nacos scale scenario is a simulation of its own (N simulated gateways against one
+# rnacos): no proxy, no nginx, no build. Python with grpcio (the gRPC test kit's venv when
+# scripts/test.sh made one; otherwise the script makes its own under target/).
+NACOS_PY=${TIDEGATE_GRPC_PYTHON:-python3}
+if [[ "${1:-}" == nacos-scale ]]; then
+  shift
+  exec "$NACOS_PY" "$ROOT/load-tests/nacos_scale.py" "$@"
+fi
 
 DURATION=10
 SMOKE=0
@@ -52,6 +63,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 WORK=$(mktemp -d /tmp/tidegate-bench.XXXXXX)
 PIDS=()
+TLSX=()
 cleanup() {
   exec 2>/dev/null
   for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
@@ -132,12 +144,35 @@ CONF
   echo "$WORK/nginx-$1.conf"
 }
 
-tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 limit plugin: none|local|cluster
+# nginx + ModSecurity v3 + Debian's CRS at paranoia level 1: Debian's recommended
+# modsecurity.conf, blocking, without the audit log and without response-body inspection
+# (Tidegate's waf plugin inspects requests only, so both do the same work).
+nginx_waf_conf() { # $1 port → config path
+  local rules=$WORK/modsec-$1.conf
+  sed -E -e 's/^SecRuleEngine .*/SecRuleEngine On/' -e 's/^SecAuditEngine .*/SecAuditEngine Off/' \
+    -e 's/^SecResponseBodyAccess .*/SecResponseBodyAccess Off/' \
+    -e "s|^SecTmpDir .*|SecTmpDir $WORK/|" -e "s|^SecDataDir .*|SecDataDir $WORK/|" \
+    -e 's|^SecUnicodeMapFile unicode.mapping|SecUnicodeMapFile /etc/nginx/unicode.mapping|' \
+    /etc/nginx/modsecurity.conf > "$rules"
+  {
+    echo "Include /etc/modsecurity/crs/crs-setup.conf"
+    echo 'SecAction "id:900000,phase:1,nolog,pass,t:none,setvar:tx.paranoia_level=1"'
+    echo "Include /usr/share/modsecurity-crs/rules/*.conf"
+  } >> "$rules"
+  nginx_conf "$1" 0 > /dev/null
+  sed -i -e "1i load_module /usr/lib/nginx/modules/ngx_http_modsecurity_module.so;" \
+    -e "s|^    listen 127.0.0.1:$1;|    listen 127.0.0.1:$1;\n    modsecurity on;\n    modsecurity_rules_file $rules;|" \
+    "$WORK/nginx-$1.conf"
+  echo "$WORK/nginx-$1.conf"
+}
+
+tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 plugin: none|local|cluster|chain|waf|crs|lite
   local plugin_line=""
   case "${4:-none}" in
     local|cluster) plugin_line='plugins = ["limit"]' ;;
     chain) plugin_line='plugins = ["auth", "tenant-limit"]' ;;
     waf) plugin_line='plugins = ["auth", "tenant-limit", "waf"]' ;;
+    crs|lite) plugin_line='plugins = ["waf"]' ;;
   esac
   {
     cat <<CONF
@@ -176,8 +211,12 @@ CONF
       printf '[plugins.auth]\ntype = "key-auth"\n'
       printf '[plugins.tenant-limit]\ntype = "key-rate-limit"\nkey = "tenant"\n'
       printf 'limits = [{ per = "second", count = 100000000 }]\n'
-      # The WAF (all checks, block mode) on the same chain.
-      printf '[plugins.waf]\ntype = "waf"\nmode = "block"\n'
+      # The cheap WAF engine (all checks, block mode) on the same chain.
+      printf '[plugins.waf]\ntype = "waf"\nengine = "lite"\nmode = "block"\n'
+    elif [[ "${4:-none}" == crs || "${4:-none}" == lite ]]; then
+      # The same paranoia level as the nginx + ModSecurity peer (the lite engine has none).
+      printf '[plugins.waf]\ntype = "waf"\nengine = "%s"\nmode = "block"\n' "$4"
+      if [[ $4 == crs ]]; then printf 'paranoia_level = 1\n'; fi
     elif [[ "${4:-none}" != none ]]; then
       # Limits far above the load: the scenario measures the cost of checking, not refusing.
       printf '[plugins.limit]\ntype = "key-rate-limit"\nkey = "header:x-tenant-id"\nscope = "%s"\n' "$4"
@@ -191,6 +230,14 @@ CONF
 start_nginx() { # $1 extra locations → sets NG_PORT, NG_PIDS
   NG_PORT=$(free_port)
   local conf; conf=$(nginx_conf "$NG_PORT" "$1")
+  taskset -c 0 nginx -c "$conf" & local master=$!
+  PIDS+=("$master")
+  wait_port "$NG_PORT"
+  NG_PIDS="$master $(children "$master")"
+}
+start_nginx_waf() { # → sets NG_PORT, NG_PIDS
+  NG_PORT=$(free_port)
+  local conf; conf=$(nginx_waf_conf "$NG_PORT")
   taskset -c 0 nginx -c "$conf" & local master=$!
   PIDS+=("$master")
   wait_port "$NG_PORT"
@@ -287,6 +334,209 @@ if ((!SMOKE)); then
   wrk_run "tidegate + key-auth + tenant limit + WAF" "http://127.0.0.1:$TG_PORT$chain_target" "$TG_PIDS" -H "x-api-key: bench-key-0001" -H "cookie: sid=abc123; theme=dark"
 fi
 
+if true; then  # also in the smoke run, so that it cannot rot
+  # The same ordinary request mix (a GET with query parameters and cookies, a JSON POST, a
+  # form POST; load-tests/wrk/waf-mix.lua) through nginx + ModSecurity + CRS and through
+  # Tidegate's waf plugin, both at paranoia level 1 in block mode; none of it is refused.
+  echo "== scenario: WAF (CRS at PL1; the lite engine beside it)" >&2
+  mix=(-s "$ROOT/load-tests/wrk/waf-mix.lua")
+  start_nginx 0
+  wrk_run "nginx, no WAF (request mix)" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS" "${mix[@]}"
+  start_nginx_waf
+  wrk_run "nginx + ModSecurity + CRS" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS" "${mix[@]}"
+  start_tidegate 0
+  wrk_run "tidegate, no WAF (request mix)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" "${mix[@]}"
+  start_tidegate 0 crs
+  wrk_run "tidegate + waf (crs)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" "${mix[@]}"
+  start_tidegate 0 lite
+  wrk_run "tidegate + waf (lite)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" "${mix[@]}"
+fi
+
+if true; then  # also in the smoke run, so that it cannot rot
+  # TLS, HTTP/2 and gRPC, nginx beside Tidegate with the same certificate (EC P-256), the same
+  # protocol versions and ciphers, one worker each.
+  echo "== scenario: TLS, HTTP/2 and gRPC" >&2
+  TLSD=$WORK/tls
+  "$ROOT/scripts/make-test-cert.sh" "$TLSD" localhost >/dev/null
+  CIPHERS=$(awk -F'"' '/ciphers: "ECDHE/{print $2; exit}' "$ROOT/gateway/src/config/tls.rs")
+  GRPCUP=$(free_port)
+  taskset -c 1 "$LOADGEN" grpc-server "127.0.0.1:$GRPCUP" & PIDS+=($!)
+  wait_port "$GRPCUP"
+  # The TLS upstream of the upstream-TLS rows: nginx `return 200` over TLS, on CPU 1.
+  UPTLS=$(free_port)
+  cat > "$WORK/uptls.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/uptls.pid;
+error_log $WORK/uptls.err;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UPTLS ssl;
+    ssl_certificate $TLSD/localhost.pem;
+    ssl_certificate_key $TLSD/localhost.key;
+    location / { return 200 "ok\n"; }
+  }
+}
+CONF
+  taskset -c 1 nginx -c "$WORK/uptls.conf" & PIDS+=($!)
+  wait_port "$UPTLS"
+
+  NG_TLS=$(free_port); NG_H2C=$(free_port); NG_UPTLS=$(free_port)
+  cat > "$WORK/nginx-tls.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 65536;
+daemon off;
+pid $WORK/nginx-tls.pid;
+error_log $WORK/nginx-tls.err;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  upstream grpcup { server 127.0.0.1:$GRPCUP; keepalive 64; }
+  upstream uptls { server 127.0.0.1:$UPTLS; keepalive 64; }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_ciphers $CIPHERS;
+  ssl_session_tickets on;
+  server {
+    listen 127.0.0.1:$NG_TLS ssl http2;
+    ssl_certificate $TLSD/localhost.pem;
+    ssl_certificate_key $TLSD/localhost.key;
+    location / { proxy_pass http://up; }
+  }
+  server {
+    listen 127.0.0.1:$NG_H2C http2;
+    location / { grpc_pass grpc://grpcup; }
+  }
+  server {
+    listen 127.0.0.1:$NG_UPTLS;
+    location / {
+      proxy_pass https://uptls;
+      proxy_ssl_server_name on;
+      proxy_ssl_name localhost;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $TLSD/ca.pem;
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+CONF
+  taskset -c 0 nginx -c "$WORK/nginx-tls.conf" & ngtls=$!
+  PIDS+=("$ngtls")
+  wait_port "$NG_TLS"
+  NG_PIDS="$ngtls $(children "$ngtls")"
+
+  TG_TLS=$(free_port); TG_PLAIN=$(free_port); tgadmin=$(free_port)
+  cat > "$WORK/tidegate-tls.toml" <<CONF
+[server]
+listen = ["127.0.0.1:$TG_PLAIN"]
+tls_listen = ["127.0.0.1:$TG_TLS"]
+threads = 1
+pid_file = "$WORK/tidegate-tls.pid"
+upgrade_sock = "$WORK/tidegate-tls.sock"
+grace_period_seconds = 1
+graceful_shutdown_timeout_seconds = 1
+[admin]
+listen = "127.0.0.1:$tgadmin"
+[access_log]
+enabled = false
+[[certificates]]
+cert = "$TLSD/localhost.pem"
+key = "$TLSD/localhost.key"
+default = true
+[[services]]
+name = "up"
+endpoints = [{ addr = "127.0.0.1:$UP" }]
+[[services]]
+name = "grpc"
+protocol = "grpc"
+endpoints = [{ addr = "127.0.0.1:$GRPCUP" }]
+[[services]]
+name = "uptls"
+protocol = "https"
+tls = { sni = "localhost", verify = true, ca = "$TLSD/ca.pem" }
+endpoints = [{ addr = "127.0.0.1:$UPTLS" }]
+[[routes]]
+name = "grpc"
+path = "/bench.Echo/"
+service = "grpc"
+[[routes]]
+name = "uptls"
+path = "/uptls/"
+service = "uptls"
+[[routes]]
+name = "root"
+path = "/"
+service = "up"
+CONF
+  RUST_LOG=warn taskset -c 0 "$BIN" -c "$WORK/tidegate-tls.toml" > "$WORK/tidegate-tls.log" 2>&1 & tgtls=$!
+  PIDS+=("$tgtls")
+  wait_port "$TG_TLS"
+
+  wrk_run "nginx, TLS keep-alive" "https://127.0.0.1:$NG_TLS/" "$NG_PIDS"
+  wrk_run "tidegate, TLS keep-alive" "https://127.0.0.1:$TG_TLS/" "$tgtls"
+  wrk_run "nginx, TLS new connection per request" "https://127.0.0.1:$NG_TLS/" "$NG_PIDS" -H "Connection: close"
+  wrk_run "tidegate, TLS new connection per request" "https://127.0.0.1:$TG_TLS/" "$tgtls" -H "Connection: close"
+  wrk_run "nginx, upstream TLS (kept alive)" "http://127.0.0.1:$NG_UPTLS/uptls/" "$NG_PIDS"
+  wrk_run "tidegate, upstream TLS (kept alive)" "http://127.0.0.1:$TG_PLAIN/uptls/" "$tgtls"
+
+  # h2load: rate, and the proxy's CPU per request. NAME PIDS h2load-args...
+  h2_run() {
+    local name=$1 pids=$2; shift 2
+    local before after out rps total cpu
+    taskset -c 1 h2load -D 1 "$@" >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    before=$(cpu_ticks $pids)
+    out=$(taskset -c 1 h2load -D "$DURATION" "$@" 2>&1)
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks $pids)
+    rps=$(awk '/^finished in/{gsub(",","",$4); print $4}' <<<"$out")
+    # "requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout"
+    total=$(awk '/^requests:/{print $8}' <<<"$out")
+    local failed; failed=$(awk '/^requests:/{f=$10+$12+$14} /^status codes:/{f+=$5+$7+$9} END{if (f) print f " failed or not 2xx"}' <<<"$out")
+    cpu=$(python3 -c "print(f'{($after-$before)/$CLK/max(${total:-0},1)*1e6:.1f}')")
+    TLSX+=("$name|$rps|$cpu|$failed")
+    echo "  $name: $rps req/s, $cpu CPU-s per 1M ${failed}" >&2
+  }
+  h2_run "nginx, h2 over TLS (10 connections × 10 streams)" "$NG_PIDS" -c 10 -m 10 "https://127.0.0.1:$NG_TLS/"
+  h2_run "tidegate, h2 over TLS (10 connections × 10 streams)" "$tgtls" -c 10 -m 10 "https://127.0.0.1:$TG_TLS/"
+  # A unary gRPC call: the 5-byte gRPC prefix and an 11-byte message.
+  printf '\x00\x00\x00\x00\x0b\x0a\x09bench-msg' > "$WORK/grpc-call.bin"
+  grpc_args=(-c 10 -m 10 -d "$WORK/grpc-call.bin" -H "content-type: application/grpc" -H "te: trailers")
+  h2_run "gRPC unary, direct" "$(pgrep -f "grpc-server 127.0.0.1:$GRPCUP" | head -1)" "${grpc_args[@]}" "http://127.0.0.1:$GRPCUP/bench.Echo/Say"
+  h2_run "nginx, gRPC unary (h2c)" "$NG_PIDS" "${grpc_args[@]}" "http://127.0.0.1:$NG_H2C/bench.Echo/Say"
+  h2_run "tidegate, gRPC unary (h2c)" "$tgtls" "${grpc_args[@]}" "http://127.0.0.1:$TG_PLAIN/bench.Echo/Say"
+
+  # TLS connections per second, one request each, from 50 concurrent clients (the loadgen's
+  # `tls`): full handshakes, then resumed ones (each client offers its previous session's
+  # ticket). NAME PORT PIDS MODE
+  hs_run() {
+    local name=$1 port=$2 pids=$3 mode=$4 before after out n rate resumed failed cpu
+    # shellcheck disable=SC2086
+    before=$(cpu_ticks $pids)
+    out=$(taskset -c 1 "$LOADGEN" tls "127.0.0.1:$port" "$CONNS" "$DURATION" "$mode")
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks $pids)
+    # "connections N in Ts = R/s, resumed M, failed F"
+    n=$(awk '{print $2}' <<<"$out"); rate=$(awk '{print $6}' <<<"$out" | tr -d '/s,')
+    resumed=$(awk '{print $8}' <<<"$out" | tr -d ','); failed=$(awk '{print $10}' <<<"$out")
+    cpu=$(python3 -c "print(f'{($after-$before)/$CLK/max(${n:-0},1)*1e6:.1f}')")
+    local bad=""
+    [[ "${failed:-0}" == 0 ]] || bad="$failed failed"
+    TLSX+=("$name|$rate|$cpu|$bad|resumed $resumed of $n")
+    echo "  $name: $rate connections/s, $cpu CPU-µs each (resumed $resumed of $n) $bad" >&2
+  }
+  hs_run "nginx, TLS connections, full handshakes" "$NG_TLS" "$NG_PIDS" new
+  hs_run "tidegate, TLS connections, full handshakes" "$TG_TLS" "$tgtls" new
+  hs_run "nginx, TLS connections, resumed handshakes" "$NG_TLS" "$NG_PIDS" resume
+  hs_run "tidegate, TLS connections, resumed handshakes" "$TG_TLS" "$tgtls" resume
+fi
+
 echo "== scenario: WebSocket" >&2
 TUNNELS=2000
 ((SMOKE)) && TUNNELS=50
@@ -374,6 +624,54 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
       echo "key-auth + tenant limit + WAF chain vs no plugin: throughput $(ratio "${waf%%|*}" "$(field 7 2)"), CPU per request $(ratio "${waf##*|}" "$(field 7 3)"); vs the same chain without the WAF: throughput $(ratio "${waf%%|*}" "${chain%%|*}"), CPU per request $(ratio "${waf##*|}" "${chain##*|}")."
     fi
   fi
+  if true; then
+    row() { printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$1" '$1 == n {print $2"|"$3"|"$4}'; }
+    ngwaf=$(row "nginx + ModSecurity + CRS"); tgcrs=$(row "tidegate + waf (crs)"); tglite=$(row "tidegate + waf (lite)")
+    ngmix=$(row "nginx, no WAF (request mix)"); tgmix=$(row "tidegate, no WAF (request mix)")
+    if [[ -n "$ngwaf" && -n "$tgcrs" ]]; then
+      echo
+      echo "## WAF: Tidegate + CRS / nginx + ModSecurity + CRS (PL1, same request mix)"
+      echo
+      echo "| ratio | throughput | CPU per request | peak RSS |"
+      echo "| --- | ---: | ---: | ---: |"
+      IFS='|' read -r a1 a2 a3 <<<"$tgcrs"; IFS='|' read -r b1 b2 b3 <<<"$ngwaf"
+      echo "| Tidegate CRS / nginx ModSecurity | $(ratio "$a1" "$b1") | $(ratio "$a2" "$b2") | $(ratio "$a3" "$b3") |"
+      IFS='|' read -r c1 c2 c3 <<<"$tglite"
+      echo "| Tidegate lite / nginx ModSecurity | $(ratio "$c1" "$b1") | $(ratio "$c2" "$b2") | $(ratio "$c3" "$b3") |"
+      IFS='|' read -r d1 d2 _ <<<"$tgmix"; IFS='|' read -r e1 e2 _ <<<"$ngmix"
+      echo
+      echo "Cost of the WAF on each proxy (CPU-s per 1M requests added): nginx + ModSecurity $(python3 -c "print(f'{float(\"$b2\")-float(\"$e2\"):.0f}')"), Tidegate CRS $(python3 -c "print(f'{float(\"$a2\")-float(\"$d2\"):.0f}')"), Tidegate lite $(python3 -c "print(f'{float(\"$c2\")-float(\"$d2\"):.0f}')")."
+    fi
+  fi
+  if ((${#TLSX[@]})); then
+    echo
+    echo "## TLS, HTTP/2 and gRPC (same certificate, protocol versions and ciphers)"
+    echo
+    echo "| target | rate (requests, calls or handshakes /s) | proxy CPU-µs each | notes |"
+    echo "| --- | ---: | ---: | --- |"
+    for x in "${TLSX[@]}"; do IFS='|' read -r n r c f note <<<"$x"; echo "| $n | $r | $c | $f${f:+; }$note |"; done
+    tls_row() { printf '%s\n' "${RESULTS[@]}" "${TLSX[@]}" | awk -F'|' -v n="$1" '$1 == n {print $2"|"$3}'; }
+    tls_ratio() { # LABEL TIDEGATE-ROW NGINX-ROW
+      local t g; t=$(tls_row "$2"); g=$(tls_row "$3")
+      [[ -n "$t" && -n "$g" ]] || return 0
+      echo "| $1 | $(ratio "${t%%|*}" "${g%%|*}") | $(ratio "${t##*|}" "${g##*|}") |"
+    }
+    echo
+    echo "| Tidegate / nginx | throughput | CPU per request |"
+    echo "| --- | ---: | ---: |"
+    tls_ratio "TLS keep-alive (wrk)" "tidegate, TLS keep-alive" "nginx, TLS keep-alive"
+    tls_ratio "TLS, new connection per request (full handshakes)" "tidegate, TLS new connection per request" "nginx, TLS new connection per request"
+    tls_ratio "TLS connections/s, full handshakes (50 clients)" "tidegate, TLS connections, full handshakes" "nginx, TLS connections, full handshakes"
+    tls_ratio "TLS connections/s, resumed handshakes (session tickets)" "tidegate, TLS connections, resumed handshakes" "nginx, TLS connections, resumed handshakes"
+    tls_ratio "h2 over TLS (h2load, 10 × 10 streams)" "tidegate, h2 over TLS (10 connections × 10 streams)" "nginx, h2 over TLS (10 connections × 10 streams)"
+    tls_ratio "gRPC unary (h2c)" "tidegate, gRPC unary (h2c)" "nginx, gRPC unary (h2c)"
+    tls_ratio "upstream TLS, kept alive" "tidegate, upstream TLS (kept alive)" "nginx, upstream TLS (kept alive)"
+    direct=$(tls_row "gRPC unary, direct"); tgg=$(tls_row "tidegate, gRPC unary (h2c)"); ngg=$(tls_row "nginx, gRPC unary (h2c)")
+    if [[ -n "$direct" ]]; then
+      echo
+      echo "gRPC unary calls through the proxy / direct to the upstream: Tidegate $(ratio "${tgg%%|*}" "${direct%%|*}"), nginx $(ratio "${ngg%%|*}" "${direct%%|*}")."
+    fi
+  fi
   echo
   echo "## WebSocket ($TUNNELS idle tunnels held 3 s; then 50 clients echoing 64-byte messages for ${DURATION}s)"
   echo
@@ -412,11 +710,29 @@ print(f\"| {sys.argv[1]} | {n['kib_per_connection']} | {t['kib_per_connection']}
 } > "$REPORT"
 cat "$REPORT"
 ((SMOKE)) || echo "report written to $REPORT" >&2
+# The smoke run also keeps the Nacos scale simulator working, at its smallest size (two modes,
+# ~30 s); skipped without an rnacos binary (scripts/rnacos.sh install).
+if ((SMOKE)); then
+  if [[ -x "${RNACOS_BIN:-${CARGO_HOME:-$HOME/.cargo}/bin/rnacos}" ]] || command -v rnacos >/dev/null; then
+    echo "== scenario: nacos-scale (--quick)" >&2
+    "$NACOS_PY" "$ROOT/load-tests/nacos_scale.py" --quick --modes push,poll1 --out "$WORK" >&2 \
+      || { echo "FAILED: nacos-scale" >&2; exit 1; }
+  else
+    echo "== scenario: nacos-scale skipped (no rnacos; scripts/rnacos.sh install)" >&2
+  fi
+fi
 # Any error or non-2xx answer, a run that served nothing, or a tunnel lost while idle fails
 # the harness.
 for w in "${WS[@]}"; do
   IFS='|' read -r n _ alive rate <<<"$w"
   if [[ "$alive" != "$TUNNELS" ]]; then echo "FAILED: $n: $alive of $TUNNELS tunnels alive" >&2; exit 1; fi
+done
+for x in "${TLSX[@]}"; do
+  IFS='|' read -r n rate _ failed _ <<<"$x"
+  if [[ -n "${failed// /}" ]] || ! python3 -c "import sys; sys.exit(0 if float('$rate' or 0) > 0 else 1)"; then
+    echo "FAILED: $n: ${rate}/s ${failed}" >&2
+    exit 1
+  fi
 done
 for r in "${RESULTS[@]}"; do
   IFS='|' read -r n rps _ _ err <<<"$r"

@@ -1,10 +1,17 @@
-//! WebSocket load for `load-tests/run.sh`:
-//! - `echo-server ADDR`: the upstream, echoing every message;
+//! Load pieces for `load-tests/run.sh` that no packaged tool provides:
+//! - `echo-server ADDR`: the WebSocket upstream, echoing every message;
 //! - `idle URL N SECS`: opens N tunnels, holds them idle, then checks each still echoes;
 //! - `echo URL CONNS SECS SIZE`: CONNS clients send SIZE-byte messages back to back and count
-//!   echoes; prints messages per second.
+//!   echoes; prints messages per second;
+//! - `grpc-server ADDR`: a gRPC upstream over h2c that answers every unary call with its own
+//!   request message ([`grpc`]), fast enough that the proxy in front is what is measured;
+//! - `tls ADDR CONNS SECS new|resume`: TLS connections per second, one request each, with
+//!   full or resumed handshakes ([`tls`]).
 //!
 //! Every loop is bounded by its count and time.
+
+mod grpc;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
@@ -36,6 +43,16 @@ enum Command {
         seconds: u64,
         size: usize,
     },
+    GrpcServer {
+        addr: String,
+    },
+    Tls {
+        addr: String,
+        conns: usize,
+        seconds: u64,
+        /// `new` (full handshakes) or `resume` (offer the previous session)
+        mode: String,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -53,6 +70,13 @@ async fn main() {
             seconds,
             size,
         } => echo(&url, conns, seconds, size).await,
+        Command::GrpcServer { addr } => grpc::serve(&addr).await,
+        Command::Tls {
+            addr,
+            conns,
+            seconds,
+            mode,
+        } => tls::connections(&addr, conns, seconds, mode == "resume").await,
     }
 }
 
