@@ -359,7 +359,16 @@ unsafe fn ticket_key(
     match found {
         Found::Current => {
             count("decrypted");
-            1
+            // TLS 1.3 clients use a ticket once (RFC 8446 §C.4) and OpenSSL sends a new one
+            // after a TLS 1.3 resumption only when told to renew: without it every other
+            // connection of such a client was a full handshake (7 739 of 15 498 resumed in the
+            // benchmark). A TLS 1.2 client keeps its ticket, so it is renewed only when old.
+            // SAFETY: `ssl` is the live connection OpenSSL handed the callback.
+            if unsafe { openssl_sys::SSL_version(ssl) } == openssl_sys::TLS1_3_VERSION {
+                2
+            } else {
+                1
+            }
         }
         Found::Previous => {
             count("decrypted_old_key");

@@ -170,8 +170,18 @@ fn handshakes_resume_across_one_rotation_and_not_past_the_kept_keys() {
     for version in [SslVersion::TLS1_2, SslVersion::TLS1_3] {
         let (resumed, ticket) = handshake(&acceptor, version, None);
         assert!(!resumed, "{version:?}: a first handshake is a full one");
-        let (resumed, _) = handshake(&acceptor, version, Some(&ticket));
+        let (resumed, after) = handshake(&acceptor, version, Some(&ticket));
         assert!(resumed, "{version:?}: resumed under the current key");
+        if version == SslVersion::TLS1_3 {
+            // A TLS 1.3 client uses a ticket once: a resumption must bring it a new one.
+            assert_ne!(
+                after.to_der().unwrap(),
+                ticket.to_der().unwrap(),
+                "TLS 1.3: a new ticket after a resumption"
+            );
+            let (resumed, _) = handshake(&acceptor, version, Some(&after));
+            assert!(resumed, "TLS 1.3: the new ticket resumes");
+        }
 
         keys.advance(MINUTE);
         let (resumed, renewed) = handshake(&acceptor, version, Some(&ticket));
