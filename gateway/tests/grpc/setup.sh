@@ -2,31 +2,8 @@
 # Makes (or brings up to date) a Python venv with the gRPC test kit's pinned packages:
 #   gateway/tests/grpc/setup.sh VENV
 # Then: VENV/bin/python gateway/tests/grpc/server.py ... / client.py ...
-# Wheels only (no compiler); running it again on a ready venv does nothing but check.
 set -euo pipefail
 (($# == 1)) || { echo "usage: $0 VENV" >&2; exit 2; }
-venv=$1
-req="$(cd "$(dirname "$0")" && pwd)/requirements.txt"
-python=${PYTHON:-python3}
-
-if [[ ! -x $venv/bin/python ]]; then
-  if ! "$python" -m venv "$venv" 2>/dev/null; then
-    # Debian's python3 has venv in its own package.
-    rm -rf "$venv"
-    if command -v apt-get >/dev/null; then
-      echo "== installing python3-venv"
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
-        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
-    fi
-    "$python" -m venv "$venv"
-  fi
-fi
-
-# Up to date when every pinned name==version is already installed.
-want=$(grep -E '^[A-Za-z]' "$req" | tr 'A-Z_' 'a-z-' | sort)
-have=$("$venv/bin/python" -m pip freeze --disable-pip-version-check 2>/dev/null | tr 'A-Z_' 'a-z-' | sort)
-if [[ -n $(comm -23 <(echo "$want") <(echo "$have")) ]]; then
-  echo "== pip install into $venv: $(echo $want)"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: -r "$req"
-fi
-"$venv/bin/python" -c 'import grpc, grpc_health.v1.health; print("grpc test kit ready: grpcio", grpc.__version__, "in", __import__("sys").prefix)'
+here="$(cd "$(dirname "$0")" && pwd)"
+exec "$here/../../../scripts/python-venv.sh" "$1" "$here/requirements.txt" \
+  'import grpc, grpc_health.v1.health, sys; print("grpc test kit ready: grpcio", grpc.__version__, "in", sys.prefix)'

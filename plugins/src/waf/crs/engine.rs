@@ -808,18 +808,7 @@ mod tests {
         const CRS_DIR: &str = "/usr/share/modsecurity-crs";
 
         pub(crate) fn settings() -> Settings {
-            Settings {
-                detect: false,
-                paranoia_level: 1,
-                inbound_threshold: 5,
-                outbound_threshold: 4,
-                allowed_methods: None,
-                allowed_content_types: None,
-                max_body: 65536,
-                crs_setup: None,
-                rules_file: None,
-                exclusions: Vec::new(),
-            }
+            Settings::for_tests()
         }
 
         /// The rules for `s`; the CRS must be installed (scripts/test.sh installs it).

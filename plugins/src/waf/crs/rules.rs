@@ -482,11 +482,10 @@ pub fn check_rules_text(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// PL1, block mode, the CRS's own thresholds, nothing excluded: what tests start from.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> Settings {
+impl Settings {
+    pub(crate) fn for_tests() -> Settings {
         Settings {
             detect: false,
             paranoia_level: 1,
@@ -499,6 +498,15 @@ mod tests {
             rules_file: None,
             exclusions: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings::for_tests()
     }
 
     fn crs() -> Crs {
