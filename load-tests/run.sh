@@ -90,9 +90,18 @@ events { worker_connections 8192; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
+  server {
+    listen 127.0.0.1:$UP;
+    location / { return 200 "ok\n"; }
+    location /bodies/ { root $WORK; }
+  }
 }
 CONF
+# Response bodies of the body-size scenario (served from the page cache by the upstream).
+# nginx's workers drop to an unprivileged user: they may pass through $WORK and read these.
+chmod 711 "$WORK"
+mkdir -m 755 "$WORK/bodies"
+for size in 1 16 256; do head -c $((size * 1024)) /dev/zero | tr '\0' 'x' > "$WORK/bodies/${size}k"; done
 taskset -c 1 nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 wait_port "$UP"
 WSUP=$(free_port)
@@ -116,7 +125,7 @@ pid $WORK/nginx-$1.pid;
 error_log $WORK/nginx-$1.err;
 events { worker_connections 8192; }
 http {
-  access_log off;
+  access_log $(if ((${ACCESS_LOG:-0})); then echo "$WORK/nginx-$1.access.log"; else echo off; fi);
   keepalive_requests 1000000;
   upstream up { server 127.0.0.1:$UP; keepalive 64; }
   upstream wsup { server 127.0.0.1:$WSUP; }
@@ -186,7 +195,7 @@ graceful_shutdown_timeout_seconds = 1
 [admin]
 listen = "127.0.0.1:$2"
 [access_log]
-enabled = false
+$(if ((${ACCESS_LOG:-0})); then echo "path = \"$WORK/tidegate-$1.access.log\""; else echo "enabled = false"; fi)
 [edge]
 # nginx's client_header_timeout default, so the flood scenarios hold connections alike.
 header_read_timeout_ms = 60000
@@ -537,6 +546,24 @@ CONF
   hs_run "tidegate, TLS connections, resumed handshakes" "$TG_TLS" "$tgtls" resume
 fi
 
+if true; then  # also in the smoke run, so that it cannot rot
+  # Bodies: where one write of head and body (nginx's writev) against two shows.
+  echo "== scenario: response bodies (1 KiB, 16 KiB, 256 KiB)" >&2
+  start_nginx 0; start_tidegate 0
+  for size in 1k 16k 256k; do
+    wrk_run "nginx, $size body" "http://127.0.0.1:$NG_PORT/bodies/$size" "$NG_PIDS"
+    wrk_run "tidegate, $size body" "http://127.0.0.1:$TG_PORT/bodies/$size" "$TG_PIDS"
+  done
+  # Operators never run without logs: nginx's combined log and Tidegate's JSON log, to files.
+  echo "== scenario: access logs on (to a file)" >&2
+  ACCESS_LOG=1 start_nginx 0; ACCESS_LOG=1 start_tidegate 0
+  wrk_run "nginx, access log on" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS"
+  wrk_run "tidegate, access log on" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS"
+  for f in "$WORK"/nginx-*.access.log "$WORK"/tidegate-*.access.log; do
+    [[ -s $f ]] || { echo "access log $f is empty" >&2; exit 1; }
+  done
+fi
+
 echo "== scenario: WebSocket" >&2
 TUNNELS=2000
 ((SMOKE)) && TUNNELS=50
@@ -623,6 +650,22 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
       echo
       echo "key-auth + tenant limit + WAF chain vs no plugin: throughput $(ratio "${waf%%|*}" "$(field 7 2)"), CPU per request $(ratio "${waf##*|}" "$(field 7 3)"); vs the same chain without the WAF: throughput $(ratio "${waf%%|*}" "${chain%%|*}"), CPU per request $(ratio "${waf##*|}" "${chain##*|}")."
     fi
+  fi
+  if true; then
+    pair() { # LABEL TIDEGATE-ROW NGINX-ROW
+      local t g
+      t=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$2" '$1 == n {print $2"|"$3}')
+      g=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$3" '$1 == n {print $2"|"$3}')
+      [[ -n "$t" && -n "$g" ]] || return 0
+      echo "| $1 | $(ratio "${t%%|*}" "${g%%|*}") | $(ratio "${t##*|}" "${g##*|}") |"
+    }
+    echo
+    echo "## Bodies and access logs, Tidegate / nginx (same run)"
+    echo
+    echo "| scenario | throughput | CPU per request |"
+    echo "| --- | ---: | ---: |"
+    for size in 1k 16k 256k; do pair "$size response body" "tidegate, $size body" "nginx, $size body"; done
+    pair "access logs on (to a file)" "tidegate, access log on" "nginx, access log on"
   fi
   if true; then
     row() { printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$1" '$1 == n {print $2"|"$3"|"$4}'; }
