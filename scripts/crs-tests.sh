@@ -296,6 +296,8 @@ listen = "127.0.0.1:$admin_port"
 [access_log]
 enabled = true
 path = "$dir/access.log"
+# The runner waits for each request's line: no batching delay.
+flush_interval_ms = 1
 [plugins.waf]
 type = "waf"
 engine = "$engine"

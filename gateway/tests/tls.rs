@@ -285,7 +285,10 @@ async fn client_certificates_required_and_optional() {
             200
         );
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    support::eventually(Duration::from_secs(5), || async {
+        gw.access_log().contains("\"tls_client\":\"CN=svc-a")
+    })
+    .await;
     let log = gw.access_log();
     assert!(log.contains("\"tls_client\":\"CN=svc-a"), "{log}");
 }
