@@ -63,6 +63,11 @@ for pl in 1 2; do
   TIDEGATE_BIN=target/debug/tidegate scripts/crs-tests.sh tidegate $pl --quiet \
     --floor "$floor" --floor-metric detected --baseline gateway/tests/crs/baseline-pl$pl.txt
 done
+# The lite engine (libinjection checks, no CRS rules) on the same suite: its detection
+# measure, with a floor (21.6 % blocked when measured).
+echo "== OWASP CRS regression tests through Tidegate's lite WAF engine (PL1)"
+TIDEGATE_WAF_ENGINE=lite TIDEGATE_BIN=target/debug/tidegate scripts/crs-tests.sh tidegate 1 --quiet \
+  --floor 20 --floor-metric blocked
 target/crs/venv/bin/python -m unittest discover -s gateway/tests/crs -p 'test_*.py'
 
 # The console through a real browser (Debian's Chromium driven by playwright-core) against a
