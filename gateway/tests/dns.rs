@@ -132,10 +132,11 @@ async fn upstreams_on(ips: &[&str]) -> (u16, Vec<Upstream>) {
         let port = first.addr.port();
         let mut all = vec![first];
         for ip in &ips[1..] {
-            if std::net::TcpListener::bind((*ip, port)).is_err() {
-                break;
+            // Taken on this address (by another test's socket): try another port.
+            match Upstream::try_start_on(&format!("{ip}:{port}"), ip).await {
+                Ok(up) => all.push(up),
+                Err(_) => break,
             }
-            all.push(Upstream::start_on(&format!("{ip}:{port}"), ip).await);
         }
         if all.len() == ips.len() {
             return (port, all);

@@ -24,7 +24,12 @@ impl Upstream {
     }
 
     pub async fn start_on(addr: &str, name: &str) -> Upstream {
-        let listener = TcpListener::bind(addr).await.unwrap();
+        Self::try_start_on(addr, name).await.unwrap()
+    }
+
+    /// As [`Upstream::start_on`], or the bind error (a port taken between a probe and this).
+    pub async fn try_start_on(addr: &str, name: &str) -> std::io::Result<Upstream> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let (n, h) = (name.to_string(), hits.clone());
@@ -42,13 +47,13 @@ impl Upstream {
                 conns.lock().unwrap().push(conn.abort_handle());
             }
         });
-        Upstream {
+        Ok(Upstream {
             addr,
             name: name.to_string(),
             hits,
             task,
             connections,
-        }
+        })
     }
 
     pub fn hits(&self) -> usize {
