@@ -211,17 +211,7 @@ pub fn prefetch(gateway: &Arc<Gateway>, limit: Duration) {
     }
     let config = snapshot.config.dns.clone();
     drop(snapshot);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            log::error!("dns: no runtime for the first resolutions: {e}");
-            return;
-        }
-    };
-    runtime.block_on(async {
+    crate::discovery::before_serving("dns", async {
         let resolver = match resolver(&config) {
             Ok(r) => r,
             Err(e) => {

@@ -16,6 +16,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+/// Runs a start-up fetch (`what`: for the log) to completion on a runtime of its own, before
+/// Pingora's runtimes exist: the registry and DNS prefetches, bounded by their callers.
+pub fn before_serving(what: &str, fetch: impl std::future::Future<Output = ()>) {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(fetch),
+        Err(e) => log::error!("{what}: no runtime for the start-up fetch: {e}"),
+    }
+}
+
 #[derive(Default)]
 pub struct Discovery {
     entries: Mutex<HashMap<ServiceKey, Entry>>,

@@ -340,19 +340,9 @@ pub fn prefetch(gateway: &Arc<Gateway>, deadline: Duration) {
             return;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            log::error!("nacos prefetch: {e}");
-            return;
-        }
-    };
     let source = snapshot.config.config.get_ref().clone();
     let shared = (source.source == ConfigSourceKind::Nacos).then_some(source);
-    runtime.block_on(async {
+    crate::discovery::before_serving("nacos prefetch", async {
         let _ = tokio::time::timeout(deadline, async {
             if config.protocol == Protocol::Grpc {
                 let watched_now = |g: &Gateway| -> BTreeSet<ServiceKey> {
