@@ -227,16 +227,7 @@ async fn every_address_of_a_name_gets_traffic_by_weight_and_changes_are_followed
         metric(&gw, "tidegate_dns_addresses", "name=\"api.test\"").await,
         1.0
     );
-    let status: serde_json::Value = client()
-        .get(gw.admin_url("/api/config/status"))
-        .bearer_auth(support::TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .map(|t| support::json(&t))
-        .unwrap();
+    let status = gw.config_status().await;
     assert_eq!(
         status["dns"]["api.test"]["addresses"],
         serde_json::json!(["127.0.0.2"])
@@ -291,16 +282,7 @@ async fn a_dns_outage_keeps_the_last_addresses_serving_with_no_failed_request() 
         "{}",
         gw.stderr()
     );
-    let status: serde_json::Value = client()
-        .get(gw.admin_url("/api/config/status"))
-        .bearer_auth(support::TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .map(|t| support::json(&t))
-        .unwrap();
+    let status = gw.config_status().await;
     assert!(status["dns"]["api.test"]["stale"].is_string(), "{status}");
     assert_eq!(
         status["dns"]["api.test"]["addresses"],

@@ -32,22 +32,9 @@ fn extra_route(i: usize) -> String {
     )
 }
 
-async fn status(gw: &Gateway) -> serde_json::Value {
-    let text = client()
-        .get(gw.admin_url("/api/config/status"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 async fn wait_version(gw: &Gateway, version: u64) -> bool {
     support::eventually(Duration::from_secs(5), || async {
-        status(gw).await["version"].as_u64() >= Some(version)
+        gw.config_status().await["version"].as_u64() >= Some(version)
     })
     .await
 }
@@ -132,7 +119,7 @@ async fn hundred_reloads_under_load_fail_no_request() {
     eprintln!("requests during 100 reloads: {sent}, failed: {failed}");
     assert!(sent > 500, "load did not run: {sent}");
     assert_eq!(failed, 0);
-    assert_eq!(status(&gw).await["version"], 101);
+    assert_eq!(gw.config_status().await["version"], 101);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,13 +142,13 @@ async fn sighup_rereads_the_file() {
     drop(f);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
-        status(&gw).await["version"],
+        gw.config_status().await["version"],
         1,
         "watcher should not have seen it"
     );
     gw.signal("HUP");
     assert!(wait_version(&gw, 2).await);
-    let s = status(&gw).await;
+    let s = gw.config_status().await;
     assert_eq!(s["source"], "signal");
 }
 
@@ -378,12 +365,12 @@ async fn bad_configs_are_refused_and_the_old_one_serves() {
         gw.write_config(&(base(&up) + bad));
         assert!(
             support::eventually(Duration::from_secs(5), || async {
-                status(&gw).await["last_refused"]["source"] == "file"
+                gw.config_status().await["last_refused"]["source"] == "file"
             })
             .await,
             "{what}: file refusal not reported"
         );
-        let s = status(&gw).await;
+        let s = gw.config_status().await;
         assert_eq!(s["version"], 1, "{what}");
         assert!(
             s["last_refused"]["errors"][0]
@@ -432,7 +419,7 @@ async fn admin_api_needs_the_token() {
         404,
         "applied without a token"
     );
-    assert_eq!(status(&gw).await["version"], 1);
+    assert_eq!(gw.config_status().await["version"], 1);
     // Health and metrics stay open.
     assert_eq!(
         http.get(gw.admin_url("/healthz"))

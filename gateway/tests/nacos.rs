@@ -411,18 +411,7 @@ respond = {{ status = 200, body = "bootstrap" }}
             "[[routes]]\nname = \"x\"\npath = \"/x\"\nservice = \"missing\"\n",
         )
         .await;
-    let status = || async {
-        client()
-            .get(gw.admin_url("/api/config/status"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap())
-            .unwrap()
-    };
+    let status = || gw.config_status();
     assert!(
         eventually(Duration::from_secs(3), || async {
             status().await["last_refused"]["source"] == "nacos"

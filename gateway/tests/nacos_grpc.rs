@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::nacos::Nacos;
 use support::upstream::Upstream;
-use support::{client, eventually, metric_sum, Gateway, TempDir, TOKEN};
+use support::{client, eventually, metric_sum, Gateway, TempDir};
 
 /// `[nacos]` with `servers`, a service `chat` bound to the registry's `chat` and a route `/`
 /// to it; `extra_nacos` goes into `[nacos]`, `more` after the route.
@@ -95,19 +95,6 @@ async fn settles(gw: &Gateway, want: &[&str], since: Instant) -> Duration {
 async fn readyz(gw: &Gateway) -> serde_json::Value {
     let text = client()
         .get(gw.admin_url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    support::json(&text)
-}
-
-async fn config_status(gw: &Gateway) -> serde_json::Value {
-    let text = client()
-        .get(gw.admin_url("/api/config/status"))
-        .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap()
@@ -362,20 +349,20 @@ respond = {{ status = 200, body = "bootstrap" }}
         .await;
     assert!(
         eventually(Duration::from_secs(3), || async {
-            config_status(&gw).await["last_refused"]["source"] == "nacos"
+            gw.config_status().await["last_refused"]["source"] == "nacos"
         })
         .await,
         "{}\n{}",
-        config_status(&gw).await,
+        gw.config_status().await,
         gw.stderr()
     );
-    let refused = config_status(&gw).await["last_refused"].clone();
+    let refused = gw.config_status().await["last_refused"].clone();
     assert!(
         refused["errors"][0].as_str().unwrap().starts_with("4:11:"),
         "{refused}"
     );
     assert_eq!(body(&gw, "/shared").await, "200 v2");
-    let st = config_status(&gw).await;
+    let st = gw.config_status().await;
     assert_eq!(st["origin"], "nacos DEFAULT_GROUP/gateways.toml", "{st}");
 
     // Fixed again: applied.

@@ -112,11 +112,7 @@ async fn a_renewed_certificate_is_served_without_a_restart_and_nothing_fails() {
     let certs = Certs::make(&["localhost"]);
     let up = Upstream::start("a").await;
     let tls_port = free_port();
-    let config = format!(
-        "[[certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = true\n",
-        certs.path("localhost.pem"),
-        certs.path("localhost.key")
-    );
+    let config = certs.default_certificate("localhost");
     let _gw = tls_gateway(tls_port, &config, &api(&up), "");
     let addr = format!("127.0.0.1:{tls_port}");
     let ca = certs.ca();
@@ -203,11 +199,7 @@ async fn a_key_that_does_not_match_is_refused_with_its_position() {
     // At runtime: a reload with a bad pair is refused and the old pair keeps serving.
     let up = Upstream::start("a").await;
     let tls_port = free_port();
-    let good = format!(
-        "[[certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = true\n",
-        certs.path("localhost.pem"),
-        certs.path("localhost.key")
-    );
+    let good = certs.default_certificate("localhost");
     let gw = tls_gateway(tls_port, &good, &api(&up), "");
     let served = get(
         &format!("127.0.0.1:{tls_port}"),
@@ -223,15 +215,9 @@ async fn a_key_that_does_not_match_is_refused_with_its_position() {
     )
     .unwrap();
     let refused = support::eventually(Duration::from_secs(5), || async {
-        support::client()
-            .get(gw.admin_url("/api/config/status"))
-            .bearer_auth(support::TOKEN)
-            .send()
+        gw.config_status()
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+            .to_string()
             .contains("do not match")
     })
     .await;
@@ -298,11 +284,7 @@ async fn http2_over_tls_and_h2c_with_curl_and_h2load() {
     let certs = Certs::make(&["localhost"]);
     let up = Upstream::start("a").await;
     let tls_port = free_port();
-    let config = format!(
-        "[[certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = true\n",
-        certs.path("localhost.pem"),
-        certs.path("localhost.key")
-    );
+    let config = certs.default_certificate("localhost");
     let gw = tls_gateway(tls_port, &config, &api(&up), "");
     tokio::task::block_in_place(|| {
         let (ok, out) = tool(
@@ -353,11 +335,7 @@ async fn a_proxy_v2_header_before_tls_gives_the_client_address() {
     let certs = Certs::make(&["localhost"]);
     let up = Upstream::start("a").await;
     let tls_port = free_port();
-    let config = format!(
-        "[[certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = true\n",
-        certs.path("localhost.pem"),
-        certs.path("localhost.key")
-    );
+    let config = certs.default_certificate("localhost");
     let _gw = tls_gateway(
         tls_port,
         &config,
@@ -393,11 +371,7 @@ async fn plain_requests_are_redirected_to_https_and_tls_answers_carry_hsts() {
     let certs = Certs::make(&["localhost"]);
     let up = Upstream::start("a").await;
     let tls_port = free_port();
-    let config = format!(
-        "[[certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = true\n",
-        certs.path("localhost.pem"),
-        certs.path("localhost.key")
-    );
+    let config = certs.default_certificate("localhost");
     let body = format!(
         "[[services]]\nname = \"api\"\nendpoints = [{{ addr = \"{}\" }}]\n[[routes]]\nname = \"secure\"\npath = \"/\"\nservice = \"api\"\nhttps_redirect = true\nhsts = \"max-age=31536000\"\n[[routes]]\nname = \"own\"\npath = \"=/own\"\nhsts = \"max-age=60\"\nrespond = {{ status = 200 }}\n",
         up.addr

@@ -206,6 +206,20 @@ path = "{dir}/access.log"
             .unwrap()
     }
 
+    /// `GET /api/config/status` on the admin API (with the token), as JSON.
+    pub async fn config_status(&self) -> serde_json::Value {
+        let text = client()
+            .get(self.admin_url("/api/config/status"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        json(&text)
+    }
+
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(self.dir.path("access.log")).unwrap_or_default()
     }

@@ -42,6 +42,15 @@ impl Certs {
         self.dir.path(file).display().to_string()
     }
 
+    /// A `[[certificates]]` entry for `NAME.pem`/`NAME.key`, served to clients without SNI.
+    pub fn default_certificate(&self, name: &str) -> String {
+        format!(
+            "[[certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = true\n",
+            self.path(&format!("{name}.pem")),
+            self.path(&format!("{name}.key"))
+        )
+    }
+
     pub fn ca(&self) -> String {
         self.path("ca.pem")
     }
