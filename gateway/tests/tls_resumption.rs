@@ -176,8 +176,8 @@ async fn a_ticket_resumes_after_a_rotation_and_not_after_the_kept_keys() {
     // Past every kept key (> 6 s after issue): a full handshake.
     let wait = Duration::from_millis(7000).saturating_sub(issued[0].2.elapsed());
     tokio::time::sleep(wait).await;
-    let unknown_before = tickets(&gw, "unknown_key").await;
     for (version, path, at) in &issued {
+        let unknown_before = tickets(&gw, "unknown_key").await;
         let out_path = dir.path(&format!("t2{version}.pem"));
         let (reused, out) =
             tokio::task::block_in_place(|| s_client(&addr, &ca, version, Some(path), &out_path));
@@ -186,8 +186,21 @@ async fn a_ticket_resumes_after_a_rotation_and_not_after_the_kept_keys() {
             "{version}: a {:?} old ticket must not resume:\n{out}",
             at.elapsed()
         );
+        let refused = tickets(&gw, "unknown_key").await - unknown_before;
+        if *version == "-tls1_2" {
+            // A TLS 1.2 client offers its ticket whatever its age: the gateway saw it and
+            // refused it because its key is gone.
+            assert_eq!(refused, 1.0, "the TLS 1.2 ticket reached the gateway");
+        } else {
+            // A TLS 1.3 client drops a ticket older than its lifetime hint (6 s) itself, in
+            // whole seconds: at ~7 s it may or may not still offer it. Either way it must not
+            // resume, and the gateway counts at most this one.
+            assert!(
+                refused <= 1.0,
+                "{refused} unknown tickets for one handshake"
+            );
+        }
     }
-    assert_eq!(tickets(&gw, "unknown_key").await - unknown_before, 2.0);
     // The lifetime announced to clients is the longest a ticket can be accepted: 3 × 2 s.
     let (_, out) = tokio::task::block_in_place(|| {
         s_client(&addr, &ca, "-tls1_2", None, &dir.path("hint.pem"))
