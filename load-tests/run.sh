@@ -154,12 +154,14 @@ CONF
 }
 
 # nginx + ModSecurity v3 + Debian's CRS at paranoia level 1: Debian's recommended
-# modsecurity.conf, blocking, without the audit log and without response-body inspection
-# (Tidegate's waf plugin inspects requests only, so both do the same work).
-nginx_waf_conf() { # $1 port → config path
-  local rules=$WORK/modsec-$1.conf
+# modsecurity.conf, blocking, without the audit log; response bodies inspected only with
+# $2 = responses (Debian's default: text/plain, text/html, text/xml up to 512 KiB), else off
+# — the Tidegate rows beside each do the same work.
+nginx_waf_conf() { # $1 port, $2 requests|responses → config path
+  local rules=$WORK/modsec-$1.conf body_access=Off
+  [[ ${2:-requests} == responses ]] && body_access=On
   sed -E -e 's/^SecRuleEngine .*/SecRuleEngine On/' -e 's/^SecAuditEngine .*/SecAuditEngine Off/' \
-    -e 's/^SecResponseBodyAccess .*/SecResponseBodyAccess Off/' \
+    -e "s/^SecResponseBodyAccess .*/SecResponseBodyAccess $body_access/" \
     -e "s|^SecTmpDir .*|SecTmpDir $WORK/|" -e "s|^SecDataDir .*|SecDataDir $WORK/|" \
     -e 's|^SecUnicodeMapFile unicode.mapping|SecUnicodeMapFile /etc/nginx/unicode.mapping|' \
     /etc/nginx/modsecurity.conf > "$rules"
@@ -175,13 +177,13 @@ nginx_waf_conf() { # $1 port → config path
   echo "$WORK/nginx-$1.conf"
 }
 
-tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 plugin: none|local|cluster|chain|waf|crs|lite
+tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 plugin: none|local|cluster|chain|waf|crs|crs-responses|lite
   local plugin_line=""
   case "${4:-none}" in
     local|cluster) plugin_line='plugins = ["limit"]' ;;
     chain) plugin_line='plugins = ["auth", "tenant-limit"]' ;;
     waf) plugin_line='plugins = ["auth", "tenant-limit", "waf"]' ;;
-    crs|lite) plugin_line='plugins = ["waf"]' ;;
+    crs|crs-responses|lite) plugin_line='plugins = ["waf"]' ;;
   esac
   {
     cat <<CONF
@@ -222,10 +224,14 @@ CONF
       printf 'limits = [{ per = "second", count = 100000000 }]\n'
       # The cheap WAF engine (all checks, block mode) on the same chain.
       printf '[plugins.waf]\ntype = "waf"\nengine = "lite"\nmode = "block"\n'
-    elif [[ "${4:-none}" == crs || "${4:-none}" == lite ]]; then
-      # The same paranoia level as the nginx + ModSecurity peer (the lite engine has none).
-      printf '[plugins.waf]\ntype = "waf"\nengine = "%s"\nmode = "block"\n' "$4"
-      if [[ $4 == crs ]]; then printf 'paranoia_level = 1\n'; fi
+    elif [[ "${4:-none}" == crs* || "${4:-none}" == lite ]]; then
+      # The same paranoia level as the nginx + ModSecurity peer (the lite engine has none),
+      # and the same response inspection: none, or Debian's body types.
+      printf '[plugins.waf]\ntype = "waf"\nengine = "%s"\nmode = "block"\n' "${4%-responses}"
+      if [[ $4 == crs ]]; then printf 'paranoia_level = 1\ninspect_responses = false\n'; fi
+      if [[ $4 == crs-responses ]]; then
+        printf 'paranoia_level = 1\nresponse_body_types = ["text/plain", "text/html", "text/xml"]\n'
+      fi
     elif [[ "${4:-none}" != none ]]; then
       # Limits far above the load: the scenario measures the cost of checking, not refusing.
       printf '[plugins.limit]\ntype = "key-rate-limit"\nkey = "header:x-tenant-id"\nscope = "%s"\n' "$4"
@@ -244,9 +250,9 @@ start_nginx() { # $1 extra locations → sets NG_PORT, NG_PIDS
   wait_port "$NG_PORT"
   NG_PIDS="$master $(children "$master")"
 }
-start_nginx_waf() { # → sets NG_PORT, NG_PIDS
+start_nginx_waf() { # $1 requests|responses → sets NG_PORT, NG_PIDS
   NG_PORT=$(free_port)
-  local conf; conf=$(nginx_waf_conf "$NG_PORT")
+  local conf; conf=$(nginx_waf_conf "$NG_PORT" "${1:-requests}")
   taskset -c 0 nginx -c "$conf" & local master=$!
   PIDS+=("$master")
   wait_port "$NG_PORT"
@@ -359,6 +365,14 @@ if true; then  # also in the smoke run, so that it cannot rot
   wrk_run "tidegate + waf (crs)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" "${mix[@]}"
   start_tidegate 0 lite
   wrk_run "tidegate + waf (lite)" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" "${mix[@]}"
+  # Outbound rules too (the CRS's RESPONSE-95x): the same mix, whose answers are 3 bytes of
+  # text/plain, and a 16 KiB text/plain page, each inspected in full on both.
+  start_nginx_waf responses
+  wrk_run "nginx + ModSecurity + CRS, responses" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS" "${mix[@]}"
+  wrk_run "nginx + ModSecurity + CRS, 16k page" "http://127.0.0.1:$NG_PORT/bodies/16k" "$NG_PIDS"
+  start_tidegate 0 crs-responses
+  wrk_run "tidegate + waf (crs), responses" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" "${mix[@]}"
+  wrk_run "tidegate + waf (crs), 16k page" "http://127.0.0.1:$TG_PORT/bodies/16k" "$TG_PIDS"
 fi
 
 if true; then  # also in the smoke run, so that it cannot rot
@@ -681,6 +695,12 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
       echo "| Tidegate CRS / nginx ModSecurity | $(ratio "$a1" "$b1") | $(ratio "$a2" "$b2") | $(ratio "$a3" "$b3") |"
       IFS='|' read -r c1 c2 c3 <<<"$tglite"
       echo "| Tidegate lite / nginx ModSecurity | $(ratio "$c1" "$b1") | $(ratio "$c2" "$b2") | $(ratio "$c3" "$b3") |"
+      for kind in responses "16k page"; do
+        IFS='|' read -r f1 f2 f3 <<<"$(row "tidegate + waf (crs), $kind")"
+        IFS='|' read -r g1 g2 g3 <<<"$(row "nginx + ModSecurity + CRS, $kind")"
+        [[ -n "$f1" && -n "$g1" ]] || continue
+        echo "| Tidegate CRS / nginx ModSecurity, responses inspected (${kind/responses/request mix}) | $(ratio "$f1" "$g1") | $(ratio "$f2" "$g2") | $(ratio "$f3" "$g3") |"
+      done
       IFS='|' read -r d1 d2 _ <<<"$tgmix"; IFS='|' read -r e1 e2 _ <<<"$ngmix"
       echo
       echo "Cost of the WAF on each proxy (CPU-s per 1M requests added): nginx + ModSecurity $(python3 -c "print(f'{float(\"$b2\")-float(\"$e2\"):.0f}')"), Tidegate CRS $(python3 -c "print(f'{float(\"$a2\")-float(\"$d2\"):.0f}')"), Tidegate lite $(python3 -c "print(f'{float(\"$c2\")-float(\"$d2\"):.0f}')")."

@@ -238,7 +238,7 @@ async fn crs_attacks_are_refused_before_the_upstream() {
     );
     assert!(gw
         .stderr()
-        .contains("waf waf-detect: detect on route tuning"));
+        .contains("waf waf-detect: detect request on route tuning"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

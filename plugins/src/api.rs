@@ -175,8 +175,33 @@ pub trait Plugin: Any + Send + Sync {
 
     fn on_upstream_request(&self, _req: &mut RequestHeader, _cx: &mut Ctx<'_>) {}
 
+    /// On the upstream's response header, before [`Self::on_response`] (never on the
+    /// gateway's or a plugin's own answers). `Err(reply)` answers the client instead: the
+    /// upstream's response is dropped and the connection is not reused.
+    fn on_upstream_response(&self, _resp: &ResponseHeader, _cx: &mut Ctx<'_>) -> Result<(), Reply> {
+        Ok(())
+    }
+
     /// On the response header, whoever made it (upstream or a plugin's reply).
     fn on_response(&self, _resp: &mut ResponseHeader, _cx: &mut Ctx<'_>) {}
+
+    /// Whether this plugin looks at upstream response bodies ([`Self::on_response_body`]).
+    fn inspects_response_body(&self) -> bool {
+        false
+    }
+
+    /// A piece of the upstream's response body (`end`: the last one). A plugin may hold
+    /// pieces back (take them out of `body`) and release them later (put them back), within
+    /// a bound of its own. `Err(why)` cuts the response there: its header has gone out, so
+    /// nothing more of it reaches the client and the connection closes.
+    fn on_response_body(
+        &self,
+        _body: &mut Option<Bytes>,
+        _end: bool,
+        _cx: &mut Ctx<'_>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 
     fn on_log(&self, _status: u16, _cx: &mut Ctx<'_>) {}
 

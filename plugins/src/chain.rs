@@ -2,6 +2,7 @@
 //! method per phase and never iterates plugins itself.
 
 use crate::{Plugin, Reply, RequestState};
+use bytes::Bytes;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::sync::Arc;
 
@@ -10,6 +11,8 @@ pub struct Chain {
     plugins: Vec<Arc<dyn Plugin>>,
     /// The most body bytes any plugin of the chain wants to see before proxying.
     body_limit: usize,
+    /// Some plugin of the chain looks at response bodies.
+    response_bodies: bool,
 }
 
 impl Chain {
@@ -17,9 +20,11 @@ impl Chain {
     pub fn new(mut plugins: Vec<Arc<dyn Plugin>>) -> Chain {
         plugins.sort_by_key(|p| p.order());
         let body_limit = plugins.iter().map(|p| p.body_limit()).max().unwrap_or(0);
+        let response_bodies = plugins.iter().any(|p| p.inspects_response_body());
         Chain {
             plugins,
             body_limit,
+            response_bodies,
         }
     }
 
@@ -79,6 +84,43 @@ impl Chain {
         for (i, plugin) in self.plugins.iter().enumerate() {
             plugin.on_upstream_request(req, &mut state.ctx(i));
         }
+    }
+
+    /// `on_upstream_response` of each plugin in order; the first refusal answers instead.
+    pub fn upstream_response(
+        &self,
+        resp: &ResponseHeader,
+        state: &mut RequestState,
+    ) -> Result<(), Reply> {
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            plugin
+                .on_upstream_response(resp, &mut state.ctx(i))
+                .map_err(|reply| refused(plugin.as_ref(), reply))?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`Self::response_body`] has anything to do.
+    pub fn inspects_response_bodies(&self) -> bool {
+        self.response_bodies
+    }
+
+    /// `on_response_body` of each plugin that looks at bodies, in order; the first `Err`
+    /// cuts the response (see [`Plugin::on_response_body`]).
+    pub fn response_body(
+        &self,
+        body: &mut Option<Bytes>,
+        end: bool,
+        state: &mut RequestState,
+    ) -> Result<(), String> {
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            if plugin.inspects_response_body() {
+                plugin
+                    .on_response_body(body, end, &mut state.ctx(i))
+                    .map_err(|why| format!("{}: {why}", plugin.name()))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn response(&self, resp: &mut ResponseHeader, state: &mut RequestState) {

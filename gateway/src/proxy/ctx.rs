@@ -47,6 +47,8 @@ pub struct RequestCtx {
     pub plugins: Option<tidegate_plugins::RequestState>,
     /// For a tunnel: the client's request, kept because the session no longer holds it.
     pub original_request: Option<Box<pingora_http::RequestHeader>>,
+    /// A plugin's answer in place of the upstream's response (sent by `fail_to_proxy`).
+    pub replacement: Option<tidegate_plugins::Reply>,
 }
 
 impl Default for RequestCtx {
@@ -73,6 +75,7 @@ impl Default for RequestCtx {
             sent_upstream: None,
             original_request: None,
             plugins: None,
+            replacement: None,
         }
     }
 }

@@ -192,7 +192,35 @@ impl ProxyHttp for Proxy {
                 .with_label_values(&[&service.name])
                 .observe(sent.elapsed().as_secs_f64());
         }
+        // A plugin may refuse the response (the WAF's outbound rules): fail_to_proxy sends
+        // its answer instead, as nothing of this response has gone out yet.
+        if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
+            if let Err(reply) = route.plugins.upstream_response(upstream_response, state) {
+                let status = reply.status;
+                ctx.replacement = Some(reply);
+                return Error::e_explain(ErrorType::HTTPStatus(status), "response refused");
+            }
+        }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
+            if route.plugins.inspects_response_bodies() {
+                if let Err(why) = route.plugins.response_body(body, end_of_stream, state) {
+                    // The header has gone out: all that is left is not to send the rest.
+                    log::warn!("{why}");
+                    return Error::e_explain(ErrorType::HTTPStatus(502), why);
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn response_filter(
@@ -220,7 +248,11 @@ impl ProxyHttp for Proxy {
         // response, or a keep-alive client would send its next request into a closed socket.
         session.set_keepalive(None);
         if code > 0 && session.response_written().is_none() {
-            if let Err(write_error) = respond::error(session, ctx, code, message).await {
+            let written = match ctx.replacement.take() {
+                Some(reply) => respond::reply(session, ctx, reply).await,
+                None => respond::error(session, ctx, code, message).await,
+            };
+            if let Err(write_error) = written {
                 log::debug!("could not send error response: {write_error}");
             }
         }

@@ -7,6 +7,7 @@
 pub mod haproxy;
 pub mod logging;
 pub mod nacos;
+pub mod pages;
 pub mod raw;
 pub mod redis;
 pub mod tls;

@@ -18,16 +18,27 @@
 //! serving with its rules. A blocked request gets `status` (403) and never goes upstream;
 //! every match goes to the access log (`waf` field) and to
 //! `tidegate_waf_matches_total{route,rule,action}`.
+//!
+//! Responses (`inspect_responses`, on by default) meet the CRS's outbound rules: status and
+//! headers, and the first `response_body_limit` bytes of bodies of the
+//! `response_body_types`. Such a body is held back until that prefix is in (or the body
+//! ends), so an outbound block lets no inspected byte through. A block on the header
+//! answers `status` instead of the upstream's response; a block on the body cuts the
+//! response after its header (Pingora sends the header before the body exists, as
+//! nginx + ModSecurity does): the client gets no byte of the body and the connection
+//! closes. Outbound matches go to the access log's `waf_response` field.
 
 pub mod crs;
 pub mod lite;
+mod response;
 
 use crate::{order, parse_config, Ctx, Plugin, Reply, MAX_BODY_INSPECT};
 use async_trait::async_trait;
+use bytes::Bytes;
 use crs::engine::Verdict;
-use crs::rules::{self as seclang, Crs, Exclusion, Settings};
+use crs::rules::{self as seclang, Crs, Exclusion, Responses, Settings};
 use crs::{Loaded, Unavailable};
-use pingora_http::RequestHeader;
+use pingora_http::{RequestHeader, ResponseHeader};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -87,6 +98,15 @@ struct Config {
     rules_file: Option<PathBuf>,
     #[serde(default)]
     exclusions: Vec<ExclusionConfig>,
+    /// Run the outbound rules on upstream responses.
+    #[serde(default = "yes")]
+    inspect_responses: bool,
+    /// Response body bytes inspected (held back until inspected), at most 1 MiB.
+    #[serde(default = "default_response_body_limit")]
+    response_body_limit: usize,
+    /// Content types whose response bodies are inspected.
+    #[serde(default = "default_response_body_types")]
+    response_body_types: Vec<String>,
     /// Route name → the settings that differ there.
     #[serde(default)]
     routes: BTreeMap<String, RouteConfig>,
@@ -119,8 +139,26 @@ struct RouteConfig {
     allowed_methods: Option<Vec<String>>,
     allowed_content_types: Option<Vec<String>>,
     status: Option<u16>,
+    inspect_responses: Option<bool>,
     #[serde(default)]
     exclusions: Vec<ExclusionConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+/// The most response body bytes held back for inspection.
+const MAX_RESPONSE_INSPECT: usize = 1 << 20;
+fn default_response_body_limit() -> usize {
+    64 * 1024
+}
+/// ModSecurity's recommended `SecResponseBodyMimeType`, and JSON (the APIs behind this
+/// gateway answer errors in JSON). Streams (`text/event-stream`) are deliberately absent:
+/// holding them back would stall them.
+fn default_response_body_types() -> Vec<String> {
+    ["text/plain", "text/html", "text/xml", "application/json"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_paranoia() -> u8 {
@@ -169,6 +207,15 @@ struct Profile {
     rules: Loaded,
     mode: Mode,
     status: u16,
+    /// `None`: responses are not inspected.
+    responses: Option<Responses>,
+}
+
+/// Which side of the exchange a verdict is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Request,
+    Response,
 }
 
 /// What the headers say about a body.
@@ -238,6 +285,19 @@ impl Waf {
         if config.max_body == 0 || config.max_body > MAX_BODY_INSPECT {
             return Err(fail(format!("max_body is 1 to {MAX_BODY_INSPECT}")));
         }
+        if config.response_body_limit == 0 || config.response_body_limit > MAX_RESPONSE_INSPECT {
+            return Err(fail(format!(
+                "response_body_limit is 1 to {MAX_RESPONSE_INSPECT}"
+            )));
+        }
+        let responses = Responses {
+            body_limit: config.response_body_limit,
+            body_types: config
+                .response_body_types
+                .iter()
+                .map(|t| t.trim().to_ascii_lowercase())
+                .collect(),
+        };
         check_status(config.status).map_err(fail)?;
         let crs = Crs::discover(&config.crs_dir).map_err(fail)?;
         if let Some(path) = &config.crs_setup {
@@ -257,6 +317,7 @@ impl Waf {
             crs_setup: config.crs_setup.clone(),
             rules_file: config.rules_file.clone(),
             exclusions: config.exclusions.iter().map(Exclusion::from).collect(),
+            responses: config.inspect_responses.then(|| responses.clone()),
         };
         let default = Arc::new(Profile::load(&base, &crs, config.status).map_err(fail)?);
         let mut statuses = vec![config.status, 400, 503];
@@ -286,6 +347,9 @@ impl Waf {
             }
             if let Some(types) = &over.allowed_content_types {
                 settings.allowed_content_types = Some(types.clone());
+            }
+            if let Some(on) = over.inspect_responses {
+                settings.responses = on.then(|| responses.clone());
             }
             settings
                 .exclusions
@@ -320,15 +384,33 @@ impl Waf {
     ) -> Result<(), Reply> {
         let profile = self.profile(&cx.route);
         let request = crs::Request::new(req, &cx.client_ip, body);
-        match crs::inspect(profile.rules.get(), request).await {
-            Ok(verdict) => self.conclude(&profile, &verdict, cx),
+        let stay_open = profile.responses.is_some();
+        match crs::inspect(profile.rules.get(), request, stay_open).await {
+            Ok((verdict, open)) => {
+                self.conclude(&profile, &verdict, Side::Request, cx)?;
+                if let Some(tx) = open {
+                    let head = req.method == http::Method::HEAD;
+                    cx.keep(response::Stage::Open { tx, profile, head });
+                }
+                Ok(())
+            }
             Err(why) => Err(self.unavailable(why, cx)),
         }
     }
 
     /// Logs and counts a verdict with matches; the refusal when it blocks.
-    fn conclude(&self, profile: &Profile, v: &Verdict, cx: &mut Ctx<'_>) -> Result<(), Reply> {
-        if v.rules.is_empty() && v.score == 0 && !v.disruptive {
+    fn conclude(
+        &self,
+        profile: &Profile,
+        v: &Verdict,
+        side: Side,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), Reply> {
+        let score = match side {
+            Side::Request => v.score,
+            Side::Response => v.outbound_score,
+        };
+        if v.rules.is_empty() && score == 0 && !v.disruptive {
             return Ok(());
         }
         let block = v.disruptive && profile.mode == Mode::Block;
@@ -356,22 +438,25 @@ impl Waf {
                 .inc();
         }
         let messages: Vec<&str> = v.rules.iter().map(|m| m.msg.as_str()).collect();
+        let (field, what) = match side {
+            Side::Request => ("waf", "request"),
+            Side::Response => ("waf_response", "response"),
+        };
         cx.log.push((
-            "waf",
+            field,
             json!({
                 "engine": "crs",
                 "action": action,
-                "score": v.score,
+                "score": score,
                 "rules": ids,
                 "messages": messages,
             }),
         ));
         let line = format!(
-            "waf {}: {action} on route {} from {}: score {}, rules {}",
+            "waf {}: {action} {what} on route {} from {}: score {score}, rules {}",
             self.name,
             cx.route,
             cx.client_ip,
-            v.score,
             labels.join(" ")
         );
         if action == "pass" {
@@ -396,7 +481,7 @@ impl Waf {
         Err(Reply::json(
             status,
             error,
-            "request blocked by the web application firewall",
+            &format!("{what} blocked by the web application firewall"),
         ))
     }
 
@@ -456,6 +541,7 @@ impl Profile {
                 Mode::Block
             },
             status,
+            responses: settings.responses.clone(),
         })
     }
 }
@@ -509,17 +595,34 @@ impl Plugin for Waf {
         };
         self.inspect(req, body, cx).await
     }
+
+    fn on_upstream_response(&self, resp: &ResponseHeader, cx: &mut Ctx<'_>) -> Result<(), Reply> {
+        self.inspect_response(resp, cx)
+    }
+
+    fn inspects_response_body(&self) -> bool {
+        self.default.responses.is_some() || self.routes.values().any(|p| p.responses.is_some())
+    }
+
+    fn on_response_body(
+        &self,
+        body: &mut Option<Bytes>,
+        end: bool,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), String> {
+        self.inspect_response_body(body, end, cx)
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{testing, Chain};
 
     /// Whether the Debian CRS the tests load is installed; says so when not.
     /// The CRS is a test requirement (scripts/test.sh installs it): without it these tests
     /// fail rather than pass vacuously.
-    fn require_crs() {
+    pub(crate) fn require_crs() {
         assert!(
             std::path::Path::new("/usr/share/modsecurity-crs/rules").is_dir(),
             "/usr/share/modsecurity-crs is absent: apt install modsecurity-crs (scripts/test.sh does)"

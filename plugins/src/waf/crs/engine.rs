@@ -7,19 +7,24 @@
 //!   thread-safe in 3.0.9 (the flex/bison parser has global state, even across rules sets),
 //!   so every load and every free holds one process-wide mutex. A failed load returns the
 //!   engine's own message and drops the half-built set (errors accumulate inside a set).
-//! * [`Transaction`]: one request, run start to finish by [`Transaction::inspect_request`] —
+//! * [`Transaction`]: one request. [`Transaction::inspect_request`] runs the request side —
 //!   connection, URI, headers (phase 1), body (phase 2, always, because CRS 3.3 decides
-//!   there), logging (phase 5, always, where our score rule 99001 reports). The verdict comes
-//!   from `msc_intervention`; matched rules only arrive as text lines through the log
-//!   callback, which runs synchronously on the calling thread and appends to the
-//!   transaction's own sink through the `data` pointer.
+//!   there; our score rule 99003 reports the inbound score at its end) — and, unless the
+//!   transaction stays open for the response, logging (phase 5, where 99001 reports).
+//!   An open transaction goes on with [`Transaction::inspect_response_headers`] (phase 3)
+//!   and [`Transaction::inspect_response_body`] (phase 4, where CRS 3.3 decides outbound,
+//!   then logging; 99004 reports the outbound score). Verdicts come from
+//!   `msc_intervention`; matched rules only arrive as text lines through the log callback,
+//!   which runs synchronously on the calling thread and appends to the transaction's own
+//!   sink through the `data` pointer.
 //!
 //! Log lines carry request bytes verbatim in some fields, so ids and severities are taken
 //! only from anchored sequences (see [`parse_line`]); a line with more than one candidate is
 //! reported as ambiguous (id 0) rather than trusted.
 //!
-//! Everything here is synchronous and CPU-bound (0.3–1 ms per request at PL1): callers run
-//! it on a blocking pool, never on the proxy's event loop.
+//! Everything here is synchronous and CPU-bound: the request side (0.3–1 ms at PL1) runs on
+//! a blocking pool, never on the proxy's event loop; the response side is cheap enough for
+//! it (see `waf/crs/mod.rs`).
 
 use super::ffi;
 use std::collections::HashMap;
@@ -29,13 +34,21 @@ use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
-/// The id of our phase-5 rule that reports the anomaly scores (see `rules.rs`).
+/// The id of our phase-5 rule that reports the inbound anomaly score (see `rules.rs`).
 pub const SCORE_RULE_ID: u32 = 99001;
+/// The same report at the end of phase 2, for a transaction that stays open for the
+/// response (its phase 5 comes later).
+pub const REQUEST_SCORE_RULE_ID: u32 = 99003;
+/// The id of our phase-5 rule that reports the outbound anomaly score.
+pub const OUTBOUND_SCORE_RULE_ID: u32 = 99004;
 
 /// How the score rule's line starts. Operator, parameter and variable are ours and the value
 /// is a number, so no other rule — and no request data — can produce this prefix.
 const SCORE_PREFIX: &str = "ModSecurity: Warning. Matched \"Operator `Gt' with parameter `0' \
                             against variable `TX:ANOMALY_SCORE' (Value: `";
+/// Likewise for the outbound score rule.
+const OUTBOUND_SCORE_PREFIX: &str = "ModSecurity: Warning. Matched \"Operator `Gt' with parameter \
+                                     `0' against variable `TX:OUTBOUND_ANOMALY_SCORE' (Value: `";
 
 /// What the text of `msc_rules_add` errors says instead of a file name.
 const NO_FILE: &str = "<<reference missing or not informed>>";
@@ -309,6 +322,15 @@ pub struct RequestView<'a> {
     pub body: Option<&'a [u8]>,
 }
 
+/// What one response looks like to the engine (its header; the body comes separately).
+#[derive(Debug, Clone)]
+pub struct ResponseView<'a> {
+    pub status: u16,
+    /// `"HTTP 1.1"`, `"HTTP 2.0"`: the engine's `RESPONSE_PROTOCOL`.
+    pub protocol: &'a str,
+    pub headers: Vec<(&'a [u8], &'a [u8])>,
+}
+
 /// One matched rule, as attributed by the anchored parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
@@ -332,6 +354,8 @@ pub struct Verdict {
     pub rules: Vec<Match>,
     /// The inbound anomaly score (0 when the score rule did not fire).
     pub score: u32,
+    /// The outbound anomaly score (response verdicts; 0 when its rule did not fire).
+    pub outbound_score: u32,
     /// The intervention's log line, for diagnostics.
     pub log: Option<String>,
 }
@@ -343,6 +367,7 @@ impl Verdict {
             status: 200,
             rules: Vec::new(),
             score: 0,
+            outbound_score: 0,
             log: None,
         }
     }
@@ -362,6 +387,16 @@ impl Verdict {
         self.rules.iter().map(|m| m.id).collect()
     }
 
+    /// Takes in what an earlier phase of the same transaction matched (its rules first).
+    pub fn merge(&mut self, earlier: Verdict) {
+        let later = std::mem::replace(&mut self.rules, earlier.rules);
+        for m in later {
+            self.push(m);
+        }
+        self.score = self.score.max(earlier.score);
+        self.outbound_score = self.outbound_score.max(earlier.outbound_score);
+    }
+
     fn push(&mut self, m: Match) {
         if m.id == 0 || !self.rules.iter().any(|r| r.id == m.id) {
             self.rules.push(m);
@@ -369,7 +404,8 @@ impl Verdict {
     }
 }
 
-/// One request's transaction. `Send` (no thread-local state), not `Sync`.
+/// One request's transaction. `Send` (no thread-local state); `Sync` only because no
+/// method takes `&self`.
 pub struct Transaction {
     ptr: NonNull<ffi::Transaction>,
     /// `Box::into_raw` of the sink the callback writes through; freed in `Drop`.
@@ -381,6 +417,9 @@ pub struct Transaction {
 // SAFETY: a transaction may move between threads between calls; `&mut self` on every call
 // keeps two threads from using it at once.
 unsafe impl Send for Transaction {}
+// SAFETY: there is nothing to do through a `&Transaction` (every method takes `&mut self`),
+// so sharing references cannot race.
+unsafe impl Sync for Transaction {}
 
 impl Transaction {
     /// A transaction on `rules`; `id` becomes its `UNIQUE_ID` (NUL bytes are replaced).
@@ -412,9 +451,10 @@ impl Transaction {
         }
     }
 
-    /// Runs the request side — connection, URI, headers, body, logging — and returns the
-    /// verdict. Call once per transaction.
-    pub fn inspect_request(&mut self, req: &RequestView<'_>) -> Verdict {
+    /// Runs the request side — connection, URI, headers, body — and returns the verdict.
+    /// Then logging (phase 5) too, unless `stay_open` and the request passed: then the
+    /// response phases follow. Call once per transaction.
+    pub fn inspect_request(&mut self, req: &RequestView<'_>, stay_open: bool) -> Verdict {
         let mut verdict = Verdict::pass();
         let strings = (
             CString::new(req.client_ip),
@@ -468,14 +508,75 @@ impl Transaction {
                 ffi::msc_process_request_body(t);
                 self.intervened(&mut verdict);
             }
-            // Always, also after a block: our score rule runs in phase 5.
+            // After a block always: the score rule of phase 2 did not run.
+            if verdict.disruptive || !stay_open {
+                ffi::msc_process_logging(t);
+            }
+        }
+        self.collect(&mut verdict);
+        verdict
+    }
+
+    /// Phase 3: the response status and headers. Only on a transaction whose request
+    /// passed with `stay_open`; follow with [`Self::inspect_response_body`].
+    pub fn inspect_response_headers(&mut self, resp: &ResponseView<'_>) -> Verdict {
+        let mut verdict = Verdict::pass();
+        let Ok(protocol) = CString::new(resp.protocol) else {
+            return Verdict::refused(502, "a NUL byte in the response protocol");
+        };
+        let t = self.ptr.as_ptr();
+        // SAFETY: as in `inspect_request`.
+        unsafe {
+            for (name, value) in &resp.headers {
+                ffi::msc_add_n_response_header(
+                    t,
+                    name.as_ptr(),
+                    name.len(),
+                    value.as_ptr(),
+                    value.len(),
+                );
+            }
+            ffi::msc_process_response_headers(t, c_int::from(resp.status), protocol.as_ptr());
+            if self.intervened(&mut verdict) {
+                ffi::msc_process_logging(t);
+            }
+        }
+        self.collect(&mut verdict);
+        verdict
+    }
+
+    /// Phase 4 on `body` (a prefix of the response body; empty for none or one not
+    /// inspected), then logging. The engine itself runs phase 4 only when response body
+    /// access is on and the response's content type is one it inspects.
+    pub fn inspect_response_body(&mut self, body: &[u8]) -> Verdict {
+        let mut verdict = Verdict::pass();
+        let t = self.ptr.as_ptr();
+        // SAFETY: as in `inspect_request`.
+        unsafe {
+            'phases: {
+                if !body.is_empty() {
+                    ffi::msc_append_response_body(t, body.as_ptr(), body.len());
+                    if self.intervened(&mut verdict) {
+                        break 'phases;
+                    }
+                }
+                ffi::msc_process_response_body(t);
+                self.intervened(&mut verdict);
+            }
             ffi::msc_process_logging(t);
         }
+        self.collect(&mut verdict);
+        verdict
+    }
+
+    /// Moves what the callback wrote since the last call into `verdict`.
+    fn collect(&mut self, verdict: &mut Verdict) {
         // SAFETY: no library call is running, so the callback cannot write meanwhile.
         let sink = unsafe { &mut *self.sink };
         for line in sink.lines.drain(..) {
             match parse_line(&line) {
                 Line::Score(score) => verdict.score = score,
+                Line::OutboundScore(score) => verdict.outbound_score = score,
                 Line::Rule(m) => verdict.push(m),
                 Line::Other => {}
             }
@@ -484,7 +585,6 @@ impl Transaction {
         if let Some(Line::Rule(m)) = disruptive_rule {
             verdict.push(m);
         }
-        verdict
     }
 
     /// `msc_intervention`: records a disruptive intervention in `verdict`.
@@ -512,19 +612,33 @@ impl Drop for Transaction {
     }
 }
 
-/// One whole request on `rules` (a new transaction, run and freed).
-pub fn inspect(rules: &Arc<Rules>, req: &RequestView<'_>) -> Verdict {
+/// One request on `rules`: a new transaction, run and freed — or, with `stay_open` and a
+/// request that passed, returned for the response phases.
+pub fn inspect(
+    rules: &Arc<Rules>,
+    req: &RequestView<'_>,
+    stay_open: bool,
+) -> (Verdict, Option<Transaction>) {
     match Transaction::new(rules, req.id) {
-        Some(mut tx) => tx.inspect_request(req),
-        None => Verdict::refused(500, "libmodsecurity could not create a transaction"),
+        Some(mut tx) => {
+            let verdict = tx.inspect_request(req, stay_open);
+            let open = (stay_open && !verdict.disruptive).then_some(tx);
+            (verdict, open)
+        }
+        None => (
+            Verdict::refused(500, "libmodsecurity could not create a transaction"),
+            None,
+        ),
     }
 }
 
 /// What a log line says.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
-    /// Our score rule's line: the inbound anomaly score.
+    /// A score rule's line: the inbound anomaly score.
     Score(u32),
+    /// The outbound score rule's line.
+    OutboundScore(u32),
     /// Any other rule's match.
     Rule(Match),
     /// No rule id at all (engine notices).
@@ -536,20 +650,34 @@ pub enum Line {
 /// * Id: the anchored sequence `[file "…"] [line "<digits>"] [id "<digits>"] [rev "`. One
 ///   found: that id. More than one: request data imitated it, the match is ambiguous (id 0).
 /// * Severity: the anchored `"] [severity "<0-7>"] [ver "`, likewise.
-/// * Score: only from a line that starts with the score rule's fixed prefix and whose one
-///   anchored id is [`SCORE_RULE_ID`].
+/// * Score: only from a line that starts with a score rule's fixed prefix and whose one
+///   anchored id is that rule's ([`SCORE_RULE_ID`] or [`REQUEST_SCORE_RULE_ID`] inbound,
+///   [`OUTBOUND_SCORE_RULE_ID`] outbound).
 pub fn parse_line(line: &str) -> Line {
     let (count, first) = anchored_id(line);
     if count == 0 {
         return Line::Other;
     }
     let unambiguous = count == 1;
-    if unambiguous && first.map(|(id, _)| id) == Some(SCORE_RULE_ID) {
-        if let Some(rest) = line.strip_prefix(SCORE_PREFIX) {
-            let digits: &str = &rest[..rest.bytes().take_while(u8::is_ascii_digit).count()];
-            if let Ok(score) = digits.parse() {
-                return Line::Score(score);
+    if unambiguous {
+        let value = |prefix: &str| -> Option<u32> {
+            let rest = line.strip_prefix(prefix)?;
+            rest[..rest.bytes().take_while(u8::is_ascii_digit).count()]
+                .parse()
+                .ok()
+        };
+        match first.map(|(id, _)| id) {
+            Some(SCORE_RULE_ID | REQUEST_SCORE_RULE_ID) => {
+                if let Some(score) = value(SCORE_PREFIX) {
+                    return Line::Score(score);
+                }
             }
+            Some(OUTBOUND_SCORE_RULE_ID) => {
+                if let Some(score) = value(OUTBOUND_SCORE_PREFIX) {
+                    return Line::OutboundScore(score);
+                }
+            }
+            _ => {}
         }
     }
     let (id, after) = match first {
@@ -675,6 +803,16 @@ mod tests {
         // Nor is a line that merely contains the prefix somewhere.
         let embedded = format!("ModSecurity: Warning. x {SCORE_LINE}");
         assert!(!matches!(parse_line(&embedded), Line::Score(_)));
+        // The phase-2 report is the inbound score too; the outbound rule's is outbound, and
+        // only with its own variable.
+        let phase2 = SCORE_LINE.replace("[id \"99001\"]", "[id \"99003\"]");
+        assert_eq!(parse_line(&phase2), Line::Score(20));
+        let outbound = SCORE_LINE
+            .replace("TX:ANOMALY_SCORE", "TX:OUTBOUND_ANOMALY_SCORE")
+            .replace("[id \"99001\"]", "[id \"99004\"]");
+        assert_eq!(parse_line(&outbound), Line::OutboundScore(20));
+        let crossed = SCORE_LINE.replace("[id \"99001\"]", "[id \"99004\"]");
+        assert!(matches!(parse_line(&crossed), Line::Rule(_)));
     }
 
     #[test]
@@ -749,6 +887,60 @@ mod tests {
     }
 
     #[test]
+    fn an_open_transaction_runs_the_response_phases_on_its_request() {
+        let rules = Arc::new(
+            Rules::load(&[Part::text(
+                "mini",
+                "SecRuleEngine On\nSecResponseBodyAccess On\n\
+                 SecResponseBodyMimeType text/html\n\
+                 SecRule ARGS:a \"@rx x\" \"id:20,phase:1,pass,nolog,setvar:tx.asked=1\"\n\
+                 SecRule RESPONSE_STATUS \"@streq 299\" \"id:21,phase:3,deny,log,msg:'odd status'\"\n\
+                 SecRule RESPONSE_BODY \"@contains secret\" \"chain,id:22,phase:4,deny,log,msg:'leak'\"\n\
+                 SecRule TX:ASKED \"@eq 1\" \"\"\n",
+            )])
+            .unwrap(),
+        );
+        let request = RequestView {
+            id: "t-2",
+            client_ip: "192.0.2.1",
+            client_port: 0,
+            server_ip: "0.0.0.0",
+            server_port: 0,
+            method: "GET",
+            uri: b"/?a=x",
+            http_version: "1.1",
+            headers: vec![(&b"Host"[..], &b"example.com"[..])],
+            body: None,
+        };
+        let response = |status: u16, kind: &'static [u8]| ResponseView {
+            status,
+            protocol: "HTTP 1.1",
+            headers: vec![(&b"Content-Type"[..], kind)],
+        };
+        // The body rule sees the request's variable (tx.asked), so the transaction is one.
+        let (v, tx) = inspect(&rules, &request, true);
+        assert_eq!(v, Verdict::pass());
+        let mut tx = tx.expect("open");
+        assert_eq!(
+            tx.inspect_response_headers(&response(200, b"text/html; charset=utf-8")),
+            Verdict::pass()
+        );
+        let v = tx.inspect_response_body(b"<p>the secret is out</p>");
+        assert!(v.disruptive, "{v:?}");
+        assert_eq!(v.ids(), [22]);
+        // Without stay_open, no transaction comes back.
+        assert!(inspect(&rules, &request, false).1.is_none());
+        // A type not listed: phase 4 does not run.
+        let mut tx = inspect(&rules, &request, true).1.unwrap();
+        tx.inspect_response_headers(&response(200, b"application/octet-stream"));
+        assert_eq!(tx.inspect_response_body(b"secret"), Verdict::pass());
+        // A phase-3 deny.
+        let mut tx = inspect(&rules, &request, true).1.unwrap();
+        let v = tx.inspect_response_headers(&response(299, b"text/html"));
+        assert!(v.disruptive && v.ids() == [21], "{v:?}");
+    }
+
+    #[test]
     fn a_minimal_rules_set_denies_and_reports_through_the_callback() {
         let rules = Arc::new(
             Rules::load(&[Part::text(
@@ -771,15 +963,15 @@ mod tests {
             headers: vec![(&b"Host"[..], &b"example.com"[..])],
             body: None,
         };
-        let v = inspect(&rules, &view(b"/?a=evil&b=odd"));
+        let v = inspect(&rules, &view(b"/?a=evil&b=odd"), false).0;
         assert!(v.disruptive);
         assert_eq!(v.status, 418);
         assert_eq!(v.ids(), [11, 10], "{v:?}");
         assert_eq!(v.rules[0].severity, 4);
-        let v = inspect(&rules, &view(b"/?a=fine"));
+        let v = inspect(&rules, &view(b"/?a=fine"), false).0;
         assert_eq!(v, Verdict::pass());
         // A NUL in the target is refused before the engine sees it.
-        let v = inspect(&rules, &view(b"/\0"));
+        let v = inspect(&rules, &view(b"/\0"), false).0;
         assert!(v.disruptive && v.status == 400);
     }
 
@@ -843,6 +1035,17 @@ mod tests {
             extra: &[(&str, &str)],
             body: Option<&str>,
         ) -> Verdict {
+            run_open(rules, method, uri, extra, body, false).0
+        }
+
+        fn run_open(
+            rules: &Arc<Rules>,
+            method: &str,
+            uri: &str,
+            extra: &[(&str, &str)],
+            body: Option<&str>,
+            stay_open: bool,
+        ) -> (Verdict, Option<Transaction>) {
             let length = body.map(|b| b.len().to_string());
             let mut headers: Vec<(&[u8], &[u8])> = BROWSER
                 .iter()
@@ -866,6 +1069,7 @@ mod tests {
                     headers,
                     body: body.map(str::as_bytes),
                 },
+                stay_open,
             )
         }
 

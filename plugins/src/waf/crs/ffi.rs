@@ -12,7 +12,7 @@
 //! * A transaction points at its `ModSecurity` and `RulesSet` without counting: both must
 //!   outlive it.
 
-#![allow(dead_code)] // the response side and the plain constructor are declared, not used
+#![allow(dead_code)] // the plain constructor is declared, not used
 
 use std::ffi::{c_char, c_int, c_uchar, c_void};
 use std::marker::{PhantomData, PhantomPinned};
@@ -140,6 +140,12 @@ extern "C-unwind" {
         code: c_int,
         protocol: *const c_char,
     ) -> c_int;
+    pub fn msc_append_response_body(
+        transaction: *mut Transaction,
+        body: *const c_uchar,
+        size: usize,
+    ) -> c_int;
+    pub fn msc_process_response_body(transaction: *mut Transaction) -> c_int;
     pub fn msc_process_logging(transaction: *mut Transaction) -> c_int;
     /// Returns `disruptive`; writes `it` only when the transaction holds an intervention.
     pub fn msc_intervention(

@@ -9,6 +9,14 @@
 //! wait for a permit; when more than [`MAX_WAITING`] already wait, the request is answered
 //! 503 at once rather than queued without bound (`tidegate_waf_overload_total`).
 //!
+//! The response side runs on the event loop, in Pingora's response filters (the body filter
+//! is synchronous: there is no awaiting a pool there). It can: phase 3 (status and headers)
+//! and phase 4 on a response the engine does not read the body of run a handful of rules —
+//! microseconds; phase 4 on a body reads at most `response_body_limit` bytes (64 KiB by
+//! default) of the content types listed, and costs what load-tests/ reports per response
+//! (`waf-response` rows). A transaction whose request passed stays open until then, so
+//! outbound rules see the request's variables, as CRS expects.
+//!
 //! * [`ffi`]: the C declarations; [`engine`]: the safe binding ([`engine::Rules`],
 //!   [`engine::Transaction`], verdict parsing); [`rules`]: the SecLang a config loads.
 
@@ -16,7 +24,7 @@ pub mod engine;
 pub mod ffi;
 pub mod rules;
 
-use engine::{RequestView, Rules, Verdict};
+use engine::{RequestView, Rules, Transaction, Verdict};
 use pingora_http::RequestHeader;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -200,10 +208,15 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Inspects `request` with `rules` on the global pool.
-pub async fn inspect(rules: Arc<Rules>, request: Request) -> Result<Verdict, Unavailable> {
+/// Inspects `request` with `rules` on the global pool; with `stay_open`, a request that
+/// passed keeps its transaction for the response.
+pub async fn inspect(
+    rules: Arc<Rules>,
+    request: Request,
+    stay_open: bool,
+) -> Result<(Verdict, Option<Transaction>), Unavailable> {
     Pool::global()
-        .run(move || engine::inspect(&rules, &request.view()))
+        .run(move || engine::inspect(&rules, &request.view(), stay_open))
         .await
 }
 

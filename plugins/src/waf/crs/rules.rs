@@ -12,17 +12,18 @@
 //! 6. configure-time exclusions (`SecRuleRemoveById`/`…ByTag`, `SecRuleUpdateTarget…`) and
 //!    the collection guard (below);
 //! 7. the operator's own `rules_file`;
-//! 8. the score rule 99001 (phase 5), which reports the anomaly scores to the log callback.
+//! 8. the score rules, which report the anomaly scores to the log callback: 99003 (end of
+//!    phase 2) and 99001 (phase 5) the inbound score, 99004 (phase 5) the outbound one.
 //!
 //! Every value that goes into the text is checked against a strict character set rather
 //! than escaped, so nothing a config says can end a quoted string or add an action.
 //!
 //! Rule ids of our own: 200000–200004 (engine config, as upstream's recommended config, and
 //! the argument-count guard),
-//! 10000–19999 (path exclusions), 99001 (score), 99002 (collection guard), 99100–99103
-//! (tuning). CRS owns 900000–999999.
+//! 10000–19999 (path exclusions), 99001/99003/99004 (scores), 99002 (collection guard),
+//! 99100–99103 (tuning). CRS owns 900000–999999.
 
-use super::engine::{Part, SCORE_RULE_ID};
+use super::engine::{Part, OUTBOUND_SCORE_RULE_ID, REQUEST_SCORE_RULE_ID, SCORE_RULE_ID};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,18 @@ pub struct Settings {
     /// The operator's own SecLang, loaded after the CRS.
     pub rules_file: Option<PathBuf>,
     pub exclusions: Vec<Exclusion>,
+    /// How responses are inspected; `None`: not at all (the request side only).
+    pub responses: Option<Responses>,
+}
+
+/// Response inspection: status and headers always (phase 3), and a bounded prefix of the
+/// body (phase 4) for these content types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Responses {
+    /// Body bytes the engine takes (`SecResponseBodyLimit`, the rest passes uninspected).
+    pub body_limit: usize,
+    /// Content types (without parameters, lower case) whose bodies are inspected.
+    pub body_types: Vec<String>,
 }
 
 /// One exclusion, in CRS `ctl:` terms: which rules (ids and/or tags; none: all CRS rules),
@@ -156,6 +169,19 @@ pub fn plan(s: &Settings, crs: &Crs) -> Result<Vec<Part>, String> {
     if s.max_body == 0 {
         return Err("max_body is at least 1".into());
     }
+    if let Some(r) = &s.responses {
+        if r.body_limit == 0 {
+            return Err("response_body_limit is at least 1".into());
+        }
+        for t in &r.body_types {
+            check(t, "response_body_types", |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || "/.+-_".contains(c)
+            })?;
+            if t.matches('/').count() != 1 {
+                return Err(format!("response_body_types: {t:?} is not a type/subtype"));
+            }
+        }
+    }
     let mut parts = vec![Part::text("engine config", engine_config(s))];
     parts.push(match &s.crs_setup {
         Some(path) => Part::file("crs_setup", path),
@@ -173,7 +199,7 @@ pub fn plan(s: &Settings, crs: &Crs) -> Result<Vec<Part>, String> {
     if let Some(path) = &s.rules_file {
         parts.push(Part::file("rules_file", path));
     }
-    parts.push(Part::text("score rule", score_rule()));
+    parts.push(Part::text("score rules", score_rules()));
     Ok(parts)
 }
 
@@ -197,6 +223,19 @@ pub fn render(parts: &[Part]) -> String {
 fn engine_config(s: &Settings) -> String {
     let engine = if s.detect { "DetectionOnly" } else { "On" };
     let limit = s.max_body;
+    let responses = match &s.responses {
+        // ProcessPartial: a longer body is inspected up to the limit and passes on, as the
+        // gateway passes it (it holds back no more than the limit).
+        Some(r) if !r.body_types.is_empty() => format!(
+            "SecResponseBodyAccess On\n\
+             SecResponseBodyMimeType {}\n\
+             SecResponseBodyLimit {}\n\
+             SecResponseBodyLimitAction ProcessPartial\n",
+            r.body_types.join(" "),
+            r.body_limit
+        ),
+        _ => "SecResponseBodyAccess Off\n".to_string(),
+    };
     format!(
         "SecRuleEngine {engine}\n\
          SecRequestBodyAccess On\n\
@@ -205,7 +244,7 @@ fn engine_config(s: &Settings) -> String {
          SecRequestBodyLimitAction Reject\n\
          SecRequestBodyJsonDepthLimit 512\n\
          SecArgumentsLimit {ARGUMENTS_LIMIT}\n\
-         SecResponseBodyAccess Off\n\
+         {responses}\
          SecAuditEngine Off\n\
          SecPcreMatchLimit 1000\n\
          SecPcreMatchLimitRecursion 1000\n\
@@ -390,10 +429,14 @@ fn exclusions(list: &[Exclusion]) -> Result<(String, String), String> {
     Ok((before, after))
 }
 
-fn score_rule() -> String {
+fn score_rules() -> String {
     format!(
-        "SecRule TX:ANOMALY_SCORE \"@gt 0\" \"id:{SCORE_RULE_ID},phase:5,pass,log,\
-         msg:'tidegate score inbound=%{{tx.anomaly_score}} outbound=%{{tx.outbound_anomaly_score}}'\"\n"
+        "SecRule TX:ANOMALY_SCORE \"@gt 0\" \"id:{REQUEST_SCORE_RULE_ID},phase:2,pass,log,\
+         msg:'tidegate score inbound=%{{tx.anomaly_score}}'\"\n\
+         SecRule TX:ANOMALY_SCORE \"@gt 0\" \"id:{SCORE_RULE_ID},phase:5,pass,log,\
+         msg:'tidegate score inbound=%{{tx.anomaly_score}} outbound=%{{tx.outbound_anomaly_score}}'\"\n\
+         SecRule TX:OUTBOUND_ANOMALY_SCORE \"@gt 0\" \"id:{OUTBOUND_SCORE_RULE_ID},phase:5,pass,log,\
+         msg:'tidegate score outbound=%{{tx.outbound_anomaly_score}}'\"\n"
     )
 }
 
@@ -497,6 +540,7 @@ impl Settings {
             crs_setup: None,
             rules_file: None,
             exclusions: Vec::new(),
+            responses: None,
         }
     }
 }
@@ -579,7 +623,35 @@ mod tests {
         // Files are loaded as files, so the engine names them in errors.
         let parts = plan(&s, &crs()).unwrap();
         assert!(parts.contains(&Part::file("rules_file", "/etc/tidegate/waf.conf")));
-        assert_eq!(parts.last().unwrap().name(), "score rule");
+        assert_eq!(parts.last().unwrap().name(), "score rules");
+    }
+
+    #[test]
+    fn response_inspection_turns_body_access_on_for_the_listed_types() {
+        let mut s = settings();
+        s.responses = Some(Responses {
+            body_limit: 4096,
+            body_types: vec!["text/html".into(), "application/json".into()],
+        });
+        let t = text(&s);
+        assert!(
+            t.contains(
+                "SecResponseBodyAccess On\nSecResponseBodyMimeType text/html application/json\n\
+                 SecResponseBodyLimit 4096\nSecResponseBodyLimitAction ProcessPartial\n"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("SecResponseBodyAccess Off"), "{t}");
+        // The scores are reported at the end of phase 2 (inbound, for an open transaction)
+        // and in phase 5 (both).
+        assert!(t.contains("id:99003,phase:2,pass,log,"), "{t}");
+        assert!(t.contains("SecRule TX:OUTBOUND_ANOMALY_SCORE \"@gt 0\" \"id:99004,phase:5,"));
+        // Without types there is no body to read.
+        s.responses = Some(Responses {
+            body_limit: 4096,
+            body_types: Vec::new(),
+        });
+        assert!(text(&s).contains("SecResponseBodyAccess Off\n"));
     }
 
     #[test]
