@@ -412,6 +412,119 @@ service = "svc"
     assert_eq!(counts.get("live"), Some(&40));
 }
 
+/// An endpoint that reads each request's head, writes `answer` (maybe nothing) and closes
+/// the connection: an instance killed while it works. Counts the requests it took.
+async fn dying_endpoint(
+    answer: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream.write_all(answer).await;
+            });
+        }
+    });
+    (addr, taken)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_dies_mid_request_costs_idempotent_requests_nothing() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let live = Upstream::start("live").await;
+    let (silent, silent_took) = dying_endpoint(b"").await;
+    let (cut, cut_took) =
+        dying_endpoint(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf an answer").await;
+    let service = |name: &str, addr: std::net::SocketAddr| {
+        format!(
+            "[[services]]\nname = \"{name}\"\nretries = 2\n\
+             endpoints = [{{ addr = \"{addr}\" }}, {{ addr = \"{}\" }}]\n\
+             [[routes]]\nname = \"{name}\"\npath = \"/{name}/\"\nservice = \"{name}\"\n",
+            live.addr
+        )
+    };
+    let gw = Gateway::start(&(service("silent", silent) + &service("cut", cut)));
+    let http = client();
+
+    // Closed before any answer: a GET (and a PUT, idempotent too) goes to the other endpoint;
+    // the client never knows.
+    for i in 0..20 {
+        let request = if i % 2 == 0 {
+            http.get(gw.url("/silent/x"))
+        } else {
+            http.put(gw.url("/silent/x")).body("same twice")
+        };
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "request {i}");
+        assert_eq!(json(&resp.text().await.unwrap())["server"], "live");
+    }
+    assert!(
+        silent_took.load(SeqCst) >= 5,
+        "the dying endpoint was tried"
+    );
+
+    // A POST may have been acted on: it is not sent twice, the client gets the 502.
+    let (before, live_before) = (silent_took.load(SeqCst), live.hits());
+    let mut refused = 0;
+    for _ in 0..10 {
+        let resp = http
+            .post(gw.url("/silent/x"))
+            .body("once only")
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            200 => {}
+            502 => refused += 1,
+            other => panic!("status {other}"),
+        }
+    }
+    assert!(refused >= 1);
+    assert_eq!(
+        refused,
+        silent_took.load(SeqCst) - before,
+        "no POST was retried"
+    );
+    assert_eq!(live.hits() - live_before, 10 - refused);
+
+    // Answered, then died: the client has the header, nothing is retried.
+    let live_before = live.hits();
+    let mut broken = 0;
+    for _ in 0..10 {
+        let ok = match http.get(gw.url("/cut/x")).send().await {
+            Ok(resp) => resp.status() == 200 && resp.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        if !ok {
+            broken += 1;
+        }
+    }
+    assert!(broken >= 1);
+    assert_eq!(
+        broken,
+        cut_took.load(SeqCst),
+        "each cut answer reached the client"
+    );
+    assert_eq!(live.hits() - live_before, 10 - broken, "none was retried");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_json_with_request_id() {
     let slow = Upstream::start("slow").await;

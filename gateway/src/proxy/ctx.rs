@@ -43,6 +43,8 @@ pub struct RequestCtx {
     pub tunnel: bool,
     /// When the request went upstream (for the upstream latency histogram).
     pub sent_upstream: Option<Instant>,
+    /// An upstream's response header has arrived (from then on nothing is retried).
+    pub upstream_answered: bool,
     /// What the route's plugins share for this request (None when the route has none).
     pub plugins: Option<tidegate_plugins::RequestState>,
     /// For a tunnel: the client's request, kept because the session no longer holds it.
@@ -73,6 +75,7 @@ impl Default for RequestCtx {
             status: 0,
             tunnel: false,
             sent_upstream: None,
+            upstream_answered: false,
             original_request: None,
             plugins: None,
             replacement: None,

@@ -157,6 +157,40 @@ impl ProxyHttp for Proxy {
         e
     }
 
+    /// An upstream that fails after the request went out. Sent again, to another endpoint
+    /// within the service's `retries`, is only what is safe to send twice and what the client
+    /// has seen nothing of: an idempotent request whose body is still whole, whose endpoint
+    /// closed or reset the connection before answering (nginx's `proxy_next_upstream error`).
+    /// Not a timeout: a slow upstream may still be working on it, and sending it again
+    /// doubles the load on a service that is already behind. A reused connection that fails
+    /// is retried as Pingora does (the upstream may have closed it while idle).
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let resendable = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated()
+            && !ctx.upstream_answered
+            && !matches!(e.etype(), ErrorType::ReadTimedout | ErrorType::WriteTimedout);
+        let retries = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.service())
+            .map_or(0, |s| s.retries as usize);
+        // A fresh connection's failure goes elsewhere: only while another endpoint is left.
+        let another = ctx
+            .members
+            .as_ref()
+            .is_some_and(|m| m.endpoints.len() > ctx.tried.count());
+        e.set_retry(resendable && (client_reused || (another && ctx.tried.count() <= retries)));
+        e
+    }
+
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -176,6 +210,7 @@ impl ProxyHttp for Proxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        ctx.upstream_answered = true;
         let Some(service) = ctx.route.as_ref().and_then(|r| r.service()) else {
             return Ok(());
         };
