@@ -70,6 +70,12 @@ TIDEGATE_WAF_ENGINE=lite TIDEGATE_BIN=target/debug/tidegate scripts/crs-tests.sh
   --floor 20 --floor-metric blocked
 target/crs/venv/bin/python -m unittest discover -s gateway/tests/crs -p 'test_*.py'
 
+# The Helm chart, offline: rendered and linted by Helm's SDK, every manifest validated against
+# the Kubernetes schemas, the rendered config checked by the gateway (no API server is
+# installable here).
+echo "== Helm chart (offline render, lint, Kubernetes schemas)"
+TIDEGATE_BIN=target/debug/tidegate scripts/helm-tests.sh
+
 # The console through a real browser (Debian's Chromium driven by playwright-core) against a
 # real console and gateway; it also refreshes the console guide's screenshots in docs/screenshots/.
 echo "== console end-to-end (headless Chromium)"

@@ -1,0 +1,211 @@
+"""The Helm chart, rendered and linted offline with Helm's own SDK (helm-python-sdk, the Go
+SDK as a library), every manifest validated strictly against the Kubernetes OpenAPI schemas
+(kubernetes-validate) of the oldest and newest versions it supports, the rendered config
+checked by the real `tidegate check`, and the chart's promises asserted on the output: the
+config reaches pods without a restart (a directory mount, no checksum annotation), a pod is
+never killed while draining, it is ready only per /readyz, and it runs locked down.
+
+Run by scripts/helm-tests.sh (in scripts/test.sh): TIDEGATE_BIN names the binary.
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+CHART = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tidegate")
+VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+TIDEGATE = os.environ.get("TIDEGATE_BIN", "target/debug/tidegate")
+helm.disable_logging()  # its INFO line about the dashboards symlink, once per render
+
+# The TLS Secret's mount, as a [[certificates]] entry of the config.
+CERT_DIR = "/etc/tidegate/tls/shop-example-com"
+TLS_CONFIG = f"""[[certificates]]
+cert = "{CERT_DIR}/tls.crt"
+key = "{CERT_DIR}/tls.key"
+default = true
+
+[[routes]]
+name = "shop"
+hosts = ["shop.example.com"]
+path = "/"
+respond = {{ status = 200, body = "shop" }}
+"""
+
+# Everything the chart can turn on at once.
+EVERYTHING = {
+    "kind": "DaemonSet",
+    "config": TLS_CONFIG,
+    "proxyProtocol": True,
+    "trustedProxies": ["10.0.0.0/8", "192.168.1.7"],
+    "tlsSecrets": ["shop-example-com"],
+    "service": {"type": "NodePort", "https": True, "nodePorts": {"http": 30080, "https": 30443}},
+    "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+    "dashboards": {"enabled": True},
+    "podAnnotations": {"team": "edge"},
+    "nodeSelector": {"role": "edge"},
+    "tolerations": [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}],
+    "priorityClassName": "system-cluster-critical",
+    "extraEnv": [{"name": "RUST_LOG", "value": "info"}],
+    "drain": {"preStopSeconds": 15, "graceSeconds": 120, "shutdownSeconds": 10},
+}
+
+
+def render(values=None):
+    """The chart rendered with `values` over its defaults: the objects, by kind and name."""
+    with helm.Chart.load(CHART) as chart:
+        chart.validate_schema(values or {})
+        manifests = chart.render(values or {}, name="edge", namespace="gateway", is_install=True)
+    objects = {}
+    for path, text in manifests.items():
+        if not path.endswith(".yaml"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                objects[(doc["kind"], doc["metadata"]["name"])] = doc
+    return objects
+
+
+def workload(objects):
+    found = [o for (kind, _), o in objects.items() if kind in ("Deployment", "DaemonSet")]
+    assert len(found) == 1, found
+    return found[0]
+
+
+class Chart(unittest.TestCase):
+    def test_lint_is_clean_for_the_defaults_and_everything(self):
+        for values in ({}, EVERYTHING):
+            report = helm.lint(CHART, values, strict=True, kube_version="v1.30.0")
+            problems = [m for m in report["messages"] if m["severity"] >= 2]
+            self.assertEqual(problems, [], values)
+            self.assertEqual(report["errors"], [])
+
+    def test_every_manifest_is_valid_for_the_kubernetes_versions_it_supports(self):
+        for values in ({}, EVERYTHING):
+            for (kind, name), obj in render(values).items():
+                if obj["apiVersion"].startswith("monitoring.coreos.com/"):
+                    continue  # a CRD: its fields are asserted below
+                for version in VERSIONS:
+                    with self.subTest(kind=kind, name=name, version=version):
+                        kubernetes_validate.validate(obj, version, strict=True)
+
+    def test_the_schema_refuses_what_the_chart_cannot_do(self):
+        with helm.Chart.load(CHART) as chart:
+            for bad in (
+                {"kind": "StatefulSet"},
+                {"service": {"type": "ExternalName"}},
+                {"drain": {"preStopSeconds": -1, "graceSeconds": 30, "shutdownSeconds": 5}},
+                {"trustedProxies": ["everyone"]},
+                {"replica": 3},
+            ):
+                with self.subTest(values=bad), self.assertRaises(helm.HelmError):
+                    chart.validate_schema(bad)
+
+    def test_the_rendered_config_is_accepted_by_the_gateway(self):
+        # The Secret's files, made here: `tidegate check` reads certificates.
+        certs = tempfile.mkdtemp(prefix="tidegate-helm-certs-")
+        subprocess.run(
+            ["scripts/make-test-cert.sh", certs, "shop.example.com"], check=True, capture_output=True
+        )
+        os.rename(f"{certs}/shop.example.com.pem", f"{certs}/tls.crt")
+        os.rename(f"{certs}/shop.example.com.key", f"{certs}/tls.key")
+        for values in ({}, EVERYTHING):
+            config = render(values)[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"]
+            with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+                f.write(config.replace(CERT_DIR, certs))
+                f.flush()
+                out = subprocess.run([TIDEGATE, "check", f.name], capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr + config)
+        self.assertIn('tls_listen = ["0.0.0.0:8443"]', config)
+        self.assertIn('proxy_protocol = ["0.0.0.0:8080"]', config)
+        self.assertIn('trusted_proxies = ["10.0.0.0/8", "192.168.1.7"]', config)
+        self.assertIn("grace_period_seconds = 120", config)
+
+    def test_a_config_change_reaches_running_pods_without_a_restart(self):
+        before = render()
+        values = {"config": '[[routes]]\nname = "api"\npath = "/api/"\nrespond = { status = 204 }\n'}
+        after = render(values)
+        # Only the ConfigMap changes: the pod template (and so the pods) stays the same.
+        self.assertNotEqual(
+            before[("ConfigMap", "edge-tidegate")], after[("ConfigMap", "edge-tidegate")]
+        )
+        self.assertEqual(workload(before), workload(after))
+        pod = workload(after)["spec"]["template"]
+        annotations = pod["metadata"].get("annotations", {})
+        self.assertFalse([k for k in annotations if "checksum" in k], annotations)
+        container = pod["spec"]["containers"][0]
+        for mount in container["volumeMounts"]:
+            self.assertNotIn("subPath", mount)  # a subPath mount is never updated
+        config = [v for v in pod["spec"]["volumes"] if v["name"] == "config"][0]
+        self.assertEqual(config["configMap"]["name"], "edge-tidegate")
+        self.assertIn("/etc/tidegate/config/tidegate.toml", container["args"])
+
+    def test_a_pod_is_not_killed_while_it_drains(self):
+        for values in ({}, EVERYTHING):
+            drain = {"preStopSeconds": 10, "graceSeconds": 30, "shutdownSeconds": 5}
+            drain.update(values.get("drain", {}))
+            pod = workload(render(values))["spec"]["template"]["spec"]
+            container = pod["containers"][0]
+            self.assertEqual(
+                container["lifecycle"]["preStop"]["sleep"]["seconds"], drain["preStopSeconds"]
+            )
+            self.assertGreaterEqual(
+                pod["terminationGracePeriodSeconds"],
+                drain["preStopSeconds"] + drain["graceSeconds"] + drain["shutdownSeconds"],
+            )
+            probe = container["readinessProbe"]["httpGet"]
+            self.assertEqual((probe["path"], probe["port"]), ("/readyz", "admin"))
+
+    def test_pods_run_locked_down(self):
+        objects = render(EVERYTHING)
+        pod = workload(objects)["spec"]["template"]["spec"]
+        self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+        self.assertFalse(pod["automountServiceAccountToken"])
+        sc = pod["containers"][0]["securityContext"]
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        # Least privilege: the data plane gets no Role at all.
+        self.assertFalse([k for k in objects if k[0] in ("Role", "ClusterRole", "RoleBinding")])
+        mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        self.assertIn("/etc/tidegate/tls/shop-example-com", mounts)
+
+    def test_the_service_keeps_client_addresses_and_the_pdb_covers_the_pods(self):
+        for values in ({}, EVERYTHING):
+            objects = render(values)
+            service = objects[("Service", "edge-tidegate")]
+            self.assertEqual(service["spec"]["externalTrafficPolicy"], "Local")
+            selector = workload(objects)["spec"]["selector"]["matchLabels"]
+            self.assertEqual(service["spec"]["selector"], selector)
+            labels = workload(objects)["spec"]["template"]["metadata"]["labels"]
+            self.assertTrue(set(selector.items()) <= set(labels.items()))
+            pdb = objects[("PodDisruptionBudget", "edge-tidegate")]
+            self.assertEqual(pdb["spec"]["selector"]["matchLabels"], selector)
+            spread = workload(objects)["spec"]["template"]["spec"]["topologySpreadConstraints"]
+            self.assertEqual(spread[0]["labelSelector"]["matchLabels"], selector)
+
+    def test_monitoring_scrapes_the_admin_port_and_ships_the_dashboards(self):
+        objects = render(EVERYTHING)
+        monitor = objects[("ServiceMonitor", "edge-tidegate")]
+        self.assertEqual(monitor["spec"]["endpoints"][0]["port"], "admin")
+        self.assertEqual(monitor["spec"]["endpoints"][0]["path"], "/metrics")
+        admin = objects[("Service", "edge-tidegate-admin")]
+        self.assertTrue(
+            set(monitor["spec"]["selector"]["matchLabels"].items())
+            <= set(admin["metadata"]["labels"].items())
+        )
+        dashboards = objects[("ConfigMap", "edge-tidegate-dashboards")]["data"]
+        self.assertGreaterEqual(len(dashboards), 5, sorted(dashboards))
+        for name, text in dashboards.items():
+            self.assertTrue(json.loads(text)["panels"], name)
+        # Off by default: no CRD object a cluster without the operator would refuse.
+        self.assertNotIn(("ServiceMonitor", "edge-tidegate"), render())
+
+
+if __name__ == "__main__":
+    unittest.main()
