@@ -119,6 +119,7 @@ fn main() -> ExitCode {
         // One single-threaded runtime per worker thread: connections stay on the thread that
         // accepted them, with no cross-thread scheduling on the request path.
         work_stealing: false,
+        upstream_keepalive_pool_size: server_config.upstream_keepalive_pool_size,
         ..ServerConf::default()
     };
     let opt = Opt {

@@ -33,6 +33,10 @@ pub struct ServerConfig {
     pub proxy_protocol: Vec<Spanned<String>>,
     /// Peers (CIDRs or addresses) whose X-Forwarded-For is believed. Changeable at runtime.
     pub trusted_proxies: Vec<Spanned<String>>,
+    /// Idle upstream connections kept, across all endpoints (Pingora's pool, one LRU for the
+    /// process). Pingora's own default, 128, is fewer than a service with a few hundred
+    /// endpoints needs: round robin then meets an evicted connection every time.
+    pub upstream_keepalive_pool_size: usize,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +53,7 @@ impl Default for ServerConfig {
             tls_tunnel_linger_seconds: 3600,
             proxy_protocol: Vec::new(),
             trusted_proxies: Vec::new(),
+            upstream_keepalive_pool_size: 1024,
         }
     }
 }
@@ -93,6 +98,12 @@ impl ServerConfig {
         if self.threads == 0 || self.threads > 1024 {
             report(None, "server.threads must be between 1 and 1024".into());
         }
+        if self.upstream_keepalive_pool_size == 0 || self.upstream_keepalive_pool_size > 1 << 20 {
+            report(
+                None,
+                "server.upstream_keepalive_pool_size must be between 1 and 1048576".into(),
+            );
+        }
     }
 
     pub fn listen_addrs(&self) -> impl Iterator<Item = &str> {
@@ -124,6 +135,7 @@ impl ServerConfig {
                     .iter()
                     .map(|s| s.get_ref().clone())
                     .collect::<Vec<_>>(),
+                c.upstream_keepalive_pool_size,
             )
         };
         process(self) != process(other)

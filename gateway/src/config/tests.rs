@@ -110,3 +110,21 @@ fn tls_upstreams_by_name_need_no_sni_but_those_by_ip_do() {
     );
     assert!(e[3].starts_with("7:20: tls.ticket_keys_kept"), "{e:?}");
 }
+
+#[test]
+fn the_upstream_pool_holds_1024_by_default_and_a_change_needs_a_restart() {
+    let default = Config::parse(&Source::new("t", "")).unwrap();
+    assert_eq!(default.server.upstream_keepalive_pool_size, 1024);
+    let bigger = Config::parse(&Source::new(
+        "t",
+        "[server]\nupstream_keepalive_pool_size = 4096\n",
+    ))
+    .unwrap();
+    assert!(default.server.needs_restart_for(&bigger.server));
+    let e = errors("[server]\nupstream_keepalive_pool_size = 0\n");
+    assert!(
+        e.iter()
+            .any(|e| e.contains("upstream_keepalive_pool_size must be between 1")),
+        "{e:?}"
+    );
+}
