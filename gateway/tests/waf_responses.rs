@@ -3,7 +3,7 @@
 //! raw HTTP/1.1 and curl (HTTP/1.1 and HTTP/2 over TLS) as the clients. The CRS regression
 //! suite (3.3.4) has no response tests, so these are ours: a page that leaks a MySQL error
 //! is cut after its header with none of its body sent, whether it comes with a length or
-//! chunked; a header that an operator's phase-3 rule refuses is answered 403 instead of the
+//! chunked (a chunked body is inspected on its first piece, so streams are never held); a header that an operator's phase-3 rule refuses is answered 403 instead of the
 //! upstream's response; a benign page larger than the inspected prefix arrives byte for
 //! byte; a type that is not inspected streams through; every outbound block is in the
 //! access log and the metric.
@@ -19,6 +19,10 @@ use support::{free_port, Gateway};
 /// What MySQL prints on a broken query (CRS 951230 at paranoia level 1).
 const LEAK: &[u8] = b"<p>You have an error in your SQL syntax; check the manual that \
 corresponds to your MySQL server version for the right syntax to use near '1'' at line 1</p>";
+
+/// The leak at the start of a page.
+const LEAK_PAGE: &[u8] = b"<html><body><p>You have an error in your SQL syntax; check the manual \
+that corresponds to your MySQL server version for the right syntax to use near '1'' at line 1</p>";
 
 /// A phase-3 rule of the operator's: a debug header must not leave the network.
 const OWN_RULE: &str = "SecRule RESPONSE_HEADERS:X-Debug-Sql \"@rx .\" \
@@ -52,11 +56,21 @@ async fn pages() -> Pages {
                 false,
             ),
         ),
+        // Chunked: inspected on its first piece (streams are never held), where the leak is.
         (
             "/leak-chunked.html",
             Page::new(
                 "text/html; charset=utf-8",
-                &[b"<html><body>", LEAK, b"</body></html>"],
+                &[LEAK_PAGE, b"</body></html>"],
+                true,
+            ),
+        ),
+        // A stream of text: arrives whole, piece by piece.
+        (
+            "/stream.txt",
+            Page::new(
+                "text/plain",
+                &[b"data: one\n\n", b"data: two\n\n", b"data: three\n\n"],
                 true,
             ),
         ),
@@ -233,6 +247,13 @@ async fn outbound_rules_cut_leaks_and_pass_everything_else_intact() {
         assert_eq!(resp.status(), 200);
         assert!(resp.bytes().await.unwrap() == big);
     }
+
+    // A stream of an inspected type arrives whole (its first piece inspected, none held).
+    let (code, status, body) = tokio::task::block_in_place(|| curl(&[], &gw.url("/stream.txt")));
+    assert_eq!(
+        (code, status.as_str(), body.as_slice()),
+        (0, "200", &b"data: one\n\ndata: two\n\ndata: three\n\n"[..])
+    );
 
     // A type that is not inspected streams through as it is.
     let (code, status, body) = tokio::task::block_in_place(|| curl(&[], &gw.url("/leak.bin")));

@@ -176,7 +176,10 @@ impl ProxyHttp for Proxy {
         let resendable = session.req_header().method.is_idempotent()
             && !session.as_ref().retry_buffer_truncated()
             && !ctx.upstream_answered
-            && !matches!(e.etype(), ErrorType::ReadTimedout | ErrorType::WriteTimedout);
+            && !matches!(
+                e.etype(),
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            );
         let retries = ctx
             .route
             .as_ref()

@@ -2,9 +2,12 @@
 //! (phase 3) and on a bounded prefix of its body (phase 4), in the open transaction the
 //! request left (see `crs/mod.rs` for why this runs on the event loop).
 //!
-//! A body of an inspected type is held back, piece by piece, until `response_body_limit`
-//! bytes are in or it ends; then phase 4 runs on that prefix and everything held is
-//! released at once — or, on a block, nothing is, and the response is cut.
+//! A body of an inspected type with a declared length is held back, piece by piece, until
+//! `response_body_limit` bytes are in or it ends; then phase 4 runs on that prefix and
+//! everything held is released at once — or, on a block, nothing is, and the response is
+//! cut. A body of unknown length (chunked, HTTP/2 without a length: streams, server-sent
+//! chat, long polls) is inspected on its first piece and never held: holding a stream until
+//! 64 KiB arrive could stall it for minutes.
 
 use super::crs::engine::{ResponseView, Transaction, Verdict};
 use super::crs::rules::Responses;
@@ -31,6 +34,8 @@ pub(super) enum Stage {
         headers: Verdict,
         held: Vec<Bytes>,
         len: usize,
+        /// No declared length: inspect the first piece, hold nothing.
+        stream: bool,
     },
 }
 
@@ -72,12 +77,14 @@ impl Waf {
             return self.conclude(&profile, &headers, Side::Response, cx);
         }
         if !head && body_inspected(resp, responses) {
+            let stream = !resp.headers.contains_key(http::header::CONTENT_LENGTH);
             cx.keep(Stage::Holding {
                 tx,
                 profile,
                 headers,
                 held: Vec::new(),
                 len: 0,
+                stream,
             });
             return Ok(());
         }
@@ -96,7 +103,11 @@ impl Waf {
         cx: &mut Ctx<'_>,
     ) -> Result<(), String> {
         let Some(Stage::Holding {
-            profile, held, len, ..
+            profile,
+            held,
+            len,
+            stream,
+            ..
         }) = cx.kept::<Stage>()
         else {
             return Ok(());
@@ -106,7 +117,7 @@ impl Waf {
             held.push(piece);
         }
         let limit = profile.responses.as_ref().map_or(0, |r| r.body_limit);
-        if *len < limit && !end {
+        if *len < limit && !end && !(*stream && *len > 0) {
             return Ok(());
         }
         let Some(Stage::Holding {
@@ -115,6 +126,7 @@ impl Waf {
             headers,
             held,
             len,
+            ..
         }) = cx.take::<Stage>()
         else {
             return Ok(());
@@ -197,7 +209,17 @@ mod tests {
         chain: Chain,
     }
 
+    /// The body with a declared length (Content-Length).
     async fn exchange(table: &str, content_type: &str, pieces: &[&str]) -> Exchange {
+        exchange_framed(table, content_type, pieces, true).await
+    }
+
+    async fn exchange_framed(
+        table: &str,
+        content_type: &str,
+        pieces: &[&str],
+        declared: bool,
+    ) -> Exchange {
         crate::waf::tests::require_crs();
         let chain = Chain::new(vec![testing::plugin(&format!("type = \"waf\"\n{table}"))]);
         let req = testing::request(
@@ -220,6 +242,10 @@ mod tests {
         let mut resp = ResponseHeader::build(200, None).unwrap();
         resp.insert_header("content-type", content_type).unwrap();
         resp.insert_header("x-debug-sql", "select 1").unwrap();
+        if declared {
+            let length: usize = pieces.iter().map(|p| p.len()).sum();
+            resp.insert_header("content-length", length).unwrap();
+        }
         let header = chain.upstream_response(&resp, &mut state);
         let (mut released, mut cut) = (Vec::new(), None);
         if header.is_ok() {
@@ -311,6 +337,34 @@ mod tests {
             ]
         );
         assert_eq!(x.logged(), None);
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_is_inspected_on_its_first_piece_and_never_held() {
+        // A stream (chunked chat, server-sent events as text/plain): each piece goes on at
+        // once; the first is inspected.
+        let x = exchange_framed(
+            "",
+            "text/plain",
+            &["data: hello\n\n", "data: how can I help?\n\n"],
+            false,
+        )
+        .await;
+        assert_eq!(
+            x.released,
+            [
+                b"data: hello\n\n".to_vec(),
+                b"data: how can I help?\n\n".to_vec()
+            ]
+        );
+        // A leak in the first piece is cut...
+        let x = exchange_framed("", "text/html", &[LEAK, "</html>"], false).await;
+        assert!(x.cut.is_some());
+        assert!(x.rules().contains(&951230));
+        // ...one in a later piece is not seen: the price of never holding a stream.
+        let x = exchange_framed("", "text/html", &["<html>", LEAK], false).await;
+        assert!(x.cut.is_none());
+        assert_eq!(x.released, [b"<html>".to_vec(), LEAK.as_bytes().to_vec()]);
     }
 
     #[tokio::test]
