@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Tidegate vs nginx as a reverse proxy on this machine, same run, same upstream.
 #
-#   load-tests/run.sh                 full comparison (≈3 min), report in load-tests/results/
+#   load-tests/run.sh                 full comparison (≈12 min), report in load-tests/results/
+#   load-tests/run.sh --quick         one 5 s run per target, for development (≈4 min)
 #   load-tests/run.sh --smoke         a few seconds per target, to keep the harness working (CI)
-#   options: --duration SECS  --bin PATH (tidegate binary; default: release build)
+#   options: --duration SECS  --runs N (interleaved rounds of the paired scenarios, default 3)
+#            --bin PATH (tidegate binary; default: release build)
 #   load-tests/run.sh nacos-scale [ARGS]   only the Nacos discovery scale scenario
 #                                     (load-tests/nacos_scale.py ARGS; ~15 min, --quick < 1 min)
 #
@@ -26,12 +28,16 @@ if [[ "${1:-}" == nacos-scale ]]; then
 fi
 
 DURATION=10
+RUNS=3
 SMOKE=0
+QUICK=0
 BIN=""
 while (($#)); do
   case "$1" in
-    --smoke) SMOKE=1; DURATION=2 ;;
+    --smoke) SMOKE=1; DURATION=2; RUNS=1 ;;
+    --quick) QUICK=1; DURATION=5; RUNS=1 ;;
     --duration) DURATION=$2; shift ;;
+    --runs) RUNS=$2; shift ;;
     --bin) BIN=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -127,7 +133,7 @@ events { worker_connections 8192; }
 http {
   access_log $(if ((${ACCESS_LOG:-0})); then echo "$WORK/nginx-$1.access.log"; else echo off; fi);
   keepalive_requests 1000000;
-  upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  upstream up { ${UP_SERVERS:-server 127.0.0.1:$UP;} keepalive 64; }
   upstream wsup { server 127.0.0.1:$WSUP; }
   proxy_http_version 1.1;
   proxy_set_header Connection "";
@@ -178,7 +184,7 @@ nginx_waf_conf() { # $1 port, $2 requests|responses → config path
 }
 
 tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 plugin: none|local|cluster|chain|waf|crs|crs-responses|lite
-  local plugin_line=""
+  local plugin_line="" endpoints=${UP_ENDPOINTS:-"{ addr = \"127.0.0.1:$UP\" }"}
   case "${4:-none}" in
     local|cluster) plugin_line='plugins = ["limit"]' ;;
     chain) plugin_line='plugins = ["auth", "tenant-limit"]' ;;
@@ -203,7 +209,7 @@ $(if ((${ACCESS_LOG:-0})); then echo "path = \"$WORK/tidegate-$1.access.log\""; 
 header_read_timeout_ms = 60000
 [[services]]
 name = "up"
-endpoints = [{ addr = "127.0.0.1:$UP" }]
+endpoints = [$endpoints]
 [[services]]
 name = "ws"
 endpoints = [{ addr = "127.0.0.1:$WSUP" }]
@@ -270,11 +276,10 @@ start_tidegate() { # $1 extra routes, $2 limit plugin → sets TG_PORT, TG_PIDS
 
 CONNS=50
 ((SMOKE)) && CONNS=10
-# wrk_run NAME URL PIDS [wrk args...] → appends a result line
-RESULTS=()
-wrk_run() {
+# wrk_measure NAME URL PIDS [wrk args...] → LAST_RPS LAST_CPU LAST_RSS LAST_ERR
+wrk_measure() {
   local name=$1 url=$2 pids=$3; shift 3
-  local before after out rps total cpu rss
+  local before after out total
   # One second of warm-up (connection pools, allocator, caches), not measured.
   taskset -c 1 wrk -t1 -c"$CONNS" -d1s "$@" "$url" >/dev/null
   # shellcheck disable=SC2086
@@ -282,14 +287,47 @@ wrk_run() {
   out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "$url")
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pids)
-  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  LAST_RPS=$(awk '/Requests\/sec/{print $2}' <<<"$out")
   total=$(awk '/requests in/{print $1}' <<<"$out")
-  errors=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
-  cpu=$(python3 -c "print(f'{($after-$before)/$CLK/max($total,1)*1e6:.1f}')")
+  LAST_ERR=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
+  LAST_CPU=$(python3 -c "print(f'{($after-$before)/$CLK/max($total,1)*1e6:.1f}')")
   # shellcheck disable=SC2086
-  rss=$(peak_rss_kb $pids)
-  RESULTS+=("$name|$rps|$cpu|$rss|${errors:-}")
-  echo "  $name: $rps req/s, $cpu CPU-s per 1M requests, peak RSS ${rss} KiB ${errors}" >&2
+  LAST_RSS=$(peak_rss_kb $pids)
+  echo "  $name: $LAST_RPS req/s, $LAST_CPU CPU-s per 1M requests, peak RSS ${LAST_RSS} KiB ${LAST_ERR}" >&2
+}
+
+# wrk_run NAME URL PIDS [wrk args...] → appends a result line (one run)
+RESULTS=()
+wrk_run() {
+  wrk_measure "$@"
+  RESULTS+=("$1|$LAST_RPS|$LAST_CPU|$LAST_RSS|${LAST_ERR:-}")
+}
+
+# wrk_pair "NAME|URL|PIDS" "NAME|URL|PIDS" [wrk args...] → RUNS rounds, A B A B …, so that
+# drift of the machine falls on both alike; each row is the median requests/s and the median
+# CPU per request of its runs, with the spread (min–max requests/s) in its notes.
+wrk_pair() {
+  local a=$1 b=$2; shift 2
+  local -A rps cpu rss err
+  local side n u p r
+  for ((r = 0; r < RUNS; r++)); do
+    for side in "$a" "$b"; do
+      IFS='|' read -r n u p <<<"$side"
+      wrk_measure "$n" "$u" "$p" "$@"
+      rps[$n]+="$LAST_RPS "; cpu[$n]+="$LAST_CPU "; rss[$n]=$LAST_RSS; err[$n]+="$LAST_ERR"
+    done
+  done
+  for side in "$a" "$b"; do
+    IFS='|' read -r n _ _ <<<"$side"
+    local stats
+    stats=$(python3 -c "
+import statistics as s, sys
+r = [float(x) for x in '${rps[$n]}'.split()]; c = [float(x) for x in '${cpu[$n]}'.split()]
+note = f'median of {len(r)}: {min(r):.0f}–{max(r):.0f} req/s' if len(r) > 1 else ''
+print(f'{s.median(r):.2f}|{s.median(c):.1f}|{note}')")
+    IFS='|' read -r mr mc note <<<"$stats"
+    RESULTS+=("$n|$mr|$mc|${rss[$n]}|$note${err[$n]:+ }${err[$n]}")
+  done
 }
 
 LAT=()
@@ -307,8 +345,7 @@ print('|'.join(f\"{p[k]*1000:.3f}\" for k in ('p50','p99','p99.9')))" <<<"$json"
 echo "== scenario: keep-alive GET (small response)" >&2
 start_nginx 0; start_tidegate 0
 wrk_run "upstream direct" "http://127.0.0.1:$UP/" "$(cat "$WORK/upstream.pid") $(children "$(cat "$WORK/upstream.pid")")"
-wrk_run "nginx" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS"
-wrk_run "tidegate" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS"
+wrk_pair "nginx|http://127.0.0.1:$NG_PORT/|$NG_PIDS" "tidegate|http://127.0.0.1:$TG_PORT/|$TG_PIDS"
 NGINX_RPS=$(echo "${RESULTS[1]}" | cut -d'|' -f2)
 # Two fixed rates: a quarter and a half of nginx's maximum.
 RATES=()
@@ -321,8 +358,8 @@ done
 
 if ((!SMOKE)); then
   echo "== scenario: new connection per request" >&2
-  wrk_run "nginx, new connection per request" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS" -H "Connection: close"
-  wrk_run "tidegate, new connection per request" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS" -H "Connection: close"
+  wrk_pair "nginx, new connection per request|http://127.0.0.1:$NG_PORT/|$NG_PIDS" \
+    "tidegate, new connection per request|http://127.0.0.1:$TG_PORT/|$TG_PIDS" -H "Connection: close"
 
   echo "== scenario: 10 000 routes" >&2
   start_nginx 10000; start_tidegate 10000
@@ -565,14 +602,14 @@ if true; then  # also in the smoke run, so that it cannot rot
   echo "== scenario: response bodies (1 KiB, 16 KiB, 256 KiB)" >&2
   start_nginx 0; start_tidegate 0
   for size in 1k 16k 256k; do
-    wrk_run "nginx, $size body" "http://127.0.0.1:$NG_PORT/bodies/$size" "$NG_PIDS"
-    wrk_run "tidegate, $size body" "http://127.0.0.1:$TG_PORT/bodies/$size" "$TG_PIDS"
+    wrk_pair "nginx, $size body|http://127.0.0.1:$NG_PORT/bodies/$size|$NG_PIDS" \
+      "tidegate, $size body|http://127.0.0.1:$TG_PORT/bodies/$size|$TG_PIDS"
   done
   # Operators never run without logs: nginx's combined log and Tidegate's JSON log, to files.
   echo "== scenario: access logs on (to a file)" >&2
   ACCESS_LOG=1 start_nginx 0; ACCESS_LOG=1 start_tidegate 0
-  wrk_run "nginx, access log on" "http://127.0.0.1:$NG_PORT/" "$NG_PIDS"
-  wrk_run "tidegate, access log on" "http://127.0.0.1:$TG_PORT/" "$TG_PIDS"
+  wrk_pair "nginx, access log on|http://127.0.0.1:$NG_PORT/|$NG_PIDS" \
+    "tidegate, access log on|http://127.0.0.1:$TG_PORT/|$TG_PIDS"
   for f in "$WORK"/nginx-*.access.log "$WORK"/tidegate-*.access.log; do
     [[ -s $f ]] || { echo "access log $f is empty" >&2; exit 1; }
   done
@@ -620,6 +657,97 @@ for mode in silent idle slowloris; do
   echo "  $mode: nginx $ng; tidegate $tg" >&2
 done
 
+# Connection churn (full runs): 200 upstream endpoints at a low rate each (oha, a fixed total
+# rate), each closing its connections after 20 requests, so the proxy must open new ones. New
+# TCP connections per 1000 requests, from the kernel's ActiveOpens (/proc/net/snmp: the
+# load generator's own 50 connections count alike for both): how well each proxy's
+# upstream pool keeps connections for 200 endpoints (nginx: 64 idle per worker, shared;
+# Pingora: per endpoint).
+CHURN=()
+if ((!SMOKE && !QUICK && HAVE_OHA)); then
+  echo "== scenario: 200 upstream endpoints, upstream keep-alive limited" >&2
+  mapfile -t CHURN_PORTS < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(200)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))')
+  {
+    echo "worker_processes 1; daemon off; pid $WORK/churn.pid; error_log $WORK/churn.err;"
+    echo "events { worker_connections 8192; } http { access_log off; keepalive_requests 20;"
+    for port in "${CHURN_PORTS[@]}"; do echo "server { listen 127.0.0.1:$port; location / { return 200 \"ok\\n\"; } }"; done
+    echo "}"
+  } > "$WORK/churn.conf"
+  taskset -c 1 nginx -c "$WORK/churn.conf" & PIDS+=($!)
+  wait_port "${CHURN_PORTS[199]}"
+  UP_SERVERS=$(printf 'server 127.0.0.1:%s; ' "${CHURN_PORTS[@]}")
+  UP_ENDPOINTS=$(printf '{ addr = "127.0.0.1:%s" }, ' "${CHURN_PORTS[@]}")
+  start_nginx 0; start_tidegate 0
+  unset UP_SERVERS UP_ENDPOINTS
+  opens() { awk '/^Tcp: [0-9]/{print $6}' /proc/net/snmp; }
+  for proxy in nginx tidegate; do
+    if [[ $proxy == nginx ]]; then port=$NG_PORT; else port=$TG_PORT; fi
+    before=$(opens)
+    json=$(taskset -c 1 oha --no-tui --output-format json -z "${DURATION}s" -c "$CONNS" -q 2000 "http://127.0.0.1:$port/")
+    after=$(opens)
+    CHURN+=("$proxy|$(python3 -c "
+import json, sys
+d = json.loads(sys.argv[1]); codes = d['statusCodeDistribution']; n = sum(codes.values())
+print(f'{n}|{codes.get(\"200\", 0)}|{($after - $before) / max(n, 1) * 1000:.1f}')" "$json")")
+    echo "  $proxy: ${CHURN[-1]}" >&2
+  done
+fi
+
+# Where the time goes, keep-alive GET (full runs): user vs system CPU per request, system
+# calls per request (strace -c over a short run: it slows the proxy, the counts stay), and
+# the hottest symbols (perf, user space and kernel, without children).
+PROFILE=()
+if ((!SMOKE && !QUICK)); then
+  echo "== scenario: profile (keep-alive GET)" >&2
+  start_nginx 0; start_tidegate 0
+  for proxy in nginx tidegate; do
+    if [[ $proxy == nginx ]]; then # the worker, not the master
+      url="http://127.0.0.1:$NG_PORT/"; pid=$(children "${NG_PIDS%% *}"); pid=${pid%% *}
+    else
+      url="http://127.0.0.1:$TG_PORT/"; pid=$TG_PIDS
+    fi
+    taskset -c 1 wrk -t1 -c"$CONNS" -d1s "$url" >/dev/null
+    read -r u0 s0 < <(awk '{print $14, $15}' /proc/"$pid"/stat)
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$url")
+    read -r u1 s1 < <(awk '{print $14, $15}' /proc/"$pid"/stat)
+    total=$(awk '/requests in/{print $1}' <<<"$out")
+    split=$(python3 -c "t=max($total,1); print(f'{($u1-$u0)/$CLK/t*1e6:.1f}|{($s1-$s0)/$CLK/t*1e6:.1f}')")
+    strace -c -f -q -o "$WORK/strace-$proxy.txt" -p "$pid" & tracer=$!
+    sleep 0.5
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d3s "$url")
+    kill -INT "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null || true
+    traced=$(awk '/requests in/{print $1}' <<<"$out")
+    calls=$(python3 - "$WORK/strace-$proxy.txt" "$traced" <<'PY'
+import sys
+rows = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 5 and f[0].replace(".", "").isdigit() and f[-1] not in ("total",):
+        rows.append((int(f[3]), f[-1]))
+n = max(int(sys.argv[2] or 1), 1)
+total = sum(c for c, _ in rows)
+top = ", ".join(f"{name} {c / n:.2f}" for c, name in sorted(rows, reverse=True)[:5])
+print(f"{total / n:.2f}|{top}")
+PY
+)
+    hot="(perf could not record here)"
+    perf record -q -F 999 -g -p "$pid" -o "$WORK/perf-$proxy.data" -- sleep 3 >/dev/null 2>&1 &
+    perf_pid=$!
+    taskset -c 1 wrk -t1 -c"$CONNS" -d3s "$url" >/dev/null
+    if wait "$perf_pid"; then
+      hot=$(perf report -q -i "$WORK/perf-$proxy.data" --stdio --no-children --sort dso,sym \
+        --percent-limit 1.5 -g none 2>/dev/null | grep -v '^$' | head -15 | sed 's/^ *//')
+    fi
+    PROFILE+=("$proxy|$split|$calls")
+    printf '%s\n' "$hot" > "$WORK/hot-$proxy.txt"
+    echo "  $proxy: user|sys µs/request $split; syscalls/request $calls" >&2
+  done
+fi
+
 # Report.
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/$STAMP.md; fi
@@ -629,7 +757,15 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
   echo "Machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(nginx -v 2>&1); tidegate $("$BIN" --version | awk '{print $2}')."
   echo "Each proxy: 1 worker, pinned to CPU 0. Upstream (nginx \`return 200\`) and load generators on CPU 1."
   echo "wrk: 1 thread, $CONNS connections, ${DURATION}s per run."
+  echo "Paired scenarios (keep-alive, new connection per request, bodies, access logs): $RUNS interleaved round(s) of nginx then Tidegate; each row is the median, the spread in its notes. Other rows: one run."
   echo
+  echo "## Charts"
+  echo
+  python3 -c '
+import json, sys
+print(json.dumps({"results": sys.argv[1].split("\n"), "latency": sys.argv[2].split("\n")}))' \
+    "$(printf '%s\n' "${RESULTS[@]}")" "$(printf '%s\n' "${LAT[@]:-}")" |
+    python3 "$ROOT/load-tests/charts.py" "${REPORT%.md}"
   echo "## Throughput and cost (wrk, maximum rate)"
   echo
   echo "| target | requests/s | CPU-s per 1M requests | peak RSS (KiB) | notes |"
@@ -770,6 +906,33 @@ print(f\"| {sys.argv[1]} | {n['kib_per_connection']} | {t['kib_per_connection']}
       echo
     done
   fi
+  if ((${#CHURN[@]})); then
+    echo
+    echo "## 200 upstream endpoints, each closing connections after 20 requests (2000 requests/s in all)"
+    echo
+    echo "| proxy | requests | 200s | new TCP connections per 1000 requests |"
+    echo "| --- | ---: | ---: | ---: |"
+    for x in "${CHURN[@]}"; do IFS='|' read -r n total ok per <<<"$x"; echo "| $n | $total | $ok | $per |"; done
+    IFS='|' read -r _ _ _ ng <<<"${CHURN[0]}"; IFS='|' read -r _ _ _ tg <<<"${CHURN[1]}"
+    echo
+    echo "New upstream connections, Tidegate / nginx: $(ratio "$tg" "$ng")."
+  fi
+  if ((${#PROFILE[@]})); then
+    echo
+    echo "## Profile, keep-alive GET"
+    echo
+    echo "| proxy | user CPU-µs per request | system CPU-µs per request | system calls per request | the most frequent, per request |"
+    echo "| --- | ---: | ---: | ---: | --- |"
+    for x in "${PROFILE[@]}"; do IFS='|' read -r n u sy c top <<<"$x"; echo "| $n | $u | $sy | $c | $top |"; done
+    for proxy in nginx tidegate; do
+      echo
+      echo "Hottest symbols, $proxy (perf, self time, ≥ 1.5 %):"
+      echo
+      echo '```'
+      cat "$WORK/hot-$proxy.txt"
+      echo '```'
+    done
+  fi
 } > "$REPORT"
 cat "$REPORT"
 ((SMOKE)) || echo "report written to $REPORT" >&2
@@ -799,6 +962,7 @@ for x in "${TLSX[@]}"; do
 done
 for r in "${RESULTS[@]}"; do
   IFS='|' read -r n rps _ _ err <<<"$r"
+  err=${err#median of * req/s}  # the spread of a paired row is a note, not an error
   if [[ -n "${err// /}" ]] || ! python3 -c "import sys; sys.exit(0 if float('$rps' or 0) > 0 else 1)"; then
     echo "FAILED: $n: ${rps} req/s ${err}" >&2
     exit 1
