@@ -47,6 +47,11 @@ impl Waf {
         resp: &ResponseHeader,
         cx: &mut Ctx<'_>,
     ) -> Result<(), Reply> {
+        // An interim answer (100 Continue, 103 Early Hints) comes before the real one: the
+        // transaction waits for that.
+        if resp.status.is_informational() && resp.status != http::StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(());
+        }
         let Some(Stage::Open {
             mut tx,
             profile,
@@ -317,6 +322,30 @@ mod tests {
         let x = exchange("", "application/json; charset=utf-8", &[&body]).await;
         assert!(x.cut.is_some(), "{:?}", x.released);
         assert!(x.rules().contains(&951230));
+    }
+
+    #[tokio::test]
+    async fn an_interim_answer_leaves_the_transaction_for_the_real_one() {
+        let x = exchange("", "text/html", &["<p>fine</p>"]).await;
+        assert!(x.cut.is_none());
+        // The same exchange with a 100 Continue first: the 200 is still inspected.
+        crate::waf::tests::require_crs();
+        let chain = x.chain;
+        let req = testing::request(
+            "POST",
+            "/upload",
+            &[("host", "shop.example.com"), ("content-length", "0")],
+        );
+        let mut state = chain.start("r".into(), "192.0.2.1".into());
+        chain.request(&req, &mut state).await.unwrap();
+        let interim = ResponseHeader::build(100, None).unwrap();
+        assert!(chain.upstream_response(&interim, &mut state).is_ok());
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.insert_header("content-type", "text/html").unwrap();
+        resp.insert_header("content-length", LEAK.len()).unwrap();
+        assert!(chain.upstream_response(&resp, &mut state).is_ok());
+        let mut body = Some(Bytes::from(LEAK));
+        assert!(chain.response_body(&mut body, true, &mut state).is_err());
     }
 
     #[tokio::test]
