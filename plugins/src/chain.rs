@@ -11,8 +11,9 @@ pub struct Chain {
     plugins: Vec<Arc<dyn Plugin>>,
     /// The most body bytes any plugin of the chain wants to see before proxying.
     body_limit: usize,
-    /// Some plugin of the chain looks at response bodies.
-    response_bodies: bool,
+    /// The plugins (indices into `plugins`) that look at response bodies, so that a body
+    /// piece meets only those.
+    response_body_plugins: Vec<usize>,
 }
 
 impl Chain {
@@ -20,11 +21,13 @@ impl Chain {
     pub fn new(mut plugins: Vec<Arc<dyn Plugin>>) -> Chain {
         plugins.sort_by_key(|p| p.order());
         let body_limit = plugins.iter().map(|p| p.body_limit()).max().unwrap_or(0);
-        let response_bodies = plugins.iter().any(|p| p.inspects_response_body());
+        let response_body_plugins = (0..plugins.len())
+            .filter(|&i| plugins[i].inspects_response_body())
+            .collect();
         Chain {
             plugins,
             body_limit,
-            response_bodies,
+            response_body_plugins,
         }
     }
 
@@ -102,7 +105,7 @@ impl Chain {
 
     /// Whether [`Self::response_body`] has anything to do.
     pub fn inspects_response_bodies(&self) -> bool {
-        self.response_bodies
+        !self.response_body_plugins.is_empty()
     }
 
     /// `on_response_body` of each plugin that looks at bodies, in order; the first `Err`
@@ -113,12 +116,11 @@ impl Chain {
         end: bool,
         state: &mut RequestState,
     ) -> Result<(), String> {
-        for (i, plugin) in self.plugins.iter().enumerate() {
-            if plugin.inspects_response_body() {
-                plugin
-                    .on_response_body(body, end, &mut state.ctx(i))
-                    .map_err(|why| format!("{}: {why}", plugin.name()))?;
-            }
+        for &i in &self.response_body_plugins {
+            let plugin = &self.plugins[i];
+            plugin
+                .on_response_body(body, end, &mut state.ctx(i))
+                .map_err(|why| format!("{}: {why}", plugin.name()))?;
         }
         Ok(())
     }
