@@ -97,6 +97,20 @@ impl RequestCtx {
         }
     }
 
+    /// The route's plugin chain and what its plugins keep for this request, when it has
+    /// plugins (every plugin phase after the request's goes through this).
+    pub fn plugin_chain(
+        &mut self,
+    ) -> Option<(
+        &tidegate_plugins::Chain,
+        &mut tidegate_plugins::RequestState,
+    )> {
+        match (self.route.as_deref(), self.plugins.as_mut()) {
+            (Some(route), Some(state)) => Some((&route.plugins, state)),
+            _ => None,
+        }
+    }
+
     pub fn route_name(&self) -> &str {
         self.route.as_deref().map_or("", |r| &r.name)
     }

@@ -232,12 +232,13 @@ impl ProxyHttp for Proxy {
         }
         // A plugin may refuse the response (the WAF's outbound rules): fail_to_proxy sends
         // its answer instead, as nothing of this response has gone out yet.
-        if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
-            if let Err(reply) = route.plugins.upstream_response(upstream_response, state) {
-                let status = reply.status;
-                ctx.replacement = Some(reply);
-                return Error::e_explain(ErrorType::HTTPStatus(status), "response refused");
-            }
+        let refusal = ctx
+            .plugin_chain()
+            .and_then(|(chain, state)| chain.upstream_response(upstream_response, state).err());
+        if let Some(reply) = refusal {
+            let status = reply.status;
+            ctx.replacement = Some(reply);
+            return Error::e_explain(ErrorType::HTTPStatus(status), "response refused");
         }
         Ok(())
     }
@@ -249,9 +250,9 @@ impl ProxyHttp for Proxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
-        if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
-            if route.plugins.inspects_response_bodies() {
-                if let Err(why) = route.plugins.response_body(body, end_of_stream, state) {
+        if let Some((chain, state)) = ctx.plugin_chain() {
+            if chain.inspects_response_bodies() {
+                if let Err(why) = chain.response_body(body, end_of_stream, state) {
                     // The header has gone out: all that is left is not to send the rest.
                     log::warn!("{why}");
                     return Error::e_explain(ErrorType::HTTPStatus(502), why);
@@ -269,8 +270,8 @@ impl ProxyHttp for Proxy {
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
         ctx.add_hsts(upstream_response)?;
-        if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
-            route.plugins.response(upstream_response, state);
+        if let Some((chain, state)) = ctx.plugin_chain() {
+            chain.response(upstream_response, state);
         }
         Ok(())
     }
@@ -309,8 +310,8 @@ impl ProxyHttp for Proxy {
                 .response_written()
                 .map_or_else(|| e.map_or(0, |e| classify(e).0), |r| r.status.as_u16())
         };
-        if let (Some(route), Some(state)) = (ctx.route.as_ref(), ctx.plugins.as_mut()) {
-            route.plugins.log(status, state);
+        if let Some((chain, state)) = ctx.plugin_chain() {
+            chain.log(status, state);
         }
         observe::request_done(&self.gateway, session, ctx, status);
     }
