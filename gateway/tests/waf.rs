@@ -188,19 +188,10 @@ async fn crs_attacks_are_refused_before_the_upstream() {
     assert_eq!(up.hits(), hits, "a blocked request reached the upstream");
     assert_innocents_pass(&http, &gw).await;
 
-    // The access log names the rules and the score (its lines are written within 50 ms).
-    let blocked_lines = |log: &str| -> Vec<serde_json::Value> {
-        log.lines()
-            .map(support::json)
-            .filter(|l| l["waf"]["action"] == "block")
-            .collect()
-    };
-    support::eventually(Duration::from_secs(5), || async {
-        blocked_lines(&gw.access_log()).len() >= 10
-    })
-    .await;
-    let log = gw.access_log();
-    let blocked = blocked_lines(&log);
+    // The access log names the rules and the score.
+    let (blocked, log) = gw
+        .access_log_lines(10, |l| l["waf"]["action"] == "block")
+        .await;
     assert!(blocked.len() >= 10, "{log}");
     let sqli = blocked
         .iter()

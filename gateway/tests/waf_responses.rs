@@ -260,18 +260,9 @@ async fn outbound_rules_cut_leaks_and_pass_everything_else_intact() {
     assert_eq!((code, status.as_str(), body.as_slice()), (0, "200", LEAK));
 
     // The access log says what was blocked and why; the metric counts it.
-    let cut_lines = |log: &str| -> Vec<serde_json::Value> {
-        log.lines()
-            .map(support::json)
-            .filter(|l| l["waf_response"]["action"] == "block")
-            .collect()
-    };
-    support::eventually(Duration::from_secs(5), || async {
-        cut_lines(&gw.access_log()).len() >= 6
-    })
-    .await;
-    let log = gw.access_log();
-    let cut = cut_lines(&log);
+    let (cut, log) = gw
+        .access_log_lines(6, |l| l["waf_response"]["action"] == "block")
+        .await;
     let leak = cut
         .iter()
         .find(|l| l["path"] == "/leak-chunked.html")

@@ -225,6 +225,24 @@ path = "{dir}/access.log"
         std::fs::read_to_string(self.dir.path("access.log")).unwrap_or_default()
     }
 
+    /// The access-log lines (as JSON) that `keep` accepts, once there are at least `n` of
+    /// them or 5 s have passed (lines are written within 50 ms), and the whole log for
+    /// failure messages.
+    pub async fn access_log_lines(
+        &self,
+        n: usize,
+        keep: impl Fn(&serde_json::Value) -> bool,
+    ) -> (Vec<serde_json::Value>, String) {
+        let matching =
+            |log: &str| -> Vec<serde_json::Value> { log.lines().map(json).filter(&keep).collect() };
+        eventually(Duration::from_secs(5), || async {
+            matching(&self.access_log()).len() >= n
+        })
+        .await;
+        let log = self.access_log();
+        (matching(&log), log)
+    }
+
     /// Rewrites the config file with a new body (same listeners).
     pub fn write_config(&self, body: &str) {
         let text = Self::config_text(self.port, self.admin_port, &self.dir, body);
