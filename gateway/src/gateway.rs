@@ -69,6 +69,13 @@ impl Gateway {
         lasting
             .discovery
             .configure(snapshot.config.nacos.as_ref().map(toml::Spanned::get_ref));
+        lasting.discovery.kubernetes.configure(
+            snapshot
+                .config
+                .kubernetes
+                .as_ref()
+                .map(toml::Spanned::get_ref),
+        );
         if let Err(e) = lasting.plugins.redis.configure(&snapshot.config.redis) {
             log::error!("{e}");
         }
@@ -153,6 +160,28 @@ impl Gateway {
         changed
     }
 
+    /// The endpoints of a Kubernetes Service port as the watches see them, pushed into the
+    /// serving snapshot's services in place. Tunnels to an endpoint that left (a pod that
+    /// is terminating or gone) are closed as their route's `on_route_change` says, as a
+    /// reload would. Returns whether it changed anything.
+    pub fn kubernetes_discovered(
+        &self,
+        key: &crate::config::KubeKey,
+        endpoints: Vec<crate::upstream::EndpointSpec>,
+    ) -> bool {
+        let snapshot = self.current.load_full();
+        let states = &self.lasting.endpoints;
+        let changed =
+            self.discovery()
+                .kubernetes
+                .push(key, endpoints, snapshot.services.values(), states);
+        if changed {
+            snapshot.publish_endpoint_states();
+            tunnel::close_orphaned(&self.tunnels, &snapshot, &snapshot);
+        }
+        changed
+    }
+
     /// A good answer for the endpoint DNS name `name`, pushed into the serving snapshot's
     /// services in place; asked again at `next_at`. Returns whether it changed anything.
     pub fn resolved(
@@ -227,6 +256,11 @@ impl Gateway {
             .discovery
             .dns
             .catch_up(new.services.values(), &self.lasting.endpoints);
+        self.lasting.discovery.kubernetes.catch_up(
+            new.config.kubernetes.as_ref().map(toml::Spanned::get_ref),
+            new.services.values(),
+            &self.lasting.endpoints,
+        );
         *self.current_source.lock() = from;
         self.lasting.endpoints.retain_used();
         tunnel::close_orphaned(&self.tunnels, &old, &new);

@@ -104,6 +104,8 @@ fn main() -> ExitCode {
     tidegate::nacos::prefetch(&gateway, std::time::Duration::from_secs(3));
     // Endpoints by DNS name resolved before the first request too.
     tidegate::resolver::prefetch(&gateway, std::time::Duration::from_secs(3));
+    // And the pods of the Kubernetes Services the config binds.
+    tidegate::kubernetes::prefetch(&gateway, std::time::Duration::from_secs(3));
     let snapshot = gateway.snapshot();
     let server_config = &snapshot.config.server;
 
@@ -261,6 +263,12 @@ fn main() -> ExitCode {
     server.add_service(background_service(
         "dns",
         tidegate::resolver::DnsRunner {
+            gateway: gateway.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "kubernetes",
+        tidegate::kubernetes::KubernetesRunner {
             gateway: gateway.clone(),
         },
     ));

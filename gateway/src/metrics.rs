@@ -42,6 +42,8 @@ pub struct Metrics {
     pub requests_refused: IntCounterVec,
     pub endpoints: IntGaugeVec,
     pub nacos_up: IntGauge,
+    pub kubernetes_up: IntGauge,
+    pub kubernetes_events: IntCounterVec,
     pub nacos_requests: IntCounterVec,
     pub nacos_stale_services: IntGauge,
     pub nacos_resync_repairs: IntCounterVec,
@@ -182,6 +184,24 @@ impl Metrics {
             "1 when the last call to the Nacos registry was answered, 0 when it failed (or no [nacos])",
         )
         .expect("valid metric");
+        let kubernetes_up = IntGauge::new(
+            "tidegate_kubernetes_up",
+            "1 when every watch of the Kubernetes API server is current, 0 while one is failing (or no [kubernetes])",
+        )
+        .expect("valid metric");
+        let kubernetes_events = IntCounterVec::new(
+            Opts::new(
+                "tidegate_kubernetes_watch_events_total",
+                "What the Kubernetes watches received, by kind (endpointslices, pods) and event: applied, deleted, relisted (a full list: at start and after 410 Gone), error",
+            ),
+            &["kind", "event"],
+        )
+        .expect("valid metric");
+        for kind in ["endpointslices", "pods"] {
+            for event in ["applied", "deleted", "relisted", "error"] {
+                kubernetes_events.with_label_values(&[kind, event]);
+            }
+        }
         let nacos_requests = IntCounterVec::new(
             Opts::new(
                 "tidegate_nacos_requests_total",
@@ -278,6 +298,8 @@ impl Metrics {
             Box::new(requests_refused.clone()),
             Box::new(endpoints.clone()),
             Box::new(nacos_up.clone()),
+            Box::new(kubernetes_up.clone()),
+            Box::new(kubernetes_events.clone()),
             Box::new(nacos_requests.clone()),
             Box::new(nacos_stale_services.clone()),
             Box::new(nacos_resync_repairs.clone()),
@@ -315,6 +337,8 @@ impl Metrics {
             requests_refused,
             endpoints,
             nacos_up,
+            kubernetes_up,
+            kubernetes_events,
             nacos_requests,
             nacos_stale_services,
             nacos_resync_repairs,

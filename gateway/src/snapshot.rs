@@ -136,12 +136,17 @@ fn compile_services(
     problems: &mut Problems<'_>,
 ) -> HashMap<String, Arc<Service>> {
     let nacos = config.nacos.as_ref().map(toml::Spanned::get_ref);
+    let kubernetes = config.kubernetes.as_ref().map(toml::Spanned::get_ref);
     let mut services = HashMap::with_capacity(config.services.len());
     for service in &config.services {
-        let discovered = service
-            .nacos
-            .as_ref()
-            .and_then(|b| lasting.discovery.current(&b.get_ref().key(), nacos));
+        let discovered = match (&service.nacos, &service.kubernetes) {
+            (Some(b), _) => lasting.discovery.current(&b.get_ref().key(), nacos),
+            (None, Some(b)) => lasting
+                .discovery
+                .kubernetes
+                .current(&b.get_ref().key(), kubernetes),
+            (None, None) => None,
+        };
         let discovered = discovered.as_ref().map(|(v, e)| (*v, e.as_slice()));
         if let Some(compiled) = Service::build(
             service,

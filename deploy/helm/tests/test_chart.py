@@ -37,10 +37,23 @@ path = "/"
 respond = {{ status = 200, body = "shop" }}
 """
 
+# A service bound to pods by the Kubernetes Service "chat" in namespace "chat".
+POD_DISCOVERY_CONFIG = """[[services]]
+name = "chat"
+kubernetes = { namespace = "chat", service = "chat", port = "http" }
+
+[[routes]]
+name = "chat"
+path = "/ws"
+service = "chat"
+split = [{ labels = { stage = "blue" }, weight = 90 }, { labels = { stage = "green" }, weight = 10 }]
+"""
+
 # Everything the chart can turn on at once.
 EVERYTHING = {
     "kind": "DaemonSet",
-    "config": TLS_CONFIG,
+    "config": TLS_CONFIG + "\n" + POD_DISCOVERY_CONFIG,
+    "discovery": {"namespaces": ["chat", "support"]},
     "proxyProtocol": True,
     "trustedProxies": ["10.0.0.0/8", "192.168.1.7"],
     "tlsSecrets": ["shop-example-com"],
@@ -102,6 +115,7 @@ class Chart(unittest.TestCase):
                 {"drain": {"preStopSeconds": -1, "graceSeconds": 30, "shutdownSeconds": 5}},
                 {"trustedProxies": ["everyone"]},
                 {"replica": 3},
+                {"discovery": {"namespaces": ["Chat_NS"]}},
             ):
                 with self.subTest(values=bad), self.assertRaises(helm.HelmError):
                     chart.validate_schema(bad)
@@ -165,15 +179,57 @@ class Chart(unittest.TestCase):
         objects = render(EVERYTHING)
         pod = workload(objects)["spec"]["template"]["spec"]
         self.assertTrue(pod["securityContext"]["runAsNonRoot"])
-        self.assertFalse(pod["automountServiceAccountToken"])
         sc = pod["containers"][0]["securityContext"]
         self.assertTrue(sc["readOnlyRootFilesystem"])
         self.assertFalse(sc["allowPrivilegeEscalation"])
         self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
-        # Least privilege: the data plane gets no Role at all.
-        self.assertFalse([k for k in objects if k[0] in ("Role", "ClusterRole", "RoleBinding")])
         mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
         self.assertIn("/etc/tidegate/tls/shop-example-com", mounts)
+
+    def test_pod_discovery_gets_read_only_access_to_its_namespaces_and_nothing_else(self):
+        # Off: no token, no Role — the data plane reads nothing from the API server.
+        objects = render()
+        self.assertFalse(workload(objects)["spec"]["template"]["spec"]["automountServiceAccountToken"])
+        self.assertFalse([k for k in objects if k[0] in ("Role", "ClusterRole", "RoleBinding")])
+        self.assertNotIn("[kubernetes]", objects[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"])
+        # On: a Role and a RoleBinding in each listed namespace, get/list/watch of
+        # endpointslices and pods only, bound to the gateway's service account.
+        objects = render(EVERYTHING)
+        pod = workload(objects)["spec"]["template"]["spec"]
+        self.assertTrue(pod["automountServiceAccountToken"])
+        self.assertFalse([k for k in objects if k[0] in ("ClusterRole", "ClusterRoleBinding")])
+        self.assertFalse(objects[("ServiceAccount", "edge-tidegate")]["automountServiceAccountToken"])
+        roles = [o for (kind, _), o in objects.items() if kind == "Role"]
+        bindings = [o for (kind, _), o in objects.items() if kind == "RoleBinding"]
+        # render() keys by kind and name, so same-named objects of two namespaces collapse:
+        # count them from the manifests instead.
+        with helm.Chart.load(CHART) as chart:
+            text = chart.render(EVERYTHING, name="edge", namespace="gateway", is_install=True)
+        docs = [
+            d for path, t in text.items() if path.endswith(".yaml") for d in yaml.safe_load_all(t) if d
+        ]
+        namespaces = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")
+        self.assertEqual(namespaces, ["chat", "support"])
+        self.assertEqual(
+            sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"),
+            ["chat", "support"],
+        )
+        for role in roles:
+            self.assertEqual(
+                sorted((tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r["verbs"])) for r in role["rules"]),
+                [(("",), ("pods",), ("get", "list", "watch")),
+                 (("discovery.k8s.io",), ("endpointslices",), ("get", "list", "watch"))],
+            )
+        for binding in bindings:
+            self.assertEqual(binding["roleRef"]["name"], roles[0]["metadata"]["name"])
+            self.assertEqual(
+                binding["subjects"],
+                [{"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": "gateway"}],
+            )
+        config = objects[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"]
+        self.assertIn('[kubernetes]\ncache_dir = "/var/cache/tidegate/kubernetes"', config)
+        mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        self.assertIn("/var/cache/tidegate", mounts)  # the root filesystem is read-only
 
     def test_the_service_keeps_client_addresses_and_the_pdb_covers_the_pods(self):
         for values in ({}, EVERYTHING):

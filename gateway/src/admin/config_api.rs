@@ -90,6 +90,7 @@ fn status(gateway: &Gateway) -> Response<Vec<u8>> {
             "last_refused": gateway.last_refusal(),
             "registry": gateway.discovery().status(),
             "dns": gateway.discovery().dns.status(),
+            "kubernetes": gateway.discovery().kubernetes.status(),
         }),
     )
 }

@@ -41,7 +41,11 @@ impl ServeHttp for AdminApp {
                     // shown here, not made a reason to take the gateway out of the SLB.
                     json(
                         StatusCode::OK,
-                        serde_json::json!({"ready": true, "registry": self.gateway.discovery().status()}),
+                        serde_json::json!({
+                            "ready": true,
+                            "registry": self.gateway.discovery().status(),
+                            "kubernetes": self.gateway.discovery().kubernetes.status(),
+                        }),
                     )
                 }
             }

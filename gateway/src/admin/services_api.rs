@@ -41,6 +41,8 @@ pub fn list(gateway: &Gateway) -> Response<Vec<u8>> {
                 "name": name,
                 "source": if service.nacos.is_some() {
                     "nacos"
+                } else if service.kubernetes.is_some() {
+                    "kubernetes"
                 } else if service.dns.is_some() {
                     "dns"
                 } else {

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod edge;
 mod error;
 pub mod identity;
+pub mod kubernetes;
 pub mod nacos;
 pub mod plugins;
 pub mod routes;
@@ -27,6 +28,7 @@ pub use dns::{DnsConfig, EndpointAddr};
 pub use edge::{EdgeConfig, EscapedSlashes};
 pub use error::{line_column, ConfigError, ConfigErrors, Problems};
 pub use identity::{IdentityConfig, IdentityHeaders};
+pub use kubernetes::{KubeKey, KubernetesBinding, KubernetesConfig, PortRef};
 pub use nacos::{NacosBinding, NacosConfig, RegisterConfig, ServiceKey};
 pub use plugins::PluginTables;
 pub use routes::{RedirectConfig, RespondConfig, RouteConfig, SplitConfig, TunnelPolicy, METHODS};
@@ -95,6 +97,8 @@ pub struct Config {
     pub dns: DnsConfig,
     /// The Nacos registry (discovery, shared config, self-registration).
     pub nacos: Option<toml::Spanned<NacosConfig>>,
+    /// The Kubernetes API server (pod discovery).
+    pub kubernetes: Option<toml::Spanned<KubernetesConfig>>,
     /// `[config]`: where routes and services come from (the file, or a Nacos data id).
     #[serde(default = "spanned_default")]
     pub config: toml::Spanned<ConfigSourceConfig>,
@@ -142,6 +146,9 @@ impl Config {
                 }
             }
         }
+        if let Some(kubernetes) = &self.kubernetes {
+            kubernetes.get_ref().validate(report);
+        }
         if self.config.get_ref().source == ConfigSourceKind::Nacos && self.nacos.is_none() {
             report(
                 Some(self.config.span()),
@@ -156,6 +163,15 @@ impl Config {
                     Some(binding.span()),
                     format!(
                         "service {:?} is bound to nacos but there is no [nacos] section",
+                        service.name.get_ref()
+                    ),
+                );
+            }
+            if let (Some(binding), None) = (&service.kubernetes, &self.kubernetes) {
+                report(
+                    Some(binding.span()),
+                    format!(
+                        "service {:?} is bound to kubernetes but there is no [kubernetes] section (an empty one means: in the cluster)",
                         service.name.get_ref()
                     ),
                 );

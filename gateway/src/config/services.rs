@@ -38,6 +38,9 @@ pub struct ServiceConfig {
     /// Endpoints from Nacos instead of `endpoints`:
     /// `nacos = { service = "chat-svc", group = "DEFAULT_GROUP", clusters = ["a"] }`.
     pub nacos: Option<Spanned<super::NacosBinding>>,
+    /// Endpoints from a Kubernetes Service's EndpointSlices (its ready pods) instead:
+    /// `kubernetes = { namespace = "chat", service = "chat-svc", port = "http" }`.
+    pub kubernetes: Option<Spanned<super::KubernetesBinding>>,
     /// How endpoints are spoken to: `http` (HTTP/1.1, the default), `https` (over TLS),
     /// `grpc` (HTTP/2 with prior knowledge) or `grpcs` (HTTP/2 over TLS).
     #[serde(default)]
@@ -216,7 +219,7 @@ impl ServiceConfig {
                         Ok(super::EndpointAddr::Ip(_))
                     )
                 });
-                let needs_sni = by_ip || self.nacos.is_some();
+                let needs_sni = by_ip || self.nacos.is_some() || self.kubernetes.is_some();
                 if verify && needs_sni && sni.is_none_or(str::is_empty) {
                     report(
                         Some(tls.as_ref().map_or(self.name.span(), Spanned::span)),
@@ -249,21 +252,38 @@ impl ServiceConfig {
                 "service name must not be empty".into(),
             );
         }
-        match (&self.nacos, self.endpoints.get_ref().is_empty()) {
-            (None, true) => report(
+        // Exactly one source of endpoints: the file, Nacos or Kubernetes.
+        let bindings: Vec<(&str, Range<usize>)> = [
+            self.nacos.as_ref().map(|b| ("nacos", b.span())),
+            self.kubernetes.as_ref().map(|b| ("kubernetes", b.span())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match (bindings.as_slice(), self.endpoints.get_ref().is_empty()) {
+            ([], true) => report(
                 Some(self.name.span()),
-                format!("service {name:?} has no endpoints (and no nacos binding)"),
+                format!("service {name:?} has no endpoints (and no nacos or kubernetes binding)"),
             ),
-            (Some(binding), false) => report(
-                Some(binding.span()),
-                format!("service {name:?} has both endpoints and a nacos binding; choose one"),
+            ([(kind, span)], false) => report(
+                Some(span.clone()),
+                format!("service {name:?} has both endpoints and a {kind} binding; choose one"),
             ),
-            (Some(binding), true) => {
-                if let Err(e) = binding.get_ref().validate() {
-                    report(Some(binding.span()), e);
-                }
+            ([_, (_, span)], _) => report(
+                Some(span.clone()),
+                format!("service {name:?} has both a nacos and a kubernetes binding; choose one"),
+            ),
+            _ => {}
+        }
+        if let Some(binding) = &self.nacos {
+            if let Err(e) = binding.get_ref().validate() {
+                report(Some(binding.span()), e);
             }
-            (None, false) => {}
+        }
+        if let Some(binding) = &self.kubernetes {
+            if let Err(e) = binding.get_ref().validate() {
+                report(Some(binding.span()), e);
+            }
         }
         for endpoint in self.endpoints.get_ref() {
             if let Err(e) = super::dns::parse_endpoint_addr(endpoint.addr.get_ref()) {

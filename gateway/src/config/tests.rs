@@ -49,6 +49,41 @@ fn nacos_bindings_are_checked_with_positions() {
 }
 
 #[test]
+fn kubernetes_bindings_are_checked_with_positions() {
+    let e = errors(
+        "[[services]]\nname = \"s\"\nkubernetes = { namespace = \"chat\", service = \"chat\" }\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("3:14: service \"s\" is bound to kubernetes but there is no [kubernetes]"),
+        "{e:?}"
+    );
+    let e = errors(
+        "[kubernetes]\napi_server = \"ftp://x\"\n[nacos]\nservers = [\"http://127.0.0.1:8848\"]\n[[services]]\nname = \"s\"\nnacos = { service = \"chat\" }\nkubernetes = { service = \"Chat_Svc\", port = 0 }\n",
+    );
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e[0].starts_with(
+            "2:14: kubernetes.api_server \"ftp://x\" is not an http:// or https:// URL"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("8:14: service \"s\" has both a nacos and a kubernetes binding"),
+        "{e:?}"
+    );
+    assert!(
+        e[2].starts_with("8:14: kubernetes service \"Chat_Svc\" is not a valid Service name"),
+        "{e:?}"
+    );
+    // An empty section is "in the cluster"; a port by name or number.
+    for port in ["\"http\"", "8080"] {
+        let text = format!("[kubernetes]\n[[services]]\nname = \"s\"\nkubernetes = {{ service = \"chat\", port = {port} }}\n");
+        assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+    }
+}
+
+#[test]
 fn a_shared_config_keeps_each_gateway_s_own_sections() {
     let bootstrap =
         Config::parse(&Source::new("own", "[admin]\ntoken = \"t\"\n[nacos]\nservers = [\"http://127.0.0.1:8848\"]\n[config]\nsource = \"nacos\"\n"))

@@ -48,23 +48,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 pub fn save_instances(dir: &Path, namespace: &str, key: &ServiceKey, endpoints: &[EndpointSpec]) {
+    save_endpoints(
+        &instances_path(dir, namespace, key),
+        &key.to_string(),
+        endpoints,
+    );
+}
+
+pub fn load_instances(dir: &Path, namespace: &str, key: &ServiceKey) -> Option<Vec<EndpointSpec>> {
+    load_endpoints(&instances_path(dir, namespace, key), &key.to_string())
+}
+
+/// Writes the endpoints known for `key` (a registry's name of the list) to `path`.
+pub fn save_endpoints(path: &Path, key: &str, endpoints: &[EndpointSpec]) {
     let cached = CachedInstances {
         key: key.to_string(),
         saved_at: crate::time::rfc3339_millis(std::time::SystemTime::now()),
         endpoints: endpoints.to_vec(),
     };
-    let path = instances_path(dir, namespace, key);
     let written = serde_json::to_vec_pretty(&cached)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| write_atomic(&path, &bytes));
+        .and_then(|bytes| write_atomic(path, &bytes));
     if let Err(e) = written {
-        log::warn!("cannot write nacos cache {}: {e}", path.display());
+        log::warn!("cannot write the endpoint cache {}: {e}", path.display());
     }
 }
 
-pub fn load_instances(dir: &Path, namespace: &str, key: &ServiceKey) -> Option<Vec<EndpointSpec>> {
-    let path = instances_path(dir, namespace, key);
-    let bytes = std::fs::read(&path).ok()?;
+pub fn load_endpoints(path: &Path, key: &str) -> Option<Vec<EndpointSpec>> {
+    let bytes = std::fs::read(path).ok()?;
     match serde_json::from_slice::<CachedInstances>(&bytes) {
         Ok(cached) => {
             log::info!(
@@ -75,7 +86,7 @@ pub fn load_instances(dir: &Path, namespace: &str, key: &ServiceKey) -> Option<V
             Some(cached.endpoints)
         }
         Err(e) => {
-            log::warn!("ignoring unreadable nacos cache {}: {e}", path.display());
+            log::warn!("ignoring unreadable endpoint cache {}: {e}", path.display());
             None
         }
     }

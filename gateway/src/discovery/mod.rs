@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod dns;
+pub mod kubernetes;
 
 use crate::config::{NacosConfig, ServiceKey};
 use crate::upstream::{EndpointSpec, EndpointStates, Service};
@@ -39,6 +40,8 @@ pub struct Discovery {
     push_lock: Mutex<()>,
     /// Endpoints by DNS name: the last good addresses per name.
     pub dns: dns::Names,
+    /// Endpoints from Kubernetes: the last known list per bound Service port.
+    pub kubernetes: kubernetes::Pods,
 }
 
 #[derive(Default, Clone, PartialEq)]
@@ -65,7 +68,7 @@ struct Entry {
 
 #[derive(Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-enum Origin {
+pub(crate) enum Origin {
     Registry,
     Cache,
 }
@@ -90,6 +93,26 @@ pub struct ServiceStatus {
     pub origin: &'static str,
     pub stale: Option<String>,
     pub changed_at: String,
+}
+
+impl ServiceStatus {
+    pub(crate) fn of(
+        endpoints: &[EndpointSpec],
+        origin: Origin,
+        stale: Option<String>,
+        changed_at: SystemTime,
+    ) -> ServiceStatus {
+        ServiceStatus {
+            endpoints: endpoints.len(),
+            usable: endpoints.iter().filter(|x| x.weight > 0).count(),
+            origin: match origin {
+                Origin::Registry => "registry",
+                Origin::Cache => "cache",
+            },
+            stale,
+            changed_at: crate::time::rfc3339_millis(changed_at),
+        }
+    }
 }
 
 impl Discovery {
@@ -283,16 +306,7 @@ impl Discovery {
             .map(|(key, e)| {
                 (
                     key.to_string(),
-                    ServiceStatus {
-                        endpoints: e.endpoints.len(),
-                        usable: e.endpoints.iter().filter(|x| x.weight > 0).count(),
-                        origin: match e.origin {
-                            Origin::Registry => "registry",
-                            Origin::Cache => "cache",
-                        },
-                        stale: e.kept_because.clone(),
-                        changed_at: crate::time::rfc3339_millis(e.changed_at),
-                    },
+                    ServiceStatus::of(&e.endpoints, e.origin, e.kept_because.clone(), e.changed_at),
                 )
             })
             .collect();

@@ -29,7 +29,7 @@ pub fn close_orphaned(registry: &Arc<Registry>, old: &Snapshot, new: &Snapshot) 
                 None => (true, TunnelPolicy::default(), Duration::from_secs(30)),
             },
         };
-        if !orphaned {
+        if !orphaned || policy == TunnelPolicy::Keep || !registry.begin_close(id) {
             continue;
         }
         match policy {

@@ -30,6 +30,9 @@ pub struct TunnelInfo {
 struct Entry {
     info: TunnelInfo,
     commands: mpsc::UnboundedSender<Command>,
+    /// A close is already on its way (a drain spreads closes over minutes): the next change
+    /// must not schedule it again.
+    closing: bool,
 }
 
 #[derive(Default)]
@@ -67,6 +70,7 @@ impl Registry {
             Entry {
                 info: info.clone(),
                 commands: tx,
+                closing: false,
             },
         );
         crate::metrics::get()
@@ -96,6 +100,14 @@ impl Registry {
             .iter()
             .map(|(id, e)| (*id, e.info.clone()))
             .collect()
+    }
+
+    /// Marks the tunnel as being closed; false when it already was (or has ended).
+    pub fn begin_close(&self, id: u64) -> bool {
+        self.open
+            .lock()
+            .get_mut(&id)
+            .is_some_and(|e| !std::mem::replace(&mut e.closing, true))
     }
 
     /// Sends a command; false when the tunnel has already ended.

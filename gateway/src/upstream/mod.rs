@@ -12,7 +12,7 @@ pub use named::{Entry, Template};
 pub use state::{EndpointState, EndpointStates};
 
 use crate::config::{
-    HealthCheckConfig, LbKind, PassiveConfig, ServiceConfig, ServiceKey, MAX_RETRIES,
+    HealthCheckConfig, KubeKey, LbKind, PassiveConfig, ServiceConfig, ServiceKey, MAX_RETRIES,
 };
 use arc_swap::ArcSwap;
 use std::ops::Range;
@@ -28,6 +28,8 @@ pub struct Service {
     settings: PeerSettings,
     /// Where the endpoints come from when not from the file.
     pub nacos: Option<ServiceKey>,
+    /// … or from Kubernetes (swapped in place as the watches see changes).
+    pub kubernetes: Option<KubeKey>,
     /// The configured entries, when some endpoints are DNS names (their addresses are
     /// swapped in as they are resolved).
     pub dns: Option<Arc<Template>>,
@@ -103,11 +105,13 @@ impl Service {
             }
         }
         let nacos = config.nacos.as_ref().map(|b| b.get_ref().key());
+        let kubernetes = config.kubernetes.as_ref().map(|b| b.get_ref().key());
+        let discovers = nacos.is_some() || kubernetes.is_some();
         let mut dns = None;
-        let specs = match (&nacos, discovered) {
-            (Some(_), Some((version, specs))) => Some((version, specs.to_vec())),
-            (Some(_), None) => Some((0, Vec::new())),
-            (None, _) => configured_endpoints(config, report).map(|template| {
+        let specs = match (discovers, discovered) {
+            (true, Some((version, specs))) => Some((version, specs.to_vec())),
+            (true, None) => Some((0, Vec::new())),
+            (false, _) => configured_endpoints(config, report).map(|template| {
                 // Names get their addresses from `discovery::dns` once the service is built.
                 let specs = template.expand(&|_| None);
                 if template.names().next().is_some() {
@@ -134,6 +138,7 @@ impl Service {
             lb: config.lb,
             settings,
             nacos,
+            kubernetes,
             dns,
             hash_key,
             retries: *config.retries.get_ref(),

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod haproxy;
+pub mod kube_api;
 pub mod logging;
 pub mod nacos;
 pub mod pages;

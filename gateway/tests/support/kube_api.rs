@@ -1,0 +1,501 @@
+//! A stand-in for the Kubernetes API server on 127.0.0.1 (no kube-apiserver is installable
+//! here): the part of its HTTP protocol that list+watch clients use, for EndpointSlices and
+//! pods (full objects, and the metadata-only form clients ask for with
+//! `Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`).
+//!
+//! What it speaks, as the API server does: lists with `metadata.resourceVersion`
+//! (`labelSelector` equality terms, `limit` ignored: one page); `watch=true` from a
+//! `resourceVersion` as a chunked stream of `{"type","object"}` lines — ADDED / MODIFIED /
+//! DELETED replayed from its history after that version, then live, with BOOKMARK events
+//! when asked (`allowWatchBookmarks`); a version older than the history's start (after
+//! [`KubeApi::compact`]) answers an ERROR event with a 410 Expired Status, which makes a
+//! client relist. [`KubeApi::down`] drops the listener and every connection (an outage);
+//! [`KubeApi::up`] serves again on the same port, with the same objects.
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Kind {
+    EndpointSlice,
+    Pod,
+}
+
+impl Kind {
+    fn api_version(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::Pod => "v1",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Pod => "Pod",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Event {
+    version: u64,
+    kind: Kind,
+    namespace: String,
+    r#type: &'static str,
+    object: Value,
+}
+
+#[derive(Default)]
+struct State {
+    version: u64,
+    objects: BTreeMap<(Kind, String, String), Value>,
+    history: Vec<Event>,
+    /// Watches from before this version get 410 Gone.
+    oldest: u64,
+    /// Requests seen, as `METHOD path?query`, for assertions.
+    requests: Vec<String>,
+    /// Watches answered 410 Gone.
+    gone: usize,
+}
+
+pub struct KubeApi {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    events: broadcast::Sender<Event>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl KubeApi {
+    pub async fn start() -> KubeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let api = KubeApi {
+            addr,
+            state: Arc::default(),
+            events: broadcast::channel(1024).0,
+            server: Mutex::new(None),
+        };
+        api.serve(listener);
+        api
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let (state, events) = (self.state.clone(), self.events.clone());
+        let task = tokio::spawn(async move {
+            // Dropped with this task: an outage ends every connection with it.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                connections.spawn(connection(stream, state.clone(), events.clone()));
+            }
+        });
+        *self.server.lock() = Some(task);
+    }
+
+    /// An outage: the port closes and every open request and watch is cut.
+    pub fn down(&self) {
+        if let Some(task) = self.server.lock().take() {
+            task.abort();
+        }
+    }
+
+    /// Back on the same port.
+    pub async fn up(&self) {
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        self.serve(listener);
+    }
+
+    /// Forgets the history: a watch from an older version gets 410 Gone and must relist.
+    pub fn compact(&self) {
+        let mut state = self.state.lock();
+        state.oldest = state.version + 1;
+        state.history.clear();
+    }
+
+    /// How many watches were answered 410 Gone.
+    pub fn gone_answers(&self) -> usize {
+        self.state.lock().gone
+    }
+
+    /// How many requests matched `needle` (in `METHOD path?query`).
+    pub fn requests_matching(&self, needle: &str) -> usize {
+        self.state
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.contains(needle))
+            .count()
+    }
+
+    /// Creates or replaces the EndpointSlice `name` of `service`: `endpoints` are
+    /// `(ip, pod, ready, terminating)`, on one port `port_name` = `port`.
+    pub fn put_slice(
+        &self,
+        namespace: &str,
+        name: &str,
+        service: &str,
+        port: (&str, u16),
+        endpoints: &[(&str, &str, bool, bool)],
+    ) {
+        let endpoints: Vec<Value> = endpoints
+            .iter()
+            .map(|(ip, pod, ready, terminating)| {
+                json!({
+                    "addresses": [ip],
+                    "conditions": {"ready": ready, "serving": *ready || *terminating, "terminating": terminating},
+                    "targetRef": {"kind": "Pod", "namespace": namespace, "name": pod},
+                })
+            })
+            .collect();
+        self.put(
+            Kind::EndpointSlice,
+            namespace,
+            json!({
+                "metadata": {"name": name, "namespace": namespace,
+                             "labels": {"kubernetes.io/service-name": service}},
+                "addressType": "IPv4",
+                "ports": [{"name": port.0, "port": port.1, "protocol": "TCP"}],
+                "endpoints": endpoints,
+            }),
+        );
+    }
+
+    pub fn put_pod(&self, namespace: &str, name: &str, labels: Value) {
+        self.put(
+            Kind::Pod,
+            namespace,
+            json!({
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "example/app"}]},
+            }),
+        );
+    }
+
+    pub fn delete(&self, kind: Kind, namespace: &str, name: &str) {
+        let mut state = self.state.lock();
+        let Some(mut object) =
+            state
+                .objects
+                .remove(&(kind, namespace.to_string(), name.to_string()))
+        else {
+            return;
+        };
+        state.version += 1;
+        object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+        self.record(&mut state, kind, namespace, "DELETED", object);
+    }
+
+    fn put(&self, kind: Kind, namespace: &str, mut object: Value) {
+        let mut state = self.state.lock();
+        state.version += 1;
+        object["apiVersion"] = json!(kind.api_version());
+        object["kind"] = json!(kind.name());
+        object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+        let name = object["metadata"]["name"].as_str().unwrap().to_string();
+        let key = (kind, namespace.to_string(), name);
+        let r#type = if state.objects.contains_key(&key) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        state.objects.insert(key, object.clone());
+        self.record(&mut state, kind, namespace, r#type, object);
+    }
+
+    fn record(
+        &self,
+        state: &mut State,
+        kind: Kind,
+        namespace: &str,
+        r#type: &'static str,
+        object: Value,
+    ) {
+        let event = Event {
+            version: state.version,
+            kind,
+            namespace: namespace.to_string(),
+            r#type,
+            object,
+        };
+        state.history.push(event.clone());
+        let _ = self.events.send(event);
+    }
+}
+
+impl Drop for KubeApi {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// What a request asks for.
+struct Query {
+    kind: Kind,
+    namespace: String,
+    metadata_only: bool,
+    watch: bool,
+    from: Option<u64>,
+    bookmarks: bool,
+    selector: Vec<(String, String)>,
+}
+
+fn parse(target: &str, accept: &str) -> Option<Query> {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (kind, namespace) = match parts.as_slice() {
+        ["apis", "discovery.k8s.io", "v1", "namespaces", ns, "endpointslices"] => {
+            (Kind::EndpointSlice, ns)
+        }
+        ["api", "v1", "namespaces", ns, "pods"] => (Kind::Pod, ns),
+        _ => return None,
+    };
+    let mut q = Query {
+        kind,
+        namespace: namespace.to_string(),
+        metadata_only: accept.contains("as=PartialObjectMetadata"),
+        watch: false,
+        from: None,
+        bookmarks: false,
+        selector: Vec::new(),
+    };
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "watch" => q.watch = v == "true" || v == "1",
+            "resourceVersion" if !v.is_empty() => q.from = v.parse().ok(),
+            "allowWatchBookmarks" => q.bookmarks = v == "true",
+            "labelSelector" => {
+                for term in v.split(',').filter(|t| !t.is_empty()) {
+                    let (key, value) = term.split_once('=')?;
+                    q.selector
+                        .push((key.to_string(), value.trim_start_matches('=').to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(q)
+}
+
+impl Query {
+    fn matches(&self, kind: Kind, namespace: &str, object: &Value) -> bool {
+        kind == self.kind
+            && namespace == self.namespace
+            && self
+                .selector
+                .iter()
+                .all(|(k, v)| object["metadata"]["labels"][k].as_str() == Some(v.as_str()))
+    }
+
+    /// The object as this request gets it: whole, or as PartialObjectMetadata.
+    fn shape(&self, object: &Value) -> Value {
+        if self.metadata_only {
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                   "metadata": object["metadata"]})
+        } else {
+            object.clone()
+        }
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    state: Arc<Mutex<State>>,
+    events: broadcast::Sender<Event>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        buf.drain(..head_end);
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default().to_string();
+        let accept = lines
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.eq_ignore_ascii_case("accept"))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        let mut words = request_line.split(' ');
+        let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        state.lock().requests.push(format!("{method} {target}"));
+        let Some(query) = parse(target, &accept).filter(|_| method == "GET") else {
+            let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                              "status": "Failure", "reason": "NotFound", "code": 404,
+                              "message": format!("the stand-in does not serve {target}")});
+            if respond(&mut stream, 404, &body).await.is_err() {
+                return;
+            }
+            continue;
+        };
+        if query.watch {
+            watch(stream, query, state, events.subscribe()).await;
+            return;
+        }
+        let (version, items) = {
+            let state = state.lock();
+            let items: Vec<Value> = state
+                .objects
+                .iter()
+                .filter(|((kind, ns, _), o)| query.matches(*kind, ns, o))
+                .map(|(_, o)| query.shape(o))
+                .collect();
+            (state.version, items)
+        };
+        let list_kind = if query.metadata_only {
+            ("PartialObjectMetadataList", "meta.k8s.io/v1")
+        } else {
+            match query.kind {
+                Kind::EndpointSlice => ("EndpointSliceList", "discovery.k8s.io/v1"),
+                Kind::Pod => ("PodList", "v1"),
+            }
+        };
+        let body = json!({"kind": list_kind.0, "apiVersion": list_kind.1,
+                          "metadata": {"resourceVersion": version.to_string()}, "items": items});
+        if respond(&mut stream, 200, &body).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn respond(stream: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
+    let body = body.to_string();
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await
+}
+
+async fn chunk(stream: &mut TcpStream, line: &Value) -> std::io::Result<()> {
+    let text = format!("{line}\n");
+    stream
+        .write_all(format!("{:x}\r\n{text}\r\n", text.len()).as_bytes())
+        .await
+}
+
+/// A watch: replays what happened after `from`, then follows live, until the client goes.
+async fn watch(
+    mut stream: TcpStream,
+    query: Query,
+    state: Arc<Mutex<State>>,
+    mut live: broadcast::Receiver<Event>,
+) {
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let from = query.from.unwrap_or(0);
+    let gone_or_replay = {
+        let mut state = state.lock();
+        if from + 1 < state.oldest {
+            state.gone += 1;
+            None
+        } else {
+            let replay: Vec<Event> = state
+                .history
+                .iter()
+                .filter(|e| e.version > from)
+                .cloned()
+                .collect();
+            Some((replay, state.version))
+        }
+    };
+    let Some((replay, current)) = gone_or_replay else {
+        {
+            let gone = json!({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "reason": "Expired", "code": 410,
+                "message": format!("too old resource version: {from}")}});
+            let _ = chunk(&mut stream, &gone).await;
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+            return;
+        }
+    };
+    let mut sent = from;
+    for event in replay {
+        if send_event(&mut stream, &query, &mut sent, &event)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let mut bookmark_at = current.max(sent);
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            event = live.recv() => {
+                let Ok(event) = event else { return };
+                if send_event(&mut stream, &query, &mut sent, &event).await.is_err() {
+                    return;
+                }
+            }
+            _ = ticker.tick() => {
+                if !query.bookmarks {
+                    continue;
+                }
+                let version = state.lock().version;
+                // Every event up to `version` is in the channel: send those first, so the
+                // bookmark never claims a version whose events the client has not had.
+                while let Ok(event) = live.try_recv() {
+                    if send_event(&mut stream, &query, &mut sent, &event).await.is_err() {
+                        return;
+                    }
+                }
+                if version == bookmark_at {
+                    continue;
+                }
+                bookmark_at = version;
+                let kind = if query.metadata_only { "PartialObjectMetadata" } else { query.kind.name() };
+                let line = json!({"type": "BOOKMARK", "object": {"kind": kind,
+                    "apiVersion": query.kind.api_version(),
+                    "metadata": {"resourceVersion": version.to_string()}}});
+                if chunk(&mut stream, &line).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn send_event(
+    stream: &mut TcpStream,
+    query: &Query,
+    sent: &mut u64,
+    event: &Event,
+) -> std::io::Result<()> {
+    if event.version <= *sent || !query.matches(event.kind, &event.namespace, &event.object) {
+        return Ok(());
+    }
+    *sent = event.version;
+    let line = json!({"type": event.r#type, "object": query.shape(&event.object)});
+    chunk(stream, &line).await
+}
