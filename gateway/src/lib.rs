@@ -30,6 +30,7 @@ pub mod config_watch;
 pub mod edge;
 pub mod gateway;
 pub mod health;
+pub mod ingress;
 pub mod kubernetes;
 pub mod lifecycle;
 pub mod nacos;

@@ -54,6 +54,26 @@ enum Command {
         #[arg(long)]
         undo: bool,
     },
+    /// Translate ingress-nginx manifests (Ingresses with their annotations, IngressClasses,
+    /// and the Services they name) into a Tidegate config, to OUTPUT or stdout; the report of
+    /// what maps, what differs and what is not translated goes to stderr.
+    ImportIngress {
+        /// YAML files (several documents each, `List`s too).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the config here instead of stdout.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Only Ingresses of this class (default: every Ingress).
+        #[arg(long)]
+        ingress_class: Option<String>,
+        /// Where the TLS Secrets' files are mounted (SECRET/tls.crt and SECRET/tls.key).
+        #[arg(long, default_value = "/etc/tidegate/tls")]
+        tls_dir: String,
+        /// Exit with 1 when anything is not translated.
+        #[arg(long)]
+        strict: bool,
+    },
     Upgrade {
         /// Start the new process as a daemon (as under systemd's Type=forking).
         #[arg(long)]
@@ -70,6 +90,22 @@ fn main() -> ExitCode {
 
     let source = match (&cli.command, &cli.config) {
         (Some(Command::Check { file }), _) => return check(file),
+        (
+            Some(Command::ImportIngress {
+                files,
+                output,
+                ingress_class,
+                tls_dir,
+                strict,
+            }),
+            _,
+        ) => {
+            let options = tidegate::ingress::Options {
+                class: ingress_class.clone(),
+                tls_dir: tls_dir.clone(),
+            };
+            return import_ingress(files, output.as_deref(), &options, *strict);
+        }
         (Some(Command::Upgrade { daemon, log }), Some(path)) => {
             return upgrade(path, *daemon, log.clone())
         }
@@ -364,6 +400,50 @@ fn drain(config: &std::path::Path, undo: bool) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn import_ingress(
+    files: &[PathBuf],
+    output: Option<&std::path::Path>,
+    options: &tidegate::ingress::Options,
+    strict: bool,
+) -> ExitCode {
+    let mut texts = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => texts.push((file.display().to_string(), text)),
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let imported = match tidegate::ingress::import(&texts, options) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    eprint!(
+        "{}",
+        imported.report.render(imported.routes, imported.services)
+    );
+    let written = match output {
+        Some(path) => std::fs::write(path, &imported.config),
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(imported.config.as_bytes())
+        }
+    };
+    if let Err(e) = written {
+        eprintln!("cannot write the config: {e}");
+        return ExitCode::from(2);
+    }
+    if strict && imported.report.unsupported().next().is_some() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 fn check(file: &std::path::Path) -> ExitCode {

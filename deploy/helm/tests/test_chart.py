@@ -230,6 +230,12 @@ class Chart(unittest.TestCase):
         self.assertIn('[kubernetes]\ncache_dir = "/var/cache/tidegate/kubernetes"', config)
         mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
         self.assertIn("/var/cache/tidegate", mounts)  # the root filesystem is read-only
+        # A config with its own [kubernetes] (as `tidegate import-ingress` writes) is left
+        # as it is: one section, which `tidegate check` accepts.
+        values = dict(EVERYTHING, config="[kubernetes]\n" + POD_DISCOVERY_CONFIG)
+        config = render(values)[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"]
+        self.assertEqual(config.count("[kubernetes]"), 1, config)
+        self.assertNotIn("cache_dir", config)
 
     def test_the_service_keeps_client_addresses_and_the_pdb_covers_the_pods(self):
         for values in ({}, EVERYTHING):

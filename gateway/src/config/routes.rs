@@ -23,7 +23,8 @@ pub struct RouteConfig {
     pub headers: Spanned<BTreeMap<String, String>>,
     /// Proxy to this service …
     pub service: Option<Spanned<String>>,
-    /// … and remove the matched prefix from the path first.
+    /// … and remove the matched prefix from the path first (an exact path: all of it, so
+    /// the upstream gets `/`).
     #[serde(default)]
     pub strip_prefix: bool,
     /// Or answer directly.
@@ -171,10 +172,11 @@ impl RouteConfig {
                 ),
             );
         }
-        if self.strip_prefix && !self.path.get_ref().starts_with('/') {
+        // An exact path is all prefix: its requests go upstream as `/`. A regex has none.
+        if self.strip_prefix && self.path.get_ref().starts_with('~') {
             report(
                 Some(self.path.span()),
-                "strip_prefix needs a prefix path (starting with '/')".into(),
+                "strip_prefix needs a prefix or exact path (a regex has no prefix to strip)".into(),
             );
         }
         for method in &self.methods {

@@ -1,0 +1,544 @@
+//! `tidegate import-ingress`: ingress-nginx manifests (`networking.k8s.io/v1` Ingresses with
+//! their annotations, IngressClasses, and the Services they name) into a Tidegate config,
+//! with a report of what maps, what differs and what is not translated.
+//!
+//! The translation, per Ingress rule and path:
+//! - a route per path, with the rule's host (`hosts`), the path by its type — `Exact` →
+//!   `=/p`; `Prefix` → `=/p` and `/p/` (Kubernetes prefixes match whole path segments: `/p`
+//!   takes `/p` and `/p/x`, never `/px`); `ImplementationSpecific` → `/p` (nginx's
+//!   `location /p`, a plain string prefix); with `use-regex` → `~^p`;
+//! - a service per Kubernetes Service port, bound with `kubernetes = { namespace, service,
+//!   port }` (pod discovery); a Service port *number* is made into the Service port's name
+//!   when the Service is among the manifests (EndpointSlices name ports, and carry the target
+//!   port's number), else kept as a number and reported;
+//! - TLS: a `[[certificates]]` entry per Secret, read from `--tls-dir/SECRET/tls.crt|key`
+//!   (the Helm chart mounts `tlsSecrets` there), and `https_redirect` on the TLS hosts'
+//!   routes unless `ssl-redirect: "false"`, as ingress-nginx does;
+//! - annotations: `annotations.rs`.
+//!
+//! The result is one config the gateway serves directly; `tidegate check` accepts it.
+
+mod annotations;
+mod model;
+mod objects;
+mod report;
+
+pub use annotations::SUPPORTED as SUPPORTED_ANNOTATIONS;
+pub use report::{Report, Verdict};
+
+use crate::config::PortRef;
+use annotations::Settings;
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use model::{Model, RouteOut, ServiceOut};
+use objects::Objects;
+use report::Verdict::{Differs, Maps, Unsupported};
+use toml_edit::{value, Array, Table};
+
+/// How an import is asked for.
+pub struct Options {
+    /// Only Ingresses of this class (by `ingressClassName`, the old
+    /// `kubernetes.io/ingress.class` annotation, or the default IngressClass); None: all.
+    pub class: Option<String>,
+    /// Where the TLS Secrets' files are (`SECRET/tls.crt`, `SECRET/tls.key`).
+    pub tls_dir: String,
+}
+
+pub struct Imported {
+    pub config: String,
+    pub report: Report,
+    pub routes: usize,
+    pub services: usize,
+}
+
+/// Translates `(file name, text)` manifests.
+pub fn import(files: &[(String, String)], options: &Options) -> Result<Imported, String> {
+    let objects = objects::read(files)?;
+    let mut report = Report::default();
+    let mut model = Model::default();
+    let mut ingresses: Vec<&Ingress> = Vec::new();
+    for ingress in &objects.ingresses {
+        let id = object_id(ingress);
+        match class_of(ingress, &objects) {
+            Some(class) if options.class.as_ref().is_some_and(|want| *want != class) => {
+                report.skipped.push(format!("{id} (class {class:?})"));
+            }
+            None if options.class.is_some() => {
+                report.skipped.push(format!("{id} (no class)"));
+            }
+            _ => ingresses.push(ingress),
+        }
+    }
+    // Canaries after the Ingresses they shadow, each group by namespace and name: the same
+    // manifests always give the same config.
+    ingresses.sort_by_key(|i| (is_canary(i), object_id(i)));
+    for other in &objects.others {
+        report.skipped.push(format!("{other} (not read)"));
+    }
+    for ingress in ingresses {
+        report.ingresses += 1;
+        translate(ingress, &objects, options, &mut model, &mut report);
+    }
+    let header = format!(
+        "# Made by `tidegate import-ingress` from {}.\n# Check it with `tidegate check`; the report of what differs came with it.\n\n",
+        files
+            .iter()
+            .map(|(name, _)| name.rsplit('/').next().unwrap_or(name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(Imported {
+        config: model.to_toml(&header),
+        routes: model.routes.len(),
+        services: model.services.len(),
+        report,
+    })
+}
+
+fn object_id(ingress: &Ingress) -> String {
+    format!(
+        "{}/{}",
+        ingress.metadata.namespace.as_deref().unwrap_or("default"),
+        ingress.metadata.name.as_deref().unwrap_or("?")
+    )
+}
+
+fn annotations(ingress: &Ingress) -> std::collections::BTreeMap<String, String> {
+    ingress.metadata.annotations.clone().unwrap_or_default()
+}
+
+fn is_canary(ingress: &Ingress) -> bool {
+    annotations(ingress)
+        .get(&format!("{}canary", annotations::PREFIX))
+        .is_some_and(|v| v == "true")
+}
+
+/// The class of an Ingress: its `ingressClassName`, else the old annotation, else the
+/// IngressClass marked default among the manifests.
+fn class_of(ingress: &Ingress, objects: &Objects) -> Option<String> {
+    let spec = ingress.spec.as_ref();
+    spec.and_then(|s| s.ingress_class_name.clone())
+        .or_else(|| {
+            annotations(ingress)
+                .get("kubernetes.io/ingress.class")
+                .cloned()
+        })
+        .or_else(|| {
+            objects
+                .classes
+                .iter()
+                .find(|c| {
+                    c.metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get("ingressclass.kubernetes.io/is-default-class"))
+                        .is_some_and(|v| v == "true")
+                })
+                .and_then(|c| c.metadata.name.clone())
+        })
+}
+
+/// A Kubernetes-safe name part: lowercase letters, digits and `-`.
+fn slug(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            p.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn translate(
+    ingress: &Ingress,
+    objects: &Objects,
+    options: &Options,
+    model: &mut Model,
+    report: &mut Report,
+) {
+    let id = object_id(ingress);
+    let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
+    let name = ingress.metadata.name.as_deref().unwrap_or("ingress");
+    let settings = annotations::read(&annotations(ingress), &id, report);
+    let Some(spec) = &ingress.spec else {
+        report.add(
+            Unsupported,
+            &id,
+            "spec",
+            "an Ingress without a spec has nothing to route",
+        );
+        return;
+    };
+    // A canary that only weighs or reads a cookie makes no route (reported with its
+    // annotation); one by header makes header routes to its own backends.
+    let canary_header = settings.canary.as_ref().map(|c| c.by_header.clone());
+    if let Some(None) = canary_header {
+        return;
+    }
+    let mut tls_hosts: Vec<String> = Vec::new();
+    for tls in spec.tls.as_deref().unwrap_or_default() {
+        let hosts = tls.hosts.clone().unwrap_or_default();
+        tls_hosts.extend(hosts.iter().cloned());
+        let Some(secret) = &tls.secret_name else {
+            report.add(
+                Differs,
+                &id,
+                "spec.tls",
+                "an entry without secretName: the hosts are served with the default certificate",
+            );
+            continue;
+        };
+        let dir = format!("{}/{secret}", options.tls_dir.trim_end_matches('/'));
+        let cert = (format!("{dir}/tls.crt"), format!("{dir}/tls.key"), hosts);
+        if !model.certificates.contains(&cert) {
+            model.certificates.push(cert);
+        }
+        report.add(
+            Maps,
+            &id,
+            "spec.tls",
+            format!("[[certificates]] from {dir}/ — mount Secret {secret:?} there (the chart's tlsSecrets); renewals are picked up from the files"),
+        );
+    }
+    let plugins = plugins_of(&settings, namespace, name, model);
+    let mut routes = Vec::new();
+    for (r, rule) in spec.rules.as_deref().unwrap_or_default().iter().enumerate() {
+        let Some(http) = &rule.http else {
+            report.add(
+                Unsupported,
+                &id,
+                "spec.rules.http",
+                "a rule without paths routes nothing",
+            );
+            continue;
+        };
+        let host = rule.host.clone();
+        for (p, path) in http.paths.iter().enumerate() {
+            let Some(service) = backend_service(
+                &path.backend,
+                namespace,
+                &settings,
+                objects,
+                &id,
+                model,
+                report,
+            ) else {
+                continue;
+            };
+            let base = RouteOut {
+                name: slug(&[namespace, name, &r.to_string(), &p.to_string()]),
+                from: format!(
+                    "Ingress {id}: {} {}",
+                    host.as_deref().unwrap_or("*"),
+                    path.path.as_deref().unwrap_or("/")
+                ),
+                hosts: host.iter().cloned().collect(),
+                service: Some(service),
+                https_redirect: https_redirect(&settings, host.as_deref(), &tls_hosts),
+                websocket_idle_timeout_ms: settings.read_timeout_s.map(|s| s * 1000),
+                plugins: plugins.clone(),
+                ..RouteOut::default()
+            };
+            let text = path.path.as_deref().unwrap_or("/");
+            routes.extend(paths(base, text, &path.path_type, &settings, &id, report));
+        }
+    }
+    if let Some(backend) = &spec.default_backend {
+        if let Some(service) =
+            backend_service(backend, namespace, &settings, objects, &id, model, report)
+        {
+            routes.push(RouteOut {
+                name: slug(&[namespace, name, "default"]),
+                from: format!("Ingress {id}: defaultBackend"),
+                path: "/".into(),
+                service: Some(service),
+                https_redirect: settings.force_ssl_redirect,
+                plugins: plugins.clone(),
+                ..RouteOut::default()
+            });
+        }
+    }
+    if let Some(root) = &settings.app_root {
+        let mut hosts: Vec<Option<String>> =
+            routes.iter().map(|r| r.hosts.first().cloned()).collect();
+        hosts.dedup();
+        for (i, host) in hosts.into_iter().enumerate() {
+            routes.push(RouteOut {
+                name: slug(&[namespace, name, "app-root", &i.to_string()]),
+                from: format!("Ingress {id}: app-root"),
+                hosts: host.into_iter().collect(),
+                path: "=/".into(),
+                redirect: Some((root.clone(), 302)),
+                ..RouteOut::default()
+            });
+        }
+    }
+    if let Some(Some((header, value))) = canary_header {
+        for route in &mut routes {
+            route.name.push_str("-canary");
+            route.headers.insert(header.clone(), value.clone());
+        }
+    }
+    model.routes.extend(routes);
+}
+
+/// ingress-nginx redirects plain HTTP to HTTPS for hosts with TLS unless `ssl-redirect` is
+/// off, and for every host with `force-ssl-redirect`.
+fn https_redirect(settings: &Settings, host: Option<&str>, tls_hosts: &[String]) -> bool {
+    settings.force_ssl_redirect
+        || (settings.ssl_redirect != Some(false)
+            && host.is_some_and(|h| tls_hosts.iter().any(|t| t == h)))
+}
+
+/// The routes of one Ingress path: its pattern(s), and the rewrite when it is a prefix strip.
+fn paths(
+    base: RouteOut,
+    path: &str,
+    path_type: &str,
+    settings: &Settings,
+    id: &str,
+    report: &mut Report,
+) -> Vec<RouteOut> {
+    let mut strip = false;
+    let mut prefix: Option<String> = None;
+    if let Some(target) = &settings.rewrite_target {
+        // The two rewrites migrations meet: `/` on a prefix, and `/$2` on
+        // `/p(/|$)(.*)` — both remove the prefix, which strip_prefix does.
+        let regex_prefix = path
+            .strip_suffix("(/|$)(.*)")
+            .filter(|p| !p.contains(['(', '[', '*', '+', '?', '|', '$', '^']));
+        match (target.as_str(), settings.use_regex, regex_prefix) {
+            ("/", false, _) => strip = true,
+            ("/$2", true, Some(p)) => {
+                strip = true;
+                prefix = Some(p.to_string());
+            }
+            _ => {
+                report.add(
+                    Unsupported,
+                    id,
+                    "rewrite-target",
+                    format!("{target:?} on {path:?}: only a prefix strip (\"/\" on a prefix, \"/$2\" on PREFIX(/|$)(.*)) is translated; this path is routed unrewritten"),
+                );
+            }
+        }
+        if strip {
+            report.add(
+                Maps,
+                id,
+                "rewrite-target",
+                "strip_prefix: the matched prefix is removed before proxying",
+            );
+        }
+    }
+    let with = |path: String| RouteOut {
+        path,
+        strip_prefix: strip,
+        ..base.clone()
+    };
+    if let Some(p) = prefix {
+        return segment_prefix(&base, &p, strip);
+    }
+    if settings.use_regex {
+        return vec![with(format!("~^{path}"))];
+    }
+    match path_type {
+        "Exact" => vec![with(format!("={path}"))],
+        "Prefix" => segment_prefix(&base, path, strip),
+        _ => vec![with(path.to_string())], // ImplementationSpecific: nginx's location prefix
+    }
+}
+
+/// A Kubernetes `Prefix`: the path itself, and everything below it.
+fn segment_prefix(base: &RouteOut, path: &str, strip: bool) -> Vec<RouteOut> {
+    let p = path.trim_end_matches('/');
+    if p.is_empty() {
+        return vec![RouteOut {
+            path: "/".into(),
+            strip_prefix: strip,
+            ..base.clone()
+        }];
+    }
+    vec![
+        RouteOut {
+            name: format!("{}-exact", base.name),
+            path: format!("={p}"),
+            strip_prefix: strip,
+            ..base.clone()
+        },
+        RouteOut {
+            path: format!("{p}/"),
+            strip_prefix: strip,
+            ..base.clone()
+        },
+    ]
+}
+
+/// The Tidegate service for a backend (added to the model), or None when it is not a
+/// Service backend.
+fn backend_service(
+    backend: &IngressBackend,
+    namespace: &str,
+    settings: &Settings,
+    objects: &Objects,
+    id: &str,
+    model: &mut Model,
+    report: &mut Report,
+) -> Option<String> {
+    let Some(service) = &backend.service else {
+        report.add(
+            Unsupported,
+            id,
+            "backend.resource",
+            "only Service backends are routed",
+        );
+        return None;
+    };
+    let port = service.port.as_ref();
+    let (port, label) = match (
+        port.and_then(|p| p.name.clone()),
+        port.and_then(|p| p.number),
+    ) {
+        (Some(name), _) => (Some(PortRef::Name(name.clone())), name),
+        (None, Some(number)) => {
+            let resolved = service_port_name(objects, namespace, &service.name, number);
+            match resolved {
+                Some(found) => (found, number.to_string()),
+                None => {
+                    report.add(
+                        Differs,
+                        id,
+                        "backend.service.port.number",
+                        format!("{}:{number}: the Service is not among the manifests, so {number} is taken as the pods' port; if the Service maps it to another targetPort, set `port` to the Service port's name", service.name),
+                    );
+                    (
+                        u16::try_from(number).ok().map(PortRef::Number),
+                        number.to_string(),
+                    )
+                }
+            }
+        }
+        (None, None) => (None, String::new()),
+    };
+    let out = ServiceOut {
+        namespace: namespace.to_string(),
+        service: service.name.clone(),
+        port,
+        protocol: settings.backend_protocol,
+        tls_verify: false,
+        read_timeout_ms: settings.read_timeout_s.map(|s| s * 1000),
+        write_timeout_ms: settings.send_timeout_s.map(|s| s * 1000),
+        connect_timeout_ms: settings.connect_timeout_s.map(|s| s * 1000),
+        hash_key: settings.hash_key.clone(),
+    };
+    Some(model.add_service(
+        slug(&[namespace, &service.name, &label]).trim_end_matches('-'),
+        out,
+    ))
+}
+
+/// What a Service port number is called in EndpointSlices: the Service port's name; None
+/// inside when the port has no name (a one-port Service, whose slices have one port).
+fn service_port_name(
+    objects: &Objects,
+    namespace: &str,
+    service: &str,
+    number: i32,
+) -> Option<Option<PortRef>> {
+    let found = objects.services.iter().find(|s| {
+        s.metadata.name.as_deref() == Some(service)
+            && s.metadata.namespace.as_deref().unwrap_or("default") == namespace
+    })?;
+    let port = found
+        .spec
+        .as_ref()?
+        .ports
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|p| p.port == number)?;
+    Some(
+        port.name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .map(PortRef::Name),
+    )
+}
+
+/// The plugin instances an Ingress's annotations ask for, by name, in the order they run.
+fn plugins_of(settings: &Settings, namespace: &str, name: &str, model: &mut Model) -> Vec<String> {
+    let mut out = Vec::new();
+    let strings = |items: &[String]| -> Array { items.iter().map(String::as_str).collect() };
+    let mut add = |kind: &str, fill: &dyn Fn(&mut Table)| {
+        let mut table = Table::new();
+        table["type"] = value(kind);
+        fill(&mut table);
+        out.push(model.add_plugin(&slug(&[namespace, name, kind]), table));
+    };
+    if !settings.allow.is_empty() || !settings.deny.is_empty() {
+        add("ip-restriction", &|t| {
+            if !settings.allow.is_empty() {
+                t["allow"] = value(strings(&settings.allow));
+            }
+            if !settings.deny.is_empty() {
+                t["deny"] = value(strings(&settings.deny));
+            }
+        });
+    }
+    if let Some(cors) = &settings.cors {
+        add("cors", &|t| {
+            t["origins"] = value(strings(&cors.origins));
+            t["methods"] = value(strings(&cors.methods));
+            t["headers"] = value(strings(&cors.headers));
+            if !cors.expose.is_empty() {
+                t["expose_headers"] = value(strings(&cors.expose));
+            }
+            t["credentials"] = value(cors.credentials);
+            t["max_age_seconds"] = value(cors.max_age as i64);
+        });
+    }
+    if let Some((realm, _secret)) = &settings.basic_auth {
+        add("basic-auth", &|t| {
+            t["realm"] = value(realm.as_str());
+        });
+    }
+    if settings.limit_rps.is_some()
+        || settings.limit_rpm.is_some()
+        || settings.limit_connections.is_some()
+    {
+        add("key-rate-limit", &|t| {
+            t["key"] = value("client_ip");
+            let mut limits = Array::new();
+            for (per, count) in [
+                ("second", settings.limit_rps),
+                ("minute", settings.limit_rpm),
+            ] {
+                if let Some(count) = count {
+                    let mut window = toml_edit::InlineTable::new();
+                    window.insert("per", per.into());
+                    window.insert("count", (count as i64).into());
+                    limits.push(window);
+                }
+            }
+            if !limits.is_empty() {
+                t["limits"] = value(limits);
+            }
+            if let Some(n) = settings.limit_connections {
+                t["concurrency"] = value(i64::from(n));
+            }
+        });
+    }
+    if let Some(max) = settings.body_size {
+        add("request-size", &|t| {
+            t["max_bytes"] = value(max as i64);
+        });
+    }
+    out
+}

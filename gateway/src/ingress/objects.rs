@@ -1,0 +1,71 @@
+//! The Kubernetes objects an import reads: every YAML document of every file (a `List`'s
+//! items too), typed with the Kubernetes API types; only Ingresses, IngressClasses, Services
+//! and Secrets matter, the rest is skipped.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+
+#[derive(Default)]
+pub struct Objects {
+    pub ingresses: Vec<Ingress>,
+    pub classes: Vec<IngressClass>,
+    pub services: Vec<Service>,
+    /// Objects of other kinds, as `Kind namespace/name`, for the report.
+    pub others: Vec<String>,
+}
+
+/// Reads `(file name, text)` pairs. A document that is not YAML, or an Ingress that does not
+/// fit the API's schema, is an error naming the file and the document.
+pub fn read(files: &[(String, String)]) -> Result<Objects, String> {
+    let mut objects = Objects::default();
+    for (file, text) in files {
+        let documents: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(text).map_err(|e| format!("{file}: {e}"))?;
+        for (i, document) in documents.into_iter().enumerate() {
+            let at = format!("{file}, document {}", i + 1);
+            add(&mut objects, document, &at)?;
+        }
+    }
+    Ok(objects)
+}
+
+fn add(objects: &mut Objects, document: serde_json::Value, at: &str) -> Result<(), String> {
+    if document.is_null() {
+        return Ok(()); // an empty document (`---` at the end)
+    }
+    let kind = document["kind"].as_str().unwrap_or_default().to_string();
+    let api_version = document["apiVersion"].as_str().unwrap_or_default();
+    let typed = |what: &str| format!("{at}: this {what} does not fit the Kubernetes API");
+    match (kind.as_str(), api_version) {
+        ("List", _) => {
+            let items = document["items"].as_array().cloned().unwrap_or_default();
+            for item in items {
+                add(objects, item, at)?;
+            }
+        }
+        ("Ingress", "networking.k8s.io/v1") => objects.ingresses.push(
+            serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("Ingress")))?,
+        ),
+        ("Ingress", other) => {
+            return Err(format!(
+                "{at}: Ingress of {other}: only networking.k8s.io/v1 (Kubernetes ≥ 1.19) is read; convert older ones first"
+            ))
+        }
+        ("IngressClass", "networking.k8s.io/v1") => objects.classes.push(
+            serde_json::from_value(document)
+                .map_err(|e| format!("{}: {e}", typed("IngressClass")))?,
+        ),
+        ("Service", "v1") => objects.services.push(
+            serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("Service")))?,
+        ),
+        _ => {
+            let meta = &document["metadata"];
+            objects.others.push(format!(
+                "{kind} {}/{}",
+                meta["namespace"].as_str().unwrap_or("default"),
+                meta["name"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    Ok(())
+}

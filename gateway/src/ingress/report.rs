@@ -1,0 +1,77 @@
+//! What an import says about each Ingress: what maps as it was, what maps with a difference
+//! an operator must know, and what is not translated — by annotation or field name, never
+//! silently dropped.
+
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Maps,
+    Differs,
+    Unsupported,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Line {
+    pub verdict: Verdict,
+    /// `namespace/name` of the Ingress (or another object) it is about.
+    pub object: String,
+    /// The annotation (without its `nginx.ingress.kubernetes.io/` prefix) or the field.
+    pub what: String,
+    pub note: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub lines: Vec<Line>,
+    pub ingresses: usize,
+    pub skipped: Vec<String>,
+}
+
+impl Report {
+    pub fn add(&mut self, verdict: Verdict, object: &str, what: &str, note: impl Into<String>) {
+        self.lines.push(Line {
+            verdict,
+            object: object.to_string(),
+            what: what.to_string(),
+            note: note.into(),
+        });
+    }
+
+    pub fn unsupported(&self) -> impl Iterator<Item = &Line> {
+        self.lines
+            .iter()
+            .filter(|l| l.verdict == Verdict::Unsupported)
+    }
+
+    /// The report as printed to stderr: a summary, then the three groups.
+    pub fn render(&self, routes: usize, services: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "import-ingress: {} Ingress(es) → {routes} route(s), {services} service(s)",
+            self.ingresses
+        );
+        for skipped in &self.skipped {
+            let _ = writeln!(out, "skipped: {skipped}");
+        }
+        let mut lines = self.lines.clone();
+        lines.sort();
+        lines.dedup();
+        for (verdict, title) in [
+            (Verdict::Maps, "maps"),
+            (Verdict::Differs, "differs"),
+            (Verdict::Unsupported, "unsupported (not translated)"),
+        ] {
+            let group: Vec<&Line> = lines.iter().filter(|l| l.verdict == verdict).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "{title}:");
+            for line in group {
+                let _ = writeln!(out, "  {}: {}: {}", line.object, line.what, line.note);
+            }
+        }
+        out
+    }
+}

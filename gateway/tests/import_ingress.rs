@@ -1,0 +1,264 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+//! `tidegate import-ingress`: ingress-nginx manifests (written for these tests, in
+//! `tests/ingress/`) in, a Tidegate config and a report out — compared with golden files,
+//! accepted by the real `tidegate check`, and served: the translated config routes through
+//! a real gateway to pods found by its kube watchers (the API server stand-in of
+//! `support/kube_api.rs`) as the Ingresses route on ingress-nginx.
+//!
+//! After an intended change of the translation, `TIDEGATE_BLESS=1 cargo test --test
+//! import_ingress` rewrites the golden files; review their diff like code.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use support::kube_api::KubeApi;
+use support::upstream::Upstream;
+use support::{binary, client, eventually, Gateway, TempDir};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/ingress")
+        .join(name)
+}
+
+/// Runs `tidegate import-ingress ARGS`: exit code, stdout (the config), stderr (the report).
+fn import(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(binary())
+        .arg("import-ingress")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn golden(name: &str, got: &str) {
+    let path = fixture(name);
+    if std::env::var_os("TIDEGATE_BLESS").is_some() {
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    if want != got {
+        panic!(
+            "{} differs from the translation (TIDEGATE_BLESS=1 rewrites it):\n--- got ---\n{got}",
+            path.display()
+        );
+    }
+}
+
+fn chat_and_admin() -> [String; 2] {
+    [
+        fixture("chat.yaml").display().to_string(),
+        fixture("admin.yaml").display().to_string(),
+    ]
+}
+
+#[test]
+fn the_translation_and_its_report_match_the_golden_files() {
+    let [chat, admin] = chat_and_admin();
+    let (code, config, report) = import(&["--ingress-class", "nginx", &chat, &admin]);
+    assert_eq!(code, 0, "{report}");
+    golden("expected.toml", &config);
+    golden("expected.report", &report);
+    // What the report must say, whatever the golden files say.
+    for must in [
+        "skipped: web/blog (class \"traefik\")",
+        "chat/chat-weighted: canary-weight:",
+        "ops/console: configuration-snippet: raw nginx configuration cannot be translated",
+        "chat/chat: session-cookie-max-age:",
+    ] {
+        assert!(report.contains(must), "report lacks {must:?}:\n{report}");
+    }
+    // --strict fails on what is not translated; without a class filter every Ingress is read.
+    let (code, _, _) = import(&["--strict", &chat, &admin]);
+    assert_eq!(code, 1);
+    let (_, _, report) = import(&[&chat, &admin]);
+    assert!(report.contains("6 Ingress(es)"), "{report}");
+    // Broken input is refused with where it is.
+    let dir = TempDir::new("import-bad");
+    std::fs::write(
+        dir.path("bad.yaml"),
+        "kind: Ingress\napiVersion: extensions/v1beta1\n",
+    )
+    .unwrap();
+    let (code, _, report) = import(&[&dir.path("bad.yaml").display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(
+        report.contains("bad.yaml, document 1: Ingress of extensions/v1beta1"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_imported_config_is_accepted_by_tidegate_check() {
+    let dir = TempDir::new("import-check");
+    let tls = dir.path("tls");
+    let certs = dir.path("certs");
+    let made =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-test-cert.sh"))
+            .arg(&certs)
+            .args(["chat.example.com", "grpc.example.com"])
+            .output()
+            .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for (secret, name) in [
+        ("chat-example-com", "chat.example.com"),
+        ("grpc-example-com", "grpc.example.com"),
+    ] {
+        std::fs::create_dir_all(tls.join(secret)).unwrap();
+        std::fs::copy(
+            certs.join(format!("{name}.pem")),
+            tls.join(secret).join("tls.crt"),
+        )
+        .unwrap();
+        std::fs::copy(
+            certs.join(format!("{name}.key")),
+            tls.join(secret).join("tls.key"),
+        )
+        .unwrap();
+    }
+    let [chat, admin] = chat_and_admin();
+    let out = dir.path("imported.toml");
+    let (code, _, report) = import(&[
+        "--ingress-class",
+        "nginx",
+        "--tls-dir",
+        &tls.display().to_string(),
+        "-o",
+        &out.display().to_string(),
+        &chat,
+        &admin,
+    ]);
+    assert_eq!(code, 0, "{report}");
+    let check = Command::new(binary())
+        .arg("check")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).contains("ok (13 routes, 6 services)"));
+}
+
+/// The upstream's name, the path it saw, or the gateway's own status.
+async fn get(
+    http: &reqwest::Client,
+    gw: &Gateway,
+    host: &str,
+    path: &str,
+    canary: Option<&str>,
+) -> String {
+    let mut req = http.get(gw.url(path)).header("host", host);
+    if let Some(v) = canary {
+        req = req.header("x-canary", v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    if status != 200 {
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        return format!("{status} {}", location.unwrap_or_default())
+            .trim()
+            .to_string();
+    }
+    let body = support::body_json(resp).await;
+    format!(
+        "{} {}",
+        body["server"].as_str().unwrap(),
+        body["target"].as_str().unwrap()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_imported_config_routes_as_the_ingresses_did() {
+    let api = KubeApi::start().await;
+    let chat = Upstream::start("chat").await;
+    let next = Upstream::start("chat-next").await;
+    let shop_api = Upstream::start("api").await;
+    let console = Upstream::start("console").await;
+    for (service, port_name, upstream) in [
+        ("chat", "http", &chat),
+        ("chat-next", "http", &next),
+        ("api", "web", &shop_api),
+        ("console", "http", &console),
+    ] {
+        let pod = format!("{service}-1");
+        api.put_pod("shop", &pod, serde_json::json!({ "app": service }));
+        api.put_slice(
+            "shop",
+            &format!("{service}-abc"),
+            service,
+            (port_name, upstream.addr.port()),
+            &[("127.0.0.1", &pod, true, false)],
+        );
+    }
+    let (code, config, report) = import(&[&fixture("routing.yaml").display().to_string()]);
+    assert_eq!(code, 0, "{report}");
+    // In the cluster the section is empty; here it names the stand-in.
+    let config = config.replace(
+        "[kubernetes]\n",
+        &format!("[kubernetes]\napi_server = \"{}\"\n", api.url()),
+    );
+    let gw = Gateway::start(&config);
+    let http = client();
+    let ready = eventually(Duration::from_secs(5), || async {
+        get(&http, &gw, "shop.example.com", "/ws", None).await == "chat /ws"
+    })
+    .await;
+    assert!(ready, "{}", gw.stderr());
+    let cases: &[(&str, &str, Option<&str>, &str)] = &[
+        // Prefix: the path and what is below it, never a longer name.
+        ("shop.example.com", "/ws/room/7", None, "chat /ws/room/7"),
+        ("shop.example.com", "/wsx", None, "404"),
+        // The canary by header, exact on its value; "never" stays on the main service.
+        ("shop.example.com", "/ws", Some("always"), "chat-next /ws"),
+        (
+            "shop.example.com",
+            "/ws/x",
+            Some("always"),
+            "chat-next /ws/x",
+        ),
+        ("shop.example.com", "/ws", Some("never"), "chat /ws"),
+        // A Service port by number, found by the Service's port name in the manifests.
+        (
+            "shop.example.com",
+            "/api/orders?id=3",
+            None,
+            "api /api/orders?id=3",
+        ),
+        ("shop.example.com", "/exact", None, "api /exact"),
+        ("shop.example.com", "/exact/more", None, "404"),
+        // Another host: nothing of shop's.
+        ("other.example.com", "/ws", None, "404"),
+        // rewrite-target /$2 on /admin(/|$)(.*): the prefix is gone upstream.
+        (
+            "ops.example.com",
+            "/admin/users/1",
+            None,
+            "console /users/1",
+        ),
+        ("ops.example.com", "/admin", None, "console /"),
+        // app-root.
+        ("ops.example.com", "/", None, "302 /admin/home"),
+    ];
+    for (host, path, canary, want) in cases {
+        let got = get(&http, &gw, host, path, *canary).await;
+        assert_eq!(&got, want, "{host}{path} (x-canary {canary:?})");
+    }
+}
