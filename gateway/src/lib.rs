@@ -27,6 +27,7 @@ pub mod upstream;
 pub mod access_log;
 pub mod admin;
 pub mod config_watch;
+pub mod controller;
 pub mod edge;
 pub mod gateway;
 pub mod health;

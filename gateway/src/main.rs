@@ -74,6 +74,38 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// The Ingress controller (control plane): watches the Ingresses of its class, translates
+    /// them as import-ingress does and writes the config into a ConfigMap the gateways mount.
+    /// One replica leads (a Lease); the others wait.
+    IngressController {
+        /// The namespace of the ConfigMap and the Lease.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// The ConfigMap the gateways read (key tidegate.toml; the report in report.txt).
+        #[arg(long)]
+        config_map: String,
+        /// A file with the gateways' own sections ([server], [admin], …), put first.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// The class whose Ingresses are translated (and those without a class when the
+        /// IngressClass of this name is the default one).
+        #[arg(long, default_value = "tidegate")]
+        ingress_class: String,
+        #[arg(long, default_value = "/etc/tidegate/tls")]
+        tls_dir: String,
+        /// This replica's identity in the Lease (default: $POD_NAME, else the host name).
+        #[arg(long)]
+        identity: Option<String>,
+        #[arg(long, default_value_t = 15)]
+        lease_seconds: u64,
+        /// The API server (default: in the cluster).
+        #[arg(long)]
+        api_server: Option<String>,
+        #[arg(long)]
+        token_file: Option<String>,
+        #[arg(long)]
+        ca_file: Option<String>,
+    },
     Upgrade {
         /// Start the new process as a daemon (as under systemd's Type=forking).
         #[arg(long)]
@@ -103,8 +135,57 @@ fn main() -> ExitCode {
             let options = tidegate::ingress::Options {
                 class: ingress_class.clone(),
                 tls_dir: tls_dir.clone(),
+                kubernetes_section: true,
             };
             return import_ingress(files, output.as_deref(), &options, *strict);
+        }
+        (Some(Command::IngressController { .. }), _) => {
+            let Some(Command::IngressController {
+                namespace,
+                config_map,
+                base,
+                ingress_class,
+                tls_dir,
+                identity,
+                lease_seconds,
+                api_server,
+                token_file,
+                ca_file,
+            }) = cli.command
+            else {
+                unreachable!()
+            };
+            let base = match base.map(std::fs::read_to_string).transpose() {
+                Ok(b) => b.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("--base: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let identity = identity
+                .or_else(|| std::env::var("POD_NAME").ok())
+                .or_else(|| {
+                    std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .ok()
+                        .map(|h| h.trim().to_string())
+                })
+                .unwrap_or_else(|| format!("pid-{}", std::process::id()));
+            let options = tidegate::controller::Options {
+                kubernetes: tidegate::config::KubernetesConfig {
+                    api_server: api_server.map(|u| toml::Spanned::new(0..0, u)),
+                    token_file,
+                    ca_file,
+                    ..Default::default()
+                },
+                namespace,
+                config_map,
+                base,
+                ingress_class,
+                tls_dir,
+                identity,
+                lease_duration: std::time::Duration::from_secs(lease_seconds.max(3)),
+            };
+            return run_controller(options);
         }
         (Some(Command::Upgrade { daemon, log }), Some(path)) => {
             return upgrade(path, *daemon, log.clone())
@@ -397,6 +478,27 @@ fn drain(config: &std::path::Path, undo: bool) -> ExitCode {
         }
         Err(e) => {
             eprintln!("drain: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_controller(options: tidegate::controller::Options) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("no runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(tidegate::controller::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::from(1)
         }
     }

@@ -20,7 +20,7 @@
 
 mod annotations;
 mod model;
-mod objects;
+pub mod objects;
 mod report;
 
 pub use annotations::SUPPORTED as SUPPORTED_ANNOTATIONS;
@@ -41,6 +41,8 @@ pub struct Options {
     pub class: Option<String>,
     /// Where the TLS Secrets' files are (`SECRET/tls.crt`, `SECRET/tls.key`).
     pub tls_dir: String,
+    /// Write an empty `[kubernetes]` (in the cluster) for the services' pod discovery.
+    pub kubernetes_section: bool,
 }
 
 pub struct Imported {
@@ -53,12 +55,22 @@ pub struct Imported {
 /// Translates `(file name, text)` manifests.
 pub fn import(files: &[(String, String)], options: &Options) -> Result<Imported, String> {
     let objects = objects::read(files)?;
+    let names: Vec<&str> = files
+        .iter()
+        .map(|(name, _)| name.rsplit('/').next().unwrap_or(name))
+        .collect();
+    Ok(translate_all(&objects, options, &names.join(", ")))
+}
+
+/// Translates the objects of a cluster (or of manifests): `from` says where they came from,
+/// in the config's first comment.
+pub fn translate_all(objects: &Objects, options: &Options, from: &str) -> Imported {
     let mut report = Report::default();
     let mut model = Model::default();
     let mut ingresses: Vec<&Ingress> = Vec::new();
     for ingress in &objects.ingresses {
         let id = object_id(ingress);
-        match class_of(ingress, &objects) {
+        match class_of(ingress, objects) {
             Some(class) if options.class.as_ref().is_some_and(|want| *want != class) => {
                 report.skipped.push(format!("{id} (class {class:?})"));
             }
@@ -76,22 +88,17 @@ pub fn import(files: &[(String, String)], options: &Options) -> Result<Imported,
     }
     for ingress in ingresses {
         report.ingresses += 1;
-        translate(ingress, &objects, options, &mut model, &mut report);
+        translate(ingress, objects, options, &mut model, &mut report);
     }
     let header = format!(
-        "# Made by `tidegate import-ingress` from {}.\n# Check it with `tidegate check`; the report of what differs came with it.\n\n",
-        files
-            .iter()
-            .map(|(name, _)| name.rsplit('/').next().unwrap_or(name))
-            .collect::<Vec<_>>()
-            .join(", ")
+        "# Translated by Tidegate from {from}.\n# Check it with `tidegate check`; the report of what differs came with it.\n\n"
     );
-    Ok(Imported {
-        config: model.to_toml(&header),
+    Imported {
+        config: model.to_toml(&header, options.kubernetes_section),
         routes: model.routes.len(),
         services: model.services.len(),
         report,
-    })
+    }
 }
 
 fn object_id(ingress: &Ingress) -> String {

@@ -89,11 +89,15 @@ impl Model {
         }
     }
 
-    pub fn to_toml(&self, header: &str) -> String {
+    /// The config text; `kubernetes_section`: write `[kubernetes]` (in the cluster), which a
+    /// caller that puts its own sections first may already have.
+    pub fn to_toml(&self, header: &str, kubernetes_section: bool) -> String {
         let mut doc = DocumentMut::new();
         doc.decor_mut().set_prefix(header);
-        // In the cluster: the gateway's service account (the chart's discovery.namespaces).
-        doc["kubernetes"] = Item::Table(Table::new());
+        if kubernetes_section {
+            // In the cluster: the gateway's service account (the chart's discovery.namespaces).
+            doc["kubernetes"] = Item::Table(Table::new());
+        }
         if !self.plugins.is_empty() {
             let mut plugins = Table::new();
             plugins.set_implicit(true);

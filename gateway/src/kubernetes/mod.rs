@@ -15,6 +15,8 @@
 
 mod client;
 pub mod join;
+
+pub use client::client;
 mod watch;
 
 use crate::config::{KubeKey, KubernetesConfig};
@@ -118,7 +120,7 @@ pub fn prefetch(gateway: &Arc<Gateway>, limit: Duration) {
         return;
     }
     crate::discovery::before_serving("kubernetes", async {
-        let client = match client::client(&config) {
+        let client = match client(&config) {
             Ok(c) => c,
             Err(e) => {
                 log::error!("{e}");
@@ -177,7 +179,7 @@ impl BackgroundService for KubernetesRunner {
                 client = None;
                 published_for = None;
                 if let Some(c) = &wanted_config {
-                    match client::client(c) {
+                    match self::client(c) {
                         Ok(made) => client = Some(made),
                         Err(e) => {
                             log::error!("{e}");

@@ -26,20 +26,82 @@ use tokio::sync::broadcast;
 pub enum Kind {
     EndpointSlice,
     Pod,
+    Service,
+    Ingress,
+    IngressClass,
+    ConfigMap,
+    Lease,
+    Event,
 }
 
+/// Each kind as the API serves it: `(kind, apiVersion, path prefix, plural, namespaced)`.
+const KINDS: [(Kind, &str, &str, &str, &str, bool); 8] = [
+    (
+        Kind::EndpointSlice,
+        "EndpointSlice",
+        "discovery.k8s.io/v1",
+        "apis/discovery.k8s.io/v1",
+        "endpointslices",
+        true,
+    ),
+    (Kind::Pod, "Pod", "v1", "api/v1", "pods", true),
+    (Kind::Service, "Service", "v1", "api/v1", "services", true),
+    (
+        Kind::Ingress,
+        "Ingress",
+        "networking.k8s.io/v1",
+        "apis/networking.k8s.io/v1",
+        "ingresses",
+        true,
+    ),
+    (
+        Kind::IngressClass,
+        "IngressClass",
+        "networking.k8s.io/v1",
+        "apis/networking.k8s.io/v1",
+        "ingressclasses",
+        false,
+    ),
+    (
+        Kind::ConfigMap,
+        "ConfigMap",
+        "v1",
+        "api/v1",
+        "configmaps",
+        true,
+    ),
+    (
+        Kind::Lease,
+        "Lease",
+        "coordination.k8s.io/v1",
+        "apis/coordination.k8s.io/v1",
+        "leases",
+        true,
+    ),
+    (Kind::Event, "Event", "v1", "api/v1", "events", true),
+];
+
 impl Kind {
+    fn row(
+        self,
+    ) -> &'static (
+        Kind,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        bool,
+    ) {
+        KINDS.iter().find(|r| r.0 == self).unwrap()
+    }
     fn api_version(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::Pod => "v1",
-        }
+        self.row().2
     }
     fn name(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::Pod => "Pod",
-        }
+        self.row().1
+    }
+    fn namespaced(self) -> bool {
+        self.row().5
     }
 }
 
@@ -190,54 +252,135 @@ impl KubeApi {
     }
 
     pub fn delete(&self, kind: Kind, namespace: &str, name: &str) {
-        let mut state = self.state.lock();
-        let Some(mut object) =
-            state
-                .objects
-                .remove(&(kind, namespace.to_string(), name.to_string()))
-        else {
-            return;
-        };
-        state.version += 1;
-        object["metadata"]["resourceVersion"] = json!(state.version.to_string());
-        self.record(&mut state, kind, namespace, "DELETED", object);
+        remove(&self.state, &self.events, kind, namespace, name);
     }
 
-    fn put(&self, kind: Kind, namespace: &str, mut object: Value) {
-        let mut state = self.state.lock();
-        state.version += 1;
-        object["apiVersion"] = json!(kind.api_version());
-        object["kind"] = json!(kind.name());
-        object["metadata"]["resourceVersion"] = json!(state.version.to_string());
-        let name = object["metadata"]["name"].as_str().unwrap().to_string();
-        let key = (kind, namespace.to_string(), name);
-        let r#type = if state.objects.contains_key(&key) {
-            "MODIFIED"
-        } else {
-            "ADDED"
-        };
-        state.objects.insert(key, object.clone());
-        self.record(&mut state, kind, namespace, r#type, object);
-    }
-
-    fn record(
-        &self,
-        state: &mut State,
-        kind: Kind,
-        namespace: &str,
-        r#type: &'static str,
-        object: Value,
-    ) {
-        let event = Event {
-            version: state.version,
+    /// Creates or replaces an object of any kind (`namespace` "" for cluster-scoped ones).
+    pub fn put(&self, kind: Kind, namespace: &str, object: Value) {
+        store(
+            &self.state,
+            &self.events,
             kind,
-            namespace: namespace.to_string(),
-            r#type,
+            namespace,
             object,
-        };
-        state.history.push(event.clone());
-        let _ = self.events.send(event);
+            Write::Upsert,
+        )
+        .unwrap();
     }
+
+    /// The stored object, with its resourceVersion.
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .objects
+            .get(&(kind, namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+}
+
+/// How a write treats an object that exists: as the API's POST (409), PUT (404 when missing,
+/// 409 when the resourceVersion it read is not the stored one), or a test's set-up.
+#[derive(PartialEq)]
+enum Write {
+    Create,
+    Replace,
+    Upsert,
+}
+
+fn store(
+    state: &Mutex<State>,
+    events: &broadcast::Sender<Event>,
+    kind: Kind,
+    namespace: &str,
+    mut object: Value,
+    write: Write,
+) -> Result<Value, (u16, String)> {
+    let mut state = state.lock();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty() {
+        return Err((422, "metadata.name is required".into()));
+    }
+    let key = (kind, namespace.to_string(), name.clone());
+    let existing = state.objects.get(&key);
+    match (&write, existing) {
+        (Write::Create, Some(_)) => {
+            return Err((409, format!("{} {name:?} already exists", kind.name())))
+        }
+        (Write::Replace, None) => return Err((404, format!("{} {name:?} not found", kind.name()))),
+        (Write::Replace, Some(old)) => {
+            let sent = object["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            if !sent.is_empty()
+                && sent
+                    != old["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap_or_default()
+            {
+                return Err((
+                    409,
+                    format!("the object has been modified; {sent} is not the latest"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    let r#type = if existing.is_some() {
+        "MODIFIED"
+    } else {
+        "ADDED"
+    };
+    state.version += 1;
+    object["apiVersion"] = json!(kind.api_version());
+    object["kind"] = json!(kind.name());
+    if kind.namespaced() {
+        object["metadata"]["namespace"] = json!(namespace);
+    }
+    object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+    state.objects.insert(key, object.clone());
+    record(&mut state, events, kind, namespace, r#type, object.clone());
+    Ok(object)
+}
+
+fn remove(
+    state: &Mutex<State>,
+    events: &broadcast::Sender<Event>,
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+) {
+    let mut state = state.lock();
+    let Some(mut object) = state
+        .objects
+        .remove(&(kind, namespace.to_string(), name.to_string()))
+    else {
+        return;
+    };
+    state.version += 1;
+    object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+    record(&mut state, events, kind, namespace, "DELETED", object);
+}
+
+fn record(
+    state: &mut State,
+    events: &broadcast::Sender<Event>,
+    kind: Kind,
+    namespace: &str,
+    r#type: &'static str,
+    object: Value,
+) {
+    let event = Event {
+        version: state.version,
+        kind,
+        namespace: namespace.to_string(),
+        r#type,
+        object,
+    };
+    state.history.push(event.clone());
+    let _ = events.send(event);
 }
 
 impl Drop for KubeApi {
@@ -249,7 +392,10 @@ impl Drop for KubeApi {
 /// What a request asks for.
 struct Query {
     kind: Kind,
-    namespace: String,
+    /// None: every namespace (or a cluster-scoped kind).
+    namespace: Option<String>,
+    /// One object (GET, PUT), not a list.
+    name: Option<String>,
     metadata_only: bool,
     watch: bool,
     from: Option<u64>,
@@ -259,17 +405,24 @@ struct Query {
 
 fn parse(target: &str, accept: &str) -> Option<Query> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (kind, namespace) = match parts.as_slice() {
-        ["apis", "discovery.k8s.io", "v1", "namespaces", ns, "endpointslices"] => {
-            (Kind::EndpointSlice, ns)
+    let path = path.trim_matches('/');
+    let (kind, namespace, name) = KINDS.iter().find_map(|(kind, _, _, prefix, plural, _)| {
+        let rest = path.strip_prefix(prefix)?.trim_start_matches('/');
+        let parts: Vec<&str> = rest.split('/').collect();
+        match parts.as_slice() {
+            ["namespaces", ns, p] if p == plural => Some((*kind, Some(ns.to_string()), None)),
+            ["namespaces", ns, p, name] if p == plural => {
+                Some((*kind, Some(ns.to_string()), Some(name.to_string())))
+            }
+            [p] if p == plural => Some((*kind, None, None)),
+            [p, name] if p == plural => Some((*kind, None, Some(name.to_string()))),
+            _ => None,
         }
-        ["api", "v1", "namespaces", ns, "pods"] => (Kind::Pod, ns),
-        _ => return None,
-    };
+    })?;
     let mut q = Query {
         kind,
-        namespace: namespace.to_string(),
+        namespace,
+        name,
         metadata_only: accept.contains("as=PartialObjectMetadata"),
         watch: false,
         from: None,
@@ -297,7 +450,7 @@ fn parse(target: &str, accept: &str) -> Option<Query> {
 impl Query {
     fn matches(&self, kind: Kind, namespace: &str, object: &Value) -> bool {
         kind == self.kind
-            && namespace == self.namespace
+            && self.namespace.as_deref().is_none_or(|ns| ns == namespace)
             && self
                 .selector
                 .iter()
@@ -336,23 +489,104 @@ async fn connection(
         buf.drain(..head_end);
         let mut lines = head.split("\r\n");
         let request_line = lines.next().unwrap_or_default().to_string();
-        let accept = lines
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.eq_ignore_ascii_case("accept"))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default();
+        let header = |name: &str| {
+            head.split("\r\n")
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let accept = header("accept");
+        let body_len: usize = header("content-length").parse().unwrap_or(0);
+        while buf.len() < body_len {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf.drain(..body_len).collect();
         let mut words = request_line.split(' ');
         let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         state.lock().requests.push(format!("{method} {target}"));
-        let Some(query) = parse(target, &accept).filter(|_| method == "GET") else {
-            let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                              "status": "Failure", "reason": "NotFound", "code": 404,
-                              "message": format!("the stand-in does not serve {target}")});
+        let status = |code: u16, reason: &str, message: String| {
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "reason": reason, "code": code, "message": message})
+        };
+        let Some(query) = parse(target, &accept) else {
+            let body = status(
+                404,
+                "NotFound",
+                format!("the stand-in does not serve {target}"),
+            );
             if respond(&mut stream, 404, &body).await.is_err() {
                 return;
             }
             continue;
         };
+        let namespace = query.namespace.clone().unwrap_or_default();
+        let answer = match (method, &query.name) {
+            ("GET", Some(name)) => {
+                let found = state
+                    .lock()
+                    .objects
+                    .get(&(query.kind, namespace.clone(), name.clone()))
+                    .cloned();
+                Some(found.map_or_else(
+                    || {
+                        (
+                            404,
+                            status(
+                                404,
+                                "NotFound",
+                                format!("{} {name:?} not found", query.kind.name()),
+                            ),
+                        )
+                    },
+                    |o| (200, o),
+                ))
+            }
+            ("POST" | "PUT", _) => {
+                let write = if method == "POST" {
+                    Write::Create
+                } else {
+                    Write::Replace
+                };
+                let answer = serde_json::from_slice::<Value>(&body)
+                    .map_err(|e| (400, e.to_string()))
+                    .and_then(|object| {
+                        store(&state, &events, query.kind, &namespace, object, write)
+                    });
+                Some(match answer {
+                    Ok(object) => (if method == "POST" { 201 } else { 200 }, object),
+                    Err((code, message)) => {
+                        let reason = match code {
+                            409 => {
+                                if method == "POST" {
+                                    "AlreadyExists"
+                                } else {
+                                    "Conflict"
+                                }
+                            }
+                            404 => "NotFound",
+                            _ => "Invalid",
+                        };
+                        (code, status(code, reason, message))
+                    }
+                })
+            }
+            ("GET", None) => None,
+            _ => Some((
+                405,
+                status(405, "MethodNotAllowed", format!("{method} {target}")),
+            )),
+        };
+        if let Some((code, body)) = answer {
+            if respond(&mut stream, code, &body).await.is_err() {
+                return;
+            }
+            continue;
+        }
         if query.watch {
             watch(stream, query, state, events.subscribe()).await;
             return;
@@ -368,12 +602,12 @@ async fn connection(
             (state.version, items)
         };
         let list_kind = if query.metadata_only {
-            ("PartialObjectMetadataList", "meta.k8s.io/v1")
+            ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1")
         } else {
-            match query.kind {
-                Kind::EndpointSlice => ("EndpointSliceList", "discovery.k8s.io/v1"),
-                Kind::Pod => ("PodList", "v1"),
-            }
+            (
+                format!("{}List", query.kind.name()),
+                query.kind.api_version(),
+            )
         };
         let body = json!({"kind": list_kind.0, "apiVersion": list_kind.1,
                           "metadata": {"resourceVersion": version.to_string()}, "items": items});

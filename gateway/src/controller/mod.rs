@@ -1,0 +1,239 @@
+//! `tidegate ingress-controller`: the control-plane process that turns a cluster's Ingresses
+//! into the config the gateways serve.
+//!
+//! Where each part runs, and why: the controller — one leader among its replicas (a Lease,
+//! `lease.rs`) — watches the Ingresses of its class, the IngressClasses and the Services
+//! (for port names), translates them with the importer's translation (`crate::ingress`),
+//! checks the result with the gateway's own compile step, and writes it into a ConfigMap.
+//! The gateways mount that ConfigMap as their config directory and apply a change as any
+//! config change — no restart, no reload, no tunnel touched unless its own route or pod went
+//! — and find the pods themselves (pod discovery). So fifty gateways do not each translate
+//! the whole cluster, and none needs to read Ingresses or Secrets.
+//!
+//! A translation the gateway would refuse is never written: the old config keeps serving
+//! and the error is logged. The report of what is not translated is written beside the
+//! config (`report.txt` in the same ConfigMap), so `kubectl get cm -o yaml` shows it.
+
+mod lease;
+
+use crate::config::KubernetesConfig;
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::api::{ObjectMeta, PostParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Api;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The key of the ConfigMap the gateways read their config from.
+pub const CONFIG_KEY: &str = "tidegate.toml";
+/// The key of the translation's report.
+pub const REPORT_KEY: &str = "report.txt";
+
+pub struct Options {
+    /// The API server (an empty `[kubernetes]`: in the cluster).
+    pub kubernetes: KubernetesConfig,
+    /// Where the ConfigMap and the Lease are.
+    pub namespace: String,
+    pub config_map: String,
+    /// The gateways' own sections (`[server]`, `[admin]`, …), put before the translation.
+    pub base: String,
+    pub ingress_class: String,
+    pub tls_dir: String,
+    /// This replica's name in the Lease (the pod name).
+    pub identity: String,
+    pub lease_duration: Duration,
+}
+
+/// What the watches know, kept current by kube's reflectors.
+struct Cluster {
+    ingresses: Store<Ingress>,
+    classes: Store<IngressClass>,
+    services: Store<Service>,
+    changed: Arc<Notify>,
+}
+
+fn follow<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (reader, writer) = reflector::store();
+    let stream =
+        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    tokio::spawn(async move {
+        futures_util::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            if let Err(e) = event {
+                log::warn!("ingress-controller: watch: {e} (retrying)");
+                continue;
+            }
+            changed.notify_one();
+        }
+    });
+    reader
+}
+
+impl Cluster {
+    fn watch(client: &kube::Client) -> Cluster {
+        let changed = Arc::new(Notify::new());
+        Cluster {
+            ingresses: follow(Api::all(client.clone()), changed.clone()),
+            classes: follow(Api::all(client.clone()), changed.clone()),
+            services: follow(Api::all(client.clone()), changed.clone()),
+            changed,
+        }
+    }
+
+    async fn ready(&self) {
+        let _ = self.ingresses.wait_until_ready().await;
+        let _ = self.classes.wait_until_ready().await;
+        let _ = self.services.wait_until_ready().await;
+    }
+
+    fn objects(&self) -> crate::ingress::objects::Objects {
+        crate::ingress::objects::Objects {
+            ingresses: owned(self.ingresses.state()),
+            classes: owned(self.classes.state()),
+            services: owned(self.services.state()),
+            others: Vec::new(),
+        }
+    }
+}
+
+fn owned<K: Clone>(objects: Vec<Arc<K>>) -> Vec<K> {
+    objects.into_iter().map(|o| (*o).clone()).collect()
+}
+
+/// The whole config text for the cluster's current state, checked as the gateways will
+/// compile it; Err: why it would be refused.
+fn translate(cluster: &Cluster, options: &Options) -> Result<(String, String), String> {
+    let import_options = crate::ingress::Options {
+        class: Some(options.ingress_class.clone()),
+        tls_dir: options.tls_dir.clone(),
+        // The gateways' own sections may set the API server already (the Helm chart does).
+        kubernetes_section: !options.base.lines().any(|l| l.trim() == "[kubernetes]"),
+    };
+    let imported = crate::ingress::translate_all(
+        &cluster.objects(),
+        &import_options,
+        &format!("the Ingresses of class {:?}", options.ingress_class),
+    );
+    let text = format!("{}\n{}", options.base.trim_end(), imported.config);
+    let source = crate::config::Source::new("translated Ingresses", &text);
+    crate::snapshot::Snapshot::check(source).map_err(|e| e.to_string())?;
+    Ok((
+        text,
+        imported.report.render(imported.routes, imported.services),
+    ))
+}
+
+/// Writes the config and report into the ConfigMap when they differ from what it holds.
+/// Returns whether it wrote.
+async fn publish(
+    api: &Api<ConfigMap>,
+    name: &str,
+    text: &str,
+    report: &str,
+) -> Result<bool, String> {
+    let current = api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("configmap {name}: {e}"))?;
+    let data: BTreeMap<String, String> = [
+        (CONFIG_KEY.to_string(), text.to_string()),
+        (REPORT_KEY.to_string(), report.to_string()),
+    ]
+    .into();
+    let result = match current {
+        Some(cm) if cm.data.as_ref() == Some(&data) => return Ok(false),
+        Some(mut cm) => {
+            cm.data = Some(data);
+            api.replace(name, &PostParams::default(), &cm).await
+        }
+        None => {
+            let cm = ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    ..ObjectMeta::default()
+                },
+                data: Some(data),
+                ..ConfigMap::default()
+            };
+            api.create(&PostParams::default(), &cm).await
+        }
+    };
+    result
+        .map(|_| true)
+        .map_err(|e| format!("configmap {name}: {e}"))
+}
+
+/// Runs until the process is stopped.
+pub async fn run(options: Options) -> Result<(), String> {
+    let client = crate::kubernetes::client(&options.kubernetes)?;
+    let election = lease::Election::new(
+        client.clone(),
+        &options.namespace,
+        "tidegate-ingress-controller",
+        &options.identity,
+        options.lease_duration,
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &options.namespace);
+    let cluster = Cluster::watch(&client);
+    cluster.ready().await;
+    log::info!(
+        "ingress-controller: watching Ingresses of class {:?}",
+        options.ingress_class
+    );
+    let mut leading = false;
+    let mut ticker = tokio::time::interval(election.period());
+    let mut pending = true;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let now = match election.round().await {
+                    Ok(held) => held,
+                    Err(e) => {
+                        log::warn!("ingress-controller: {e}");
+                        false
+                    }
+                };
+                if now != leading {
+                    log::info!("ingress-controller: {} the leader", if now { "now" } else { "no longer" });
+                    leading = now;
+                    pending = true;
+                }
+            }
+            _ = cluster.changed.notified() => {
+                // Changes come in bursts (a `kubectl apply` of many objects): one translation.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                pending = true;
+            }
+        }
+        if !(pending && leading) {
+            continue;
+        }
+        pending = false;
+        match translate(&cluster, &options) {
+            Ok((text, report)) => match publish(&config_maps, &options.config_map, &text, &report).await {
+                Ok(true) => log::info!("ingress-controller: config written to {}/{}:\n{report}", options.namespace, options.config_map),
+                Ok(false) => {}
+                Err(e) => {
+                    log::warn!("ingress-controller: {e} (tried again on the next change or round)");
+                    pending = true;
+                }
+            },
+            Err(e) => log::error!("ingress-controller: the translation would be refused by the gateways, so the config stays as it is:\n{e}"),
+        }
+    }
+}
