@@ -54,6 +54,7 @@ EVERYTHING = {
     "kind": "DaemonSet",
     "config": TLS_CONFIG + "\n" + POD_DISCOVERY_CONFIG,
     "discovery": {"namespaces": ["chat", "support"]},
+    "controller": {"enabled": True, "defaultClass": True},
     "proxyProtocol": True,
     "trustedProxies": ["10.0.0.0/8", "192.168.1.7"],
     "tlsSecrets": ["shop-example-com"],
@@ -85,7 +86,12 @@ def render(values=None):
 
 
 def workload(objects):
-    found = [o for (kind, _), o in objects.items() if kind in ("Deployment", "DaemonSet")]
+    found = [
+        o
+        for (kind, _), o in objects.items()
+        if kind in ("Deployment", "DaemonSet")
+        and o["metadata"]["labels"]["app.kubernetes.io/component"] == "gateway"
+    ]
     assert len(found) == 1, found
     return found[0]
 
@@ -116,6 +122,7 @@ class Chart(unittest.TestCase):
                 {"trustedProxies": ["everyone"]},
                 {"replica": 3},
                 {"discovery": {"namespaces": ["Chat_NS"]}},
+                {"controller": {"enabled": True, "replicas": 0}},
             ):
                 with self.subTest(values=bad), self.assertRaises(helm.HelmError):
                     chart.validate_schema(bad)
@@ -128,8 +135,13 @@ class Chart(unittest.TestCase):
         )
         os.rename(f"{certs}/shop.example.com.pem", f"{certs}/tls.crt")
         os.rename(f"{certs}/shop.example.com.key", f"{certs}/tls.key")
-        for values in ({}, EVERYTHING):
-            config = render(values)[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"]
+        for values in ({}, {"controller": {"enabled": True}}, EVERYTHING):
+            objects = render(values)
+            config = objects[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"]
+            # With the controller, the gateways start on the routes ConfigMap's first
+            # content (the base alone) until the controller writes its translation.
+            if ("ConfigMap", "edge-tidegate-routes") in objects:
+                self.assertEqual(objects[("ConfigMap", "edge-tidegate-routes")]["data"]["tidegate.toml"], config)
             with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
                 f.write(config.replace(CERT_DIR, certs))
                 f.flush()
@@ -197,10 +209,14 @@ class Chart(unittest.TestCase):
         objects = render(EVERYTHING)
         pod = workload(objects)["spec"]["template"]["spec"]
         self.assertTrue(pod["automountServiceAccountToken"])
-        self.assertFalse([k for k in objects if k[0] in ("ClusterRole", "ClusterRoleBinding")])
+        # No cluster-wide grant for the gateways (the controller's is its own, tested below).
+        cluster_wide = [k for k in objects if k[0] in ("ClusterRole", "ClusterRoleBinding")]
+        self.assertFalse([k for k in cluster_wide if not k[1].endswith("-controller")], cluster_wide)
         self.assertFalse(objects[("ServiceAccount", "edge-tidegate")]["automountServiceAccountToken"])
-        roles = [o for (kind, _), o in objects.items() if kind == "Role"]
-        bindings = [o for (kind, _), o in objects.items() if kind == "RoleBinding"]
+        roles = [o for (kind, name), o in objects.items() if kind == "Role" and name.endswith("-discovery")]
+        bindings = [
+            o for (kind, name), o in objects.items() if kind == "RoleBinding" and name.endswith("-discovery")
+        ]
         # render() keys by kind and name, so same-named objects of two namespaces collapse:
         # count them from the manifests instead.
         with helm.Chart.load(CHART) as chart:
@@ -208,10 +224,11 @@ class Chart(unittest.TestCase):
         docs = [
             d for path, t in text.items() if path.endswith(".yaml") for d in yaml.safe_load_all(t) if d
         ]
-        namespaces = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")
+        discovery = [d for d in docs if d["metadata"]["name"].endswith("-discovery")]
+        namespaces = sorted(d["metadata"]["namespace"] for d in discovery if d["kind"] == "Role")
         self.assertEqual(namespaces, ["chat", "support"])
         self.assertEqual(
-            sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"),
+            sorted(d["metadata"]["namespace"] for d in discovery if d["kind"] == "RoleBinding"),
             ["chat", "support"],
         )
         for role in roles:
@@ -236,6 +253,44 @@ class Chart(unittest.TestCase):
         config = render(values)[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"]
         self.assertEqual(config.count("[kubernetes]"), 1, config)
         self.assertNotIn("cache_dir", config)
+
+    def test_the_ingress_controller_reads_the_cluster_and_writes_only_its_own_config(self):
+        self.assertNotIn(("Deployment", "edge-tidegate-controller"), render())
+        objects = render(EVERYTHING)
+        controller = objects[("Deployment", "edge-tidegate-controller")]
+        pod = controller["spec"]["template"]["spec"]
+        args = pod["containers"][0]["args"]
+        self.assertEqual(args[0], "ingress-controller")
+        self.assertIn("--config-map=edge-tidegate-routes", args)
+        self.assertIn("--ingress-class=tidegate", args)
+        self.assertIn("--base=/etc/tidegate/base/tidegate.toml", args)
+        base = [v for v in pod["volumes"] if v["name"] == "base"][0]
+        self.assertEqual(base["configMap"]["name"], "edge-tidegate")
+        # Its pods are not the gateways' (the Service and the PDB select gateways only).
+        gateway_selector = workload(objects)["spec"]["selector"]["matchLabels"]
+        labels = controller["spec"]["template"]["metadata"]["labels"]
+        self.assertFalse(set(gateway_selector.items()) <= set(labels.items()))
+        # The gateways mount the controller's ConfigMap.
+        volume = [v for v in workload(objects)["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"][0]
+        self.assertEqual(volume["configMap"]["name"], "edge-tidegate-routes")
+        # Least privilege: read-only cluster-wide, writes limited to its ConfigMap and Lease.
+        cluster = objects[("ClusterRole", "edge-tidegate-controller")]
+        for rule in cluster["rules"]:
+            self.assertEqual(rule["verbs"], ["get", "list", "watch"], rule)
+            self.assertNotIn("secrets", rule["resources"])
+        role = objects[("Role", "edge-tidegate-controller")]
+        for rule in role["rules"]:
+            if rule["verbs"] != ["create"]:
+                self.assertTrue(rule.get("resourceNames"), rule)
+            self.assertTrue(set(rule["resources"]) <= {"configmaps", "leases"}, rule)
+        ingress_class = objects[("IngressClass", "tidegate")]
+        self.assertEqual(ingress_class["spec"]["controller"], "tidegate.io/ingress-controller")
+        self.assertEqual(
+            ingress_class["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"], "true"
+        )
+        sc = pod["containers"][0]["securityContext"]
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
 
     def test_the_service_keeps_client_addresses_and_the_pdb_covers_the_pods(self):
         for values in ({}, EVERYTHING):
