@@ -144,7 +144,7 @@ fn compile_services(
             (None, Some(b)) => lasting
                 .discovery
                 .kubernetes
-                .current(&b.get_ref().key(), kubernetes),
+                .current_of(&b.get_ref().keys(), kubernetes),
             (None, None) => None,
         };
         let discovered = discovered.as_ref().map(|(v, e)| (*v, e.as_slice()));

@@ -192,7 +192,9 @@ async fn the_imported_config_routes_as_the_ingresses_did() {
     let next = Upstream::start("chat-next").await;
     let shop_api = Upstream::start("api").await;
     let console = Upstream::start("console").await;
+    let api_next = Upstream::start("api-next").await;
     for (service, port_name, upstream) in [
+        ("api-next", "web", &api_next),
         ("chat", "http", &chat),
         ("chat-next", "http", &next),
         ("api", "web", &shop_api),
@@ -242,7 +244,9 @@ async fn the_imported_config_routes_as_the_ingresses_did() {
             None,
             "api /api/orders?id=3",
         ),
-        ("shop.example.com", "/exact", None, "api /exact"),
+        // A canary by weight (100 of 100 here, so the answer is certain): the main route
+        // goes to a service bound to both Services, split by their name.
+        ("shop.example.com", "/exact", None, "api-next /exact"),
         ("shop.example.com", "/exact/more", None, "404"),
         // Another host: nothing of shop's.
         ("other.example.com", "/ws", None, "404"),

@@ -324,3 +324,59 @@ async fn a_gateway_restarted_during_an_outage_serves_the_pods_it_cached() {
         "{status}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_bound_to_two_kubernetes_services_splits_between_them_by_weight() {
+    let api = KubeApi::start().await;
+    let (stable, canary) = (
+        Upstream::start("stable").await,
+        Upstream::start("canary").await,
+    );
+    for (service, upstream) in [("chat", &stable), ("chat-next", &canary)] {
+        let pod = format!("{service}-1");
+        api.put_pod("chat", &pod, json!({"app": service}));
+        api.put_slice(
+            "chat",
+            &format!("{service}-abc"),
+            service,
+            ("http", upstream.addr.port()),
+            &[("127.0.0.1", &pod, true, false)],
+        );
+    }
+    let gw = Gateway::start(&format!(
+        "[kubernetes]\napi_server = \"{}\"\n[[services]]\nname = \"chat\"\nkubernetes = [{{ namespace = \"chat\", service = \"chat\", port = \"http\" }}, {{ namespace = \"chat\", service = \"chat-next\", port = \"http\" }}]\n[[routes]]\nname = \"r\"\npath = \"/\"\nservice = \"chat\"\nsplit = [{{ labels = {{ \"kubernetes.io/service-name\" = \"chat\" }}, weight = 80 }}, {{ labels = {{ \"kubernetes.io/service-name\" = \"chat-next\" }}, weight = 20 }}]\n",
+        api.url()
+    ));
+    let http = client();
+    let mut canary_hits = 0;
+    for _ in 0..1000 {
+        match who(&http, &gw.url("/x")).await.as_str() {
+            "canary" => canary_hits += 1,
+            "stable" => {}
+            other => panic!("unexpected answer {other}:\n{}", gw.stderr()),
+        }
+    }
+    println!("80/20 between two Services: canary {canary_hits} of 1000");
+    assert!(
+        (150..=250).contains(&canary_hits),
+        "canary {canary_hits} of 1000 (want 200 ± 50)"
+    );
+    // One Service's change leaves the other's endpoints in place.
+    api.delete(Kind::EndpointSlice, "chat", "chat-next-abc");
+    let only_stable = eventually(Duration::from_secs(5), || async {
+        let resp = http
+            .get(gw.url("/x"))
+            .header("x-tidegate-subset", "kubernetes.io/service-name=chat")
+            .send()
+            .await
+            .unwrap();
+        resp.status() == 200 && resp.headers()["x-upstream"] == "stable"
+    })
+    .await;
+    assert!(only_stable, "{}", gw.stderr());
+    let status = gw.config_status().await;
+    assert_eq!(
+        status["kubernetes"]["services"]["chat/chat-next:http"]["endpoints"], 0,
+        "{status}"
+    );
+}

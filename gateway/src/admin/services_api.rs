@@ -41,7 +41,7 @@ pub fn list(gateway: &Gateway) -> Response<Vec<u8>> {
                 "name": name,
                 "source": if service.nacos.is_some() {
                     "nacos"
-                } else if service.kubernetes.is_some() {
+                } else if !service.kubernetes.is_empty() {
                     "kubernetes"
                 } else if service.dns.is_some() {
                     "dns"

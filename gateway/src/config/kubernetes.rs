@@ -123,6 +123,44 @@ impl KubernetesBinding {
     }
 }
 
+/// `kubernetes = { … }` or `kubernetes = [{ … }, { … }]`: a service's endpoints from one
+/// Kubernetes Service, or from several together (every endpoint carries the label
+/// `kubernetes.io/service-name`, so a route's `split` can weigh the Services against each
+/// other: a canary by weight).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KubernetesBindings {
+    One(KubernetesBinding),
+    Many(Vec<KubernetesBinding>),
+}
+
+impl KubernetesBindings {
+    pub fn list(&self) -> &[KubernetesBinding] {
+        match self {
+            KubernetesBindings::One(b) => std::slice::from_ref(b),
+            KubernetesBindings::Many(v) => v,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.list().is_empty() {
+            return Err("kubernetes = [] binds no Service".into());
+        }
+        let mut keys = std::collections::HashSet::new();
+        for binding in self.list() {
+            binding.validate()?;
+            if !keys.insert(binding.key()) {
+                return Err(format!("kubernetes binds {} twice", binding.key()));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn keys(&self) -> Vec<KubeKey> {
+        self.list().iter().map(KubernetesBinding::key).collect()
+    }
+}
+
 /// One watched endpoint list: a Service's port. Gateway services bound the same way share it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KubeKey {

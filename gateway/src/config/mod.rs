@@ -28,7 +28,7 @@ pub use dns::{DnsConfig, EndpointAddr};
 pub use edge::{EdgeConfig, EscapedSlashes};
 pub use error::{line_column, ConfigError, ConfigErrors, Problems};
 pub use identity::{IdentityConfig, IdentityHeaders};
-pub use kubernetes::{KubeKey, KubernetesBinding, KubernetesConfig, PortRef};
+pub use kubernetes::{KubeKey, KubernetesBinding, KubernetesBindings, KubernetesConfig, PortRef};
 pub use nacos::{NacosBinding, NacosConfig, RegisterConfig, ServiceKey};
 pub use plugins::PluginTables;
 pub use routes::{RedirectConfig, RespondConfig, RouteConfig, SplitConfig, TunnelPolicy, METHODS};

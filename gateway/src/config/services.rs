@@ -39,8 +39,9 @@ pub struct ServiceConfig {
     /// `nacos = { service = "chat-svc", group = "DEFAULT_GROUP", clusters = ["a"] }`.
     pub nacos: Option<Spanned<super::NacosBinding>>,
     /// Endpoints from a Kubernetes Service's EndpointSlices (its ready pods) instead:
-    /// `kubernetes = { namespace = "chat", service = "chat-svc", port = "http" }`.
-    pub kubernetes: Option<Spanned<super::KubernetesBinding>>,
+    /// `kubernetes = { namespace = "chat", service = "chat-svc", port = "http" }`, or from
+    /// several Services: `kubernetes = [{ … }, { … }]`.
+    pub kubernetes: Option<Spanned<super::KubernetesBindings>>,
     /// How endpoints are spoken to: `http` (HTTP/1.1, the default), `https` (over TLS),
     /// `grpc` (HTTP/2 with prior knowledge) or `grpcs` (HTTP/2 over TLS).
     #[serde(default)]

@@ -76,6 +76,10 @@ fn kubernetes_bindings_are_checked_with_positions() {
         e[2].starts_with("8:14: kubernetes service \"Chat_Svc\" is not a valid Service name"),
         "{e:?}"
     );
+    let e = errors("[kubernetes]\n[[services]]\nname = \"s\"\nkubernetes = [{ service = \"a\" }, { service = \"a\" }]\n");
+    assert!(e[0].contains("binds default/a twice"), "{e:?}");
+    let e = errors("[kubernetes]\n[[services]]\nname = \"s\"\nkubernetes = []\n");
+    assert!(e[0].contains("binds no Service"), "{e:?}");
     // An empty section is "in the cluster"; a port by name or number.
     for port in ["\"http\"", "8080"] {
         let text = format!("[kubernetes]\n[[services]]\nname = \"s\"\nkubernetes = {{ service = \"chat\", port = {port} }}\n");

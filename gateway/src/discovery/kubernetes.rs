@@ -97,6 +97,29 @@ impl Pods {
         Some((entry.version, entry.endpoints.clone()))
     }
 
+    /// The endpoints of a service bound to `keys` (several Kubernetes Services together):
+    /// the lists known of each, one after the other, under the sum of their versions (which
+    /// grows with a change of any of them). None when nothing is known of any.
+    pub fn current_of(
+        &self,
+        keys: &[KubeKey],
+        config: Option<&KubernetesConfig>,
+    ) -> Option<(u64, Arc<Vec<EndpointSpec>>)> {
+        if let [key] = keys {
+            return self.current(key, config);
+        }
+        let known: Vec<(u64, Arc<Vec<EndpointSpec>>)> = keys
+            .iter()
+            .filter_map(|k| self.current(k, config))
+            .collect();
+        if known.is_empty() {
+            return None;
+        }
+        let version = known.iter().map(|(v, _)| v).sum();
+        let endpoints = known.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
+        Some((version, Arc::new(endpoints)))
+    }
+
     /// The API server's state of `key`: when it differs from what is known, every service of
     /// `services` (the serving snapshot's) bound to `key` gets the new endpoints in place,
     /// and the list is saved to the cache directory. Returns whether anything changed.
@@ -108,7 +131,7 @@ impl Pods {
         states: &EndpointStates,
     ) -> bool {
         let _in_order = self.push_lock.lock();
-        let (version, endpoints) = {
+        let endpoints = {
             let mut entries = self.entries.lock();
             if let Some(e) = entries.get_mut(key) {
                 e.kept_because = None;
@@ -129,14 +152,16 @@ impl Pods {
                     changed_at: SystemTime::now(),
                 },
             );
-            (version, endpoints)
+            endpoints
         };
         if let Some(dir) = self.cache_dir.lock().clone() {
             cache::save_endpoints(&cache_path(&dir, key), &key.to_string(), &endpoints);
         }
         for service in services {
-            if service.kubernetes.as_ref() == Some(key) {
-                service.replace_members(version, &endpoints, states);
+            if service.kubernetes.contains(key) {
+                if let Some((version, all)) = self.current_of(&service.kubernetes, None) {
+                    service.replace_members(version, &all, states);
+                }
             }
         }
         states.retain_used();
@@ -166,10 +191,10 @@ impl Pods {
         let _in_order = self.push_lock.lock();
         self.configure(config);
         for service in services {
-            let Some(key) = &service.kubernetes else {
+            if service.kubernetes.is_empty() {
                 continue;
-            };
-            if let Some((version, endpoints)) = self.current(key, config) {
+            }
+            if let Some((version, endpoints)) = self.current_of(&service.kubernetes, config) {
                 if service.members().version != version {
                     service.replace_members(version, &endpoints, states);
                 }

@@ -14,6 +14,8 @@ pub const SUPPORTED: &[&str] = &[
     "canary",
     "canary-by-header",
     "canary-by-header-value",
+    "canary-weight",
+    "canary-weight-total",
     "proxy-read-timeout",
     "proxy-send-timeout",
     "proxy-connect-timeout",
@@ -50,6 +52,8 @@ pub const SUPPORTED: &[&str] = &[
 pub struct Canary {
     /// `(header, value)`: requests with this header value go to the canary.
     pub by_header: Option<(String, String)>,
+    /// `(canary-weight, canary-weight-total)`.
+    pub weight: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -184,11 +188,23 @@ pub fn read(annotations: &BTreeMap<String, String>, object: &str, report: &mut R
                 name,
                 "routes do not match on cookies; use canary-by-header, or one Service over both versions and a split by pod label".into(),
             ),
-            "canary-weight" | "canary-weight-total" => note(
-                Unsupported,
-                name,
-                "a weighted split is between label subsets of one service: select both Deployments with one Service and split by pod label (stage = blue/green)".into(),
-            ),
+            "canary-weight" => {
+                let total = get("canary-weight-total")
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(100);
+                match (v.trim().parse::<u32>(), s.canary.as_mut()) {
+                    (Ok(w), Some(c)) if w <= total => {
+                        c.weight = Some((w, total));
+                        note(
+                            Maps,
+                            name,
+                            format!("the main routes of the same host and path go to a service bound to both Services, split {}/{w} by kubernetes.io/service-name", total - w),
+                        );
+                    }
+                    _ => note(Unsupported, name, format!("{v:?}: a weight from 0 to canary-weight-total on a canary Ingress")),
+                }
+            }
+            "canary-weight-total" => note(Maps, name, "the split's total".into()),
             "proxy-read-timeout" => {
                 s.read_timeout_s = v.trim().parse().ok();
                 note(

@@ -29,7 +29,7 @@ pub use report::{Report, Verdict};
 use crate::config::PortRef;
 use annotations::Settings;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
-use model::{Model, RouteOut, ServiceOut};
+use model::{Binding, Model, RouteOut, ServiceOut};
 use objects::Objects;
 use report::Verdict::{Differs, Maps, Unsupported};
 use toml_edit::{value, Array, Table};
@@ -90,6 +90,13 @@ pub fn translate_all(objects: &Objects, options: &Options, from: &str) -> Import
         report.ingresses += 1;
         translate(ingress, objects, options, &mut model, &mut report);
     }
+    // A main service whose routes all went to a canary's combined service is left unused.
+    let used: std::collections::HashSet<String> = model
+        .routes
+        .iter()
+        .filter_map(|r| r.service.clone())
+        .collect();
+    model.services.retain(|name, _| used.contains(name));
     let header = format!(
         "# Translated by Tidegate from {from}.\n# Check it with `tidegate check`; the report of what differs came with it.\n\n"
     );
@@ -183,9 +190,15 @@ fn translate(
         );
         return;
     };
-    // A canary that only weighs or reads a cookie makes no route (reported with its
-    // annotation); one by header makes header routes to its own backends.
+    // A canary by header makes header routes to its own backends; one by weight joins its
+    // backends to the main routes of the same host and path, weighed by a split; one that
+    // only reads a cookie makes nothing (reported with its annotation).
     let canary_header = settings.canary.as_ref().map(|c| c.by_header.clone());
+    if let Some(weight) = settings.canary.as_ref().and_then(|c| c.weight) {
+        weigh_canary(
+            spec, weight, namespace, &settings, objects, &id, model, report,
+        );
+    }
     if let Some(None) = canary_header {
         return;
     }
@@ -294,6 +307,89 @@ fn translate(
         }
     }
     model.routes.extend(routes);
+}
+
+/// A canary by weight: every main route with the canary's host and path (and no header of
+/// its own) goes to a service bound to both Kubernetes Services, split by their name.
+#[allow(clippy::too_many_arguments)]
+fn weigh_canary(
+    spec: &k8s_openapi::api::networking::v1::IngressSpec,
+    (weight, total): (u32, u32),
+    namespace: &str,
+    settings: &Settings,
+    objects: &Objects,
+    id: &str,
+    model: &mut Model,
+    report: &mut Report,
+) {
+    let mut joined = 0;
+    for rule in spec.rules.as_deref().unwrap_or_default() {
+        let Some(http) = &rule.http else { continue };
+        for path in &http.paths {
+            let Some(canary) = backend_service(
+                &path.backend,
+                namespace,
+                settings,
+                objects,
+                id,
+                model,
+                report,
+            ) else {
+                continue;
+            };
+            let Some(canary_binding) = model.services.get(&canary).map(|s| s.bindings[0].clone())
+            else {
+                continue;
+            };
+            let text = path.path.as_deref().unwrap_or("/");
+            let prefix = text.trim_end_matches('/');
+            let patterns = [
+                format!("={prefix}"),
+                format!("{prefix}/"),
+                text.to_string(),
+                format!("={text}"),
+            ];
+            let host: Vec<String> = rule.host.iter().cloned().collect();
+            let targets: Vec<usize> = model
+                .routes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.hosts == host && r.headers.is_empty() && r.split.is_empty())
+                .filter(|(_, r)| patterns.contains(&r.path))
+                .map(|(i, _)| i)
+                .collect();
+            for i in targets {
+                let Some(main_name) = model.routes[i].service.clone() else {
+                    continue;
+                };
+                let Some(main) = model.services.get(&main_name).cloned() else {
+                    continue;
+                };
+                let mut both = main.clone();
+                both.bindings.push(canary_binding.clone());
+                let main_service = main.bindings[0].service.clone();
+                let name = model.add_service(
+                    &format!("{main_name}-with-{}", canary_binding.service),
+                    both,
+                );
+                let route = &mut model.routes[i];
+                route.service = Some(name);
+                route.split = vec![
+                    (main_service, total.saturating_sub(weight)),
+                    (canary_binding.service.clone(), weight),
+                ];
+                joined += 1;
+            }
+        }
+    }
+    if joined == 0 {
+        report.add(
+            Unsupported,
+            id,
+            "canary-weight",
+            "no main Ingress routes the same host and path: nothing to weigh against",
+        );
+    }
 }
 
 /// ingress-nginx redirects plain HTTP to HTTPS for hosts with TLS unless `ssl-redirect` is
@@ -435,9 +531,11 @@ fn backend_service(
         (None, None) => (None, String::new()),
     };
     let out = ServiceOut {
-        namespace: namespace.to_string(),
-        service: service.name.clone(),
-        port,
+        bindings: vec![Binding {
+            namespace: namespace.to_string(),
+            service: service.name.clone(),
+            port,
+        }],
         protocol: settings.backend_protocol,
         tls_verify: false,
         read_timeout_ms: settings.read_timeout_s.map(|s| s * 1000),

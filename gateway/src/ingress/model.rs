@@ -6,12 +6,19 @@ use crate::config::PortRef;
 use std::collections::BTreeMap;
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
+/// One Kubernetes Service port a service is bound to.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ServiceOut {
+pub struct Binding {
     pub namespace: String,
     pub service: String,
     /// None: the Service's one port.
     pub port: Option<PortRef>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceOut {
+    /// One, or several weighed by a route's split on `kubernetes.io/service-name`.
+    pub bindings: Vec<Binding>,
     /// `https`, `grpc`, `grpcs` (None: http).
     pub protocol: Option<&'static str>,
     /// Backends over TLS are not verified, as ingress-nginx does not verify them by default.
@@ -32,6 +39,8 @@ pub struct RouteOut {
     pub path: String,
     pub headers: BTreeMap<String, String>,
     pub service: Option<String>,
+    /// `(Kubernetes Service name, weight)`: a split of a service bound to several.
+    pub split: Vec<(String, u32)>,
     pub redirect: Option<(String, u16)>,
     pub strip_prefix: bool,
     pub https_redirect: bool,
@@ -142,15 +151,21 @@ fn strings(items: &[String]) -> Array {
 fn service_table(name: &str, s: &ServiceOut) -> Table {
     let mut t = Table::new();
     t["name"] = value(name);
-    let mut binding = InlineTable::new();
-    binding.insert("namespace", s.namespace.as_str().into());
-    binding.insert("service", s.service.as_str().into());
-    match &s.port {
-        Some(PortRef::Name(n)) => binding.insert("port", Value::from(n.as_str())),
-        Some(PortRef::Number(n)) => binding.insert("port", Value::from(i64::from(*n))),
-        None => None,
+    let inline = |b: &Binding| {
+        let mut binding = InlineTable::new();
+        binding.insert("namespace", b.namespace.as_str().into());
+        binding.insert("service", b.service.as_str().into());
+        match &b.port {
+            Some(PortRef::Name(n)) => binding.insert("port", Value::from(n.as_str())),
+            Some(PortRef::Number(n)) => binding.insert("port", Value::from(i64::from(*n))),
+            None => None,
+        };
+        binding
     };
-    t["kubernetes"] = value(binding);
+    t["kubernetes"] = match s.bindings.as_slice() {
+        [one] => value(inline(one)),
+        many => value(many.iter().map(inline).collect::<Array>()),
+    };
     if let Some(protocol) = s.protocol {
         t["protocol"] = value(protocol);
         if protocol.ends_with('s') && !s.tls_verify {
@@ -192,6 +207,21 @@ fn route_table(r: &RouteOut) -> Table {
     }
     if let Some(service) = &r.service {
         t["service"] = value(service.as_str());
+    }
+    if !r.split.is_empty() {
+        let mut split = Array::new();
+        for (service, weight) in &r.split {
+            let mut labels = InlineTable::new();
+            labels.insert(
+                crate::kubernetes::join::SERVICE_LABEL,
+                service.as_str().into(),
+            );
+            let mut entry = InlineTable::new();
+            entry.insert("labels", Value::InlineTable(labels));
+            entry.insert("weight", i64::from(*weight).into());
+            split.push(entry);
+        }
+        t["split"] = value(split);
     }
     if let Some((to, status)) = &r.redirect {
         let mut redirect = InlineTable::new();

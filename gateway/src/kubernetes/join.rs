@@ -11,8 +11,9 @@
 //! - `ready` (unset counts as ready, as the API says): weight 1.
 //!
 //! Labels are the pod's (its `targetRef`), so `split`/`subset` by `stage = "blue"` select
-//! pods as they select Nacos instances. An address without a pod (a hand-made slice) has
-//! no labels.
+//! pods as they select Nacos instances, plus `kubernetes.io/service-name` (the Service, as
+//! on EndpointSlices), so a service bound to several Services can weigh them in a `split`.
+//! An address without a pod (a hand-made slice) has that label only.
 
 use crate::config::PortRef;
 use crate::upstream::EndpointSpec;
@@ -23,10 +24,14 @@ use std::net::{IpAddr, SocketAddr};
 /// The labels of the pods of a namespace, by pod name.
 pub type PodLabels = HashMap<String, BTreeMap<String, String>>;
 
-/// The endpoints of `port` in `slices` (all of one Service). Sorted by address, so the same
-/// state always gives the same list and an unchanged list is recognised as such.
+/// The label every endpoint carries: its Service's name.
+pub const SERVICE_LABEL: &str = "kubernetes.io/service-name";
+
+/// The endpoints of `port` in `slices` (all of the Service `service`). Sorted by address, so
+/// the same state always gives the same list and an unchanged list is recognised as such.
 pub fn endpoints<'a>(
     slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    service: &str,
     port: Option<&PortRef>,
     pods: &PodLabels,
 ) -> Result<Vec<EndpointSpec>, String> {
@@ -44,13 +49,14 @@ pub fn endpoints<'a>(
                 continue;
             }
             let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
-            let labels = endpoint
+            let mut labels = endpoint
                 .target_ref
                 .as_ref()
                 .filter(|r| r.kind.as_deref() == Some("Pod"))
                 .and_then(|r| pods.get(r.name.as_deref()?))
                 .cloned()
                 .unwrap_or_default();
+            labels.insert(SERVICE_LABEL.to_string(), service.to_string());
             for address in &endpoint.addresses {
                 let Ok(ip) = address.parse::<IpAddr>() else {
                     continue;
@@ -142,7 +148,13 @@ mod tests {
     #[test]
     fn ready_pods_take_traffic_terminating_ones_leave_and_labels_come_from_the_pods() {
         let slices = [chat_slice()];
-        let got = endpoints(&slices, Some(&PortRef::Name("http".into())), &pods()).unwrap();
+        let got = endpoints(
+            &slices,
+            "chat",
+            Some(&PortRef::Name("http".into())),
+            &pods(),
+        )
+        .unwrap();
         let summary: Vec<(String, u32, Option<&str>)> = got
             .iter()
             .map(|e| {
@@ -166,19 +178,26 @@ mod tests {
     #[test]
     fn ports_are_found_by_name_by_number_or_alone() {
         let slices = [chat_slice()];
-        let by_number = endpoints(&slices, Some(&PortRef::Number(9090)), &pods()).unwrap();
+        let by_number = endpoints(&slices, "chat", Some(&PortRef::Number(9090)), &pods()).unwrap();
         assert_eq!(by_number[0].addr.port(), 9090);
-        let unknown = endpoints(&slices, Some(&PortRef::Name("grpc".into())), &pods()).unwrap();
+        let unknown = endpoints(
+            &slices,
+            "chat",
+            Some(&PortRef::Name("grpc".into())),
+            &pods(),
+        )
+        .unwrap();
         assert!(unknown.is_empty());
-        let ambiguous = endpoints(&slices, None, &pods()).unwrap_err();
+        let ambiguous = endpoints(&slices, "chat", None, &pods()).unwrap_err();
         assert!(ambiguous.contains("http, metrics"), "{ambiguous}");
         let one = slice(serde_json::json!({
             "metadata": {"name": "one"}, "addressType": "IPv6",
             "ports": [{"port": 80}],
             "endpoints": [{"addresses": ["fd00::1"]}]
         }));
-        let got = endpoints([&one], None, &PodLabels::new()).unwrap();
+        let got = endpoints([&one], "one", None, &PodLabels::new()).unwrap();
         assert_eq!(got[0].addr.to_string(), "[fd00::1]:80");
+        assert_eq!(got[0].labels[SERVICE_LABEL], "one");
     }
 
     #[test]
@@ -194,7 +213,13 @@ mod tests {
             "endpoints": [{"addresses": ["chat.example"]}]
         }));
         let slices = [chat_slice(), other, fqdn];
-        let got = endpoints(&slices, Some(&PortRef::Name("http".into())), &pods()).unwrap();
+        let got = endpoints(
+            &slices,
+            "chat",
+            Some(&PortRef::Name("http".into())),
+            &pods(),
+        )
+        .unwrap();
         assert_eq!(got.len(), 4);
         assert_eq!(got[3].addr.to_string(), "10.0.1.9:8080");
     }

@@ -38,7 +38,7 @@ fn bound(gateway: &Gateway) -> HashSet<KubeKey> {
         .snapshot()
         .services
         .values()
-        .filter_map(|s| s.kubernetes.clone())
+        .flat_map(|s| s.kubernetes.iter().cloned())
         .collect()
 }
 
@@ -85,7 +85,7 @@ fn publish(gateway: &Gateway, watches: &Watches, keys: &HashSet<KubeKey>, pod_la
             };
             computed.push((
                 key.clone(),
-                join::endpoints(slices.values(), key.port.as_ref(), pods),
+                join::endpoints(slices.values(), &key.service, key.port.as_ref(), pods),
             ));
         }
     }

@@ -28,8 +28,9 @@ pub struct Service {
     settings: PeerSettings,
     /// Where the endpoints come from when not from the file.
     pub nacos: Option<ServiceKey>,
-    /// … or from Kubernetes (swapped in place as the watches see changes).
-    pub kubernetes: Option<KubeKey>,
+    /// … or from Kubernetes Services (swapped in place as the watches see changes); empty:
+    /// not from Kubernetes.
+    pub kubernetes: Vec<KubeKey>,
     /// The configured entries, when some endpoints are DNS names (their addresses are
     /// swapped in as they are resolved).
     pub dns: Option<Arc<Template>>,
@@ -105,8 +106,12 @@ impl Service {
             }
         }
         let nacos = config.nacos.as_ref().map(|b| b.get_ref().key());
-        let kubernetes = config.kubernetes.as_ref().map(|b| b.get_ref().key());
-        let discovers = nacos.is_some() || kubernetes.is_some();
+        let kubernetes = config
+            .kubernetes
+            .as_ref()
+            .map(|b| b.get_ref().keys())
+            .unwrap_or_default();
+        let discovers = nacos.is_some() || !kubernetes.is_empty();
         let mut dns = None;
         let specs = match (discovers, discovered) {
             (true, Some((version, specs))) => Some((version, specs.to_vec())),
