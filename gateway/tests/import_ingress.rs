@@ -266,3 +266,189 @@ async fn the_imported_config_routes_as_the_ingresses_did() {
         assert_eq!(&got, want, "{host}{path} (x-canary {canary:?})");
     }
 }
+
+#[test]
+fn the_gateway_api_translation_matches_its_golden_files_and_passes_check() {
+    let file = fixture("gateway-api.yaml").display().to_string();
+    let (code, config, report) = import(&[&file]);
+    assert_eq!(code, 0, "{report}");
+    golden("expected-gateway-api.toml", &config);
+    golden("expected-gateway-api.report", &report);
+    // Only the routes of Tidegate's GatewayClass; what does not map is said.
+    assert!(report.contains("3 Gateway API route(s)"), "{report}");
+    assert!(
+        !config.contains("blog"),
+        "a route of another class was translated"
+    );
+    assert!(report.contains("matches.queryParams"), "{report}");
+    let dir = TempDir::new("import-gw-check");
+    let certs = dir.path("certs");
+    let made =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-test-cert.sh"))
+            .arg(&certs)
+            .arg("*.example.com")
+            .output()
+            .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let secret = dir.path("tls/wildcard-example-com");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::copy(
+        certs.join("wildcard.example.com.pem"),
+        secret.join("tls.crt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        certs.join("wildcard.example.com.key"),
+        secret.join("tls.key"),
+    )
+    .unwrap();
+    let out = dir.path("gw.toml");
+    let tls = dir.path("tls").display().to_string();
+    let (code, _, report) = import(&["--tls-dir", &tls, "-o", &out.display().to_string(), &file]);
+    assert_eq!(code, 0, "{report}");
+    let check = Command::new(binary())
+        .arg("check")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_api_translation_routes_as_the_httproutes_say() {
+    let api = KubeApi::start().await;
+    let upstreams = [
+        ("api", "web", Upstream::start("api").await),
+        ("chat", "http", Upstream::start("chat").await),
+        ("chat-next", "http", Upstream::start("chat-next").await),
+        ("console", "http", Upstream::start("console").await),
+    ];
+    for (service, port_name, upstream) in &upstreams {
+        let pod = format!("{service}-1");
+        api.put_pod("shop", &pod, serde_json::json!({ "app": service }));
+        api.put_slice(
+            "shop",
+            &format!("{service}-abc"),
+            service,
+            (port_name, upstream.addr.port()),
+            &[("127.0.0.1", &pod, true, false)],
+        );
+    }
+    let (code, config, report) = import(&[&fixture("gateway-api.yaml").display().to_string()]);
+    assert_eq!(code, 0, "{report}");
+    // The pods' ports here are the upstreams' own, so the backends are bound by port name,
+    // and the certificate (served on no listener in this test) is left out.
+    let config = config
+        .replace(
+            "[kubernetes]\n",
+            &format!("[kubernetes]\napi_server = \"{}\"\n", api.url()),
+        )
+        .replace("port = 8080 }", "port = \"http\" }")
+        .replace("port = 3000 }", "port = \"http\" }");
+    let config = match config.find("[[certificates]]") {
+        Some(start) => {
+            let end = config[start..]
+                .find("\n\n")
+                .map_or(config.len(), |e| start + e + 2);
+            format!("{}{}", &config[..start], &config[end..])
+        }
+        None => config,
+    };
+    let gw = Gateway::start(&config);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let send = |host: &'static str,
+                path: &'static str,
+                headers: &'static [(&'static str, &'static str)]| {
+        let (http, url) = (http.clone(), gw.url(path));
+        async move {
+            let mut req = http.get(url).header("host", host);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    let ready = eventually(Duration::from_secs(5), || async {
+        send("shop.example.com", "/ws", &[]).await.status() == 200
+    })
+    .await;
+    assert!(ready, "{}", gw.stderr());
+    // A header match, and the header modifiers on both sides.
+    let resp = send(
+        "shop.example.com",
+        "/api/orders",
+        &[("x-tenant", "acme"), ("x-debug", "1")],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let seen = support::body_json(resp).await;
+    assert_eq!(seen["server"], "api");
+    assert_eq!(seen["headers"]["x-env"], "prod");
+    assert_eq!(seen["headers"]["x-via"], "tidegate");
+    assert!(seen["headers"]["x-debug"].is_null(), "{seen}");
+    assert_eq!(
+        send("shop.example.com", "/api/orders", &[("x-tenant", "other")])
+            .await
+            .status(),
+        404
+    );
+    // A method match.
+    assert_eq!(
+        send("shop.example.com", "/api/health", &[]).await.status(),
+        200
+    );
+    let post = http
+        .post(gw.url("/api/health"))
+        .header("host", "shop.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 404);
+    // Weighted backendRefs: 90/10 between two Services.
+    let mut next = 0;
+    for _ in 0..500 {
+        let seen = support::body_json(send("shop.example.com", "/ws/room", &[]).await).await;
+        if seen["server"] == "chat-next" {
+            next += 1;
+        }
+    }
+    assert!(
+        (25..=75).contains(&next),
+        "chat-next {next} of 500 (want 50 ± 25)"
+    );
+    // RequestRedirect to a path, URLRewrite of the prefix, the HTTPS redirect, a host of no
+    // listener.
+    let resp = send("shop.example.com", "/old/page", &[]).await;
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.headers()["location"].to_str().unwrap()
+        ),
+        (301, "/new")
+    );
+    let seen = support::body_json(send("shop.example.com", "/console/users", &[]).await).await;
+    assert_eq!(
+        (seen["server"].as_str(), seen["target"].as_str()),
+        (Some("console"), Some("/users"))
+    );
+    let resp = send("secure.example.com", "/x", &[]).await;
+    assert_eq!(resp.status(), 308);
+    assert!(resp.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("https://secure.example.com"));
+    assert_eq!(send("shop.other.org", "/ws", &[]).await.status(), 404);
+}

@@ -33,6 +33,7 @@ pub mod replay;
 pub mod basic_auth;
 pub mod cc;
 pub mod cors;
+pub mod headers;
 pub mod hmac_auth;
 pub mod ip_restriction;
 pub mod jwt_auth;

@@ -2,13 +2,13 @@
 //! No link-time registration: adding a type means adding a line here.
 
 use crate::{
-    basic_auth, cc, cors, hmac_auth, ip_restriction, jwt_auth, key_auth, rate_limit, request_block,
-    request_size, waf, BuildContext, Plugin,
+    basic_auth, cc, cors, headers, hmac_auth, ip_restriction, jwt_auth, key_auth, rate_limit,
+    request_block, request_size, waf, BuildContext, Plugin,
 };
 use std::sync::Arc;
 
 /// Every `type` a `[plugins.NAME]` table may have.
-pub const TYPES: [&str; 11] = [
+pub const TYPES: [&str; 12] = [
     "key-rate-limit",
     "cc-protection",
     "key-auth",
@@ -19,6 +19,7 @@ pub const TYPES: [&str; 11] = [
     "cors",
     "request-size",
     "request-block",
+    "headers",
     "waf",
 ];
 
@@ -46,6 +47,7 @@ pub fn build(
         "cors" => cors::Cors::build(name, rest),
         "request-size" => request_size::RequestSize::build(name, rest),
         "request-block" => request_block::RequestBlock::build(name, rest),
+        "headers" => headers::Headers::build(name, rest),
         "waf" => waf::Waf::build(name, rest),
         other => Err(format!(
             "plugin {name:?} has unknown type {other:?} (known: {})",

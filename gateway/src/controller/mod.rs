@@ -106,7 +106,7 @@ impl Cluster {
             ingresses: owned(self.ingresses.state()),
             classes: owned(self.classes.state()),
             services: owned(self.services.state()),
-            others: Vec::new(),
+            ..Default::default()
         }
     }
 }

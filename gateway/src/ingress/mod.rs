@@ -19,11 +19,13 @@
 //! The result is one config the gateway serves directly; `tidegate check` accepts it.
 
 mod annotations;
+mod gateway_api;
 mod model;
 pub mod objects;
 mod report;
 
 pub use annotations::SUPPORTED as SUPPORTED_ANNOTATIONS;
+pub use gateway_api::CONTROLLER_NAME as GATEWAY_CONTROLLER_NAME;
 pub use report::{Report, Verdict};
 
 use crate::config::PortRef;
@@ -90,6 +92,7 @@ pub fn translate_all(objects: &Objects, options: &Options, from: &str) -> Import
         report.ingresses += 1;
         translate(ingress, objects, options, &mut model, &mut report);
     }
+    report.gateway_routes = gateway_api::translate(objects, options, &mut model, &mut report);
     // A main service whose routes all went to a canary's combined service is left unused.
     let used: std::collections::HashSet<String> = model
         .routes
@@ -152,7 +155,7 @@ fn class_of(ingress: &Ingress, objects: &Objects) -> Option<String> {
 }
 
 /// A Kubernetes-safe name part: lowercase letters, digits and `-`.
-fn slug(parts: &[&str]) -> String {
+pub(crate) fn slug(parts: &[&str]) -> String {
     parts
         .iter()
         .map(|p| {
@@ -551,7 +554,7 @@ fn backend_service(
 
 /// What a Service port number is called in EndpointSlices: the Service port's name; None
 /// inside when the port has no name (a one-port Service, whose slices have one port).
-fn service_port_name(
+pub(crate) fn service_port_name(
     objects: &Objects,
     namespace: &str,
     service: &str,

@@ -38,10 +38,13 @@ pub struct RouteOut {
     pub hosts: Vec<String>,
     pub path: String,
     pub headers: BTreeMap<String, String>,
+    pub methods: Vec<String>,
     pub service: Option<String>,
     /// `(Kubernetes Service name, weight)`: a split of a service bound to several.
     pub split: Vec<(String, u32)>,
     pub redirect: Option<(String, u16)>,
+    /// The gateway answers this status itself.
+    pub respond: Option<u16>,
     pub strip_prefix: bool,
     pub https_redirect: bool,
     pub websocket_idle_timeout_ms: Option<u64>,
@@ -198,6 +201,9 @@ fn route_table(r: &RouteOut) -> Table {
         t["hosts"] = value(strings(&r.hosts));
     }
     t["path"] = value(r.path.as_str());
+    if !r.methods.is_empty() {
+        t["methods"] = value(strings(&r.methods));
+    }
     if !r.headers.is_empty() {
         let mut headers = InlineTable::new();
         for (k, v) in &r.headers {
@@ -228,6 +234,11 @@ fn route_table(r: &RouteOut) -> Table {
         redirect.insert("to", to.as_str().into());
         redirect.insert("status", i64::from(*status).into());
         t["redirect"] = value(redirect);
+    }
+    if let Some(status) = r.respond {
+        let mut respond = InlineTable::new();
+        respond.insert("status", i64::from(status).into());
+        t["respond"] = value(respond);
     }
     if r.strip_prefix {
         t["strip_prefix"] = value(true);

@@ -1,7 +1,12 @@
 //! The Kubernetes objects an import reads: every YAML document of every file (a `List`'s
-//! items too), typed with the Kubernetes API types; only Ingresses, IngressClasses, Services
-//! and Secrets matter, the rest is skipped.
+//! items too), typed with the Kubernetes API types (and the Gateway API's, from the
+//! `gateway-api` crate); Ingresses, IngressClasses, Services, GatewayClasses, Gateways,
+//! HTTPRoutes and GRPCRoutes matter, the rest is skipped.
 
+use gateway_api::gatewayclasses::GatewayClass;
+use gateway_api::gateways::Gateway;
+use gateway_api::grpcroutes::GrpcRoute;
+use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
@@ -10,6 +15,10 @@ pub struct Objects {
     pub ingresses: Vec<Ingress>,
     pub classes: Vec<IngressClass>,
     pub services: Vec<Service>,
+    pub gateway_classes: Vec<GatewayClass>,
+    pub gateways: Vec<Gateway>,
+    pub http_routes: Vec<HttpRoute>,
+    pub grpc_routes: Vec<GrpcRoute>,
     /// Objects of other kinds, as `Kind namespace/name`, for the report.
     pub others: Vec<String>,
 }
@@ -57,6 +66,19 @@ fn add(objects: &mut Objects, document: serde_json::Value, at: &str) -> Result<(
         ),
         ("Service", "v1") => objects.services.push(
             serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("Service")))?,
+        ),
+        ("GatewayClass", "gateway.networking.k8s.io/v1") => objects.gateway_classes.push(
+            serde_json::from_value(document)
+                .map_err(|e| format!("{}: {e}", typed("GatewayClass")))?,
+        ),
+        ("Gateway", "gateway.networking.k8s.io/v1") => objects.gateways.push(
+            serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("Gateway")))?,
+        ),
+        ("HTTPRoute", "gateway.networking.k8s.io/v1") => objects.http_routes.push(
+            serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("HTTPRoute")))?,
+        ),
+        ("GRPCRoute", "gateway.networking.k8s.io/v1") => objects.grpc_routes.push(
+            serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("GRPCRoute")))?,
         ),
         _ => {
             let meta = &document["metadata"];

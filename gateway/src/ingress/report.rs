@@ -25,6 +25,8 @@ pub struct Line {
 pub struct Report {
     pub lines: Vec<Line>,
     pub ingresses: usize,
+    /// HTTPRoutes and GRPCRoutes attached to Tidegate's Gateways.
+    pub gateway_routes: usize,
     pub skipped: Vec<String>,
 }
 
@@ -47,9 +49,13 @@ impl Report {
     /// The report as printed to stderr: a summary, then the three groups.
     pub fn render(&self, routes: usize, services: usize) -> String {
         let mut out = String::new();
+        let gateway_api = match self.gateway_routes {
+            0 => String::new(),
+            n => format!(", {n} Gateway API route(s)"),
+        };
         let _ = writeln!(
             out,
-            "import-ingress: {} Ingress(es) → {routes} route(s), {services} service(s)",
+            "import-ingress: {} Ingress(es){gateway_api} → {routes} route(s), {services} service(s)",
             self.ingresses
         );
         for skipped in &self.skipped {
