@@ -6,7 +6,9 @@
 //! as the kubelet does with a mounted ConfigMap) with pods from its own watchers. An Ingress
 //! change reaches the gateway without touching an open WebSocket; an Ingress of another
 //! class changes nothing; a translation the gateway would refuse is never written; when the
-//! leader dies the other replica takes over and keeps translating.
+//! leader dies the other replica takes over and keeps translating. In a cluster with the
+//! Gateway API (the stand-in serves its group only when told to), HTTPRoutes of Tidegate's
+//! GatewayClass are served and their status conditions, and the Gateway's, written back.
 
 mod support;
 
@@ -297,5 +299,183 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
     assert!(
         lease["spec"]["leaseTransitions"].as_i64().unwrap() >= 1,
         "{lease}"
+    );
+}
+
+/// The status conditions of `object`'s `status.conditions` (or of its first parent's, for
+/// routes) as `type=status/reason`.
+fn conditions(object: &Value) -> Vec<String> {
+    let list = object["status"]["conditions"]
+        .as_array()
+        .or_else(|| object["status"]["parents"][0]["conditions"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    list.iter()
+        .map(|c| {
+            format!(
+                "{}={}/{}",
+                c["type"].as_str().unwrap_or_default(),
+                c["status"].as_str().unwrap_or_default(),
+                c["reason"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+async fn wait_conditions(
+    api: &KubeApi,
+    kind: Kind,
+    ns: &str,
+    name: &str,
+    want: &[&str],
+    ctl: &Controller,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while Instant::now() < deadline {
+        got = api
+            .get(kind, ns, name)
+            .map(|o| conditions(&o))
+            .unwrap_or_default();
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{kind:?} {ns}/{name}: conditions {got:?}, want {want:?}:\n{}",
+        ctl.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_api_routes_are_served_and_their_status_is_written_back() {
+    let api = KubeApi::start().await;
+    api.set_gateway_api(true);
+    let shop_api = Upstream::start("api").await;
+    api.put(
+        Kind::Service,
+        "shop",
+        json!({"metadata": {"name": "api", "namespace": "shop"},
+        "spec": {"ports": [{"name": "web", "port": 80, "targetPort": 8080}]}}),
+    );
+    api.put_slice(
+        "shop",
+        "api-1",
+        "api",
+        ("web", shop_api.addr.port()),
+        &[("127.0.0.1", "api-1", true, false)],
+    );
+    api.put(
+        Kind::GatewayClass,
+        "",
+        json!({"metadata": {"name": "tidegate", "generation": 1},
+        "spec": {"controllerName": "tidegate.io/gateway-controller"}}),
+    );
+    api.put(
+        Kind::Gateway,
+        "shop",
+        json!({"metadata": {"name": "edge", "namespace": "shop", "generation": 1},
+        "spec": {"gatewayClassName": "tidegate", "listeners": [
+            {"name": "http", "port": 80, "protocol": "HTTP", "hostname": "*.example.com"}]}}),
+    );
+    api.put(
+        Kind::HTTPRoute,
+        "shop",
+        json!({"metadata": {"name": "shop", "namespace": "shop", "generation": 1},
+        "spec": {"parentRefs": [{"name": "edge"}], "hostnames": ["shop.example.com"],
+                 "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+                            "backendRefs": [{"name": "api", "port": 80}]}]}}),
+    );
+    api.put(Kind::HTTPRoute, "shop", json!({"metadata": {"name": "elsewhere", "namespace": "shop", "generation": 1},
+        "spec": {"parentRefs": [{"name": "edge"}], "hostnames": ["other.example.com"],
+                 "rules": [{"backendRefs": [{"name": "api", "namespace": "billing", "port": 80}]}]}}));
+
+    let ctl = Controller::start(&api, "ctl-a");
+    let (version, text) = wait_config(&api, "", &[&ctl]).await;
+    let gw = Gateway::start(&text);
+    let http = client();
+    let served = eventually(Duration::from_secs(5), || async {
+        who(&http, &gw, "/api/orders").await == "api"
+    })
+    .await;
+    assert!(served, "{text}\n{}", gw.stderr());
+
+    wait_conditions(
+        &api,
+        Kind::GatewayClass,
+        "",
+        "tidegate",
+        &["Accepted=True/Accepted"],
+        &ctl,
+    )
+    .await;
+    wait_conditions(
+        &api,
+        Kind::Gateway,
+        "shop",
+        "edge",
+        &["Accepted=True/Accepted", "Programmed=True/Programmed"],
+        &ctl,
+    )
+    .await;
+    wait_conditions(
+        &api,
+        Kind::HTTPRoute,
+        "shop",
+        "shop",
+        &["Accepted=True/Accepted", "ResolvedRefs=True/ResolvedRefs"],
+        &ctl,
+    )
+    .await;
+    wait_conditions(
+        &api,
+        Kind::HTTPRoute,
+        "shop",
+        "elsewhere",
+        &[
+            "Accepted=True/Accepted",
+            "ResolvedRefs=False/RefNotPermitted",
+        ],
+        &ctl,
+    )
+    .await;
+    let route = api.get(Kind::HTTPRoute, "shop", "shop").unwrap();
+    assert_eq!(
+        route["status"]["parents"][0]["controllerName"],
+        "tidegate.io/gateway-controller"
+    );
+    assert_eq!(route["status"]["parents"][0]["parentRef"]["name"], "edge");
+
+    // A route the gateways would refuse: nothing is written, and the Gateway says why.
+    api.put(
+        Kind::HTTPRoute,
+        "shop",
+        json!({"metadata": {"name": "broken", "namespace": "shop", "generation": 1},
+        "spec": {"parentRefs": [{"name": "edge"}], "hostnames": ["shop.example.com"],
+                 "rules": [{"matches": [{"path": {"type": "RegularExpression", "value": "/x("}}],
+                            "backendRefs": [{"name": "api", "port": 80}]}]}}),
+    );
+    wait_conditions(
+        &api,
+        Kind::Gateway,
+        "shop",
+        "edge",
+        &["Accepted=True/Accepted", "Programmed=False/Invalid"],
+        &ctl,
+    )
+    .await;
+    assert_eq!(
+        config_of(&api).unwrap().0,
+        version,
+        "a refused translation was written"
+    );
+    let gateway = api.get(Kind::Gateway, "shop", "edge").unwrap();
+    assert!(
+        gateway["status"]["conditions"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("would refuse"),
+        "{gateway}"
     );
 }

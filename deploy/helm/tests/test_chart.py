@@ -54,7 +54,7 @@ EVERYTHING = {
     "kind": "DaemonSet",
     "config": TLS_CONFIG + "\n" + POD_DISCOVERY_CONFIG,
     "discovery": {"namespaces": ["chat", "support"]},
-    "controller": {"enabled": True, "defaultClass": True},
+    "controller": {"enabled": True, "defaultClass": True, "gatewayClass": "tidegate"},
     "proxyProtocol": True,
     "trustedProxies": ["10.0.0.0/8", "192.168.1.7"],
     "tlsSecrets": ["shop-example-com"],
@@ -107,7 +107,7 @@ class Chart(unittest.TestCase):
     def test_every_manifest_is_valid_for_the_kubernetes_versions_it_supports(self):
         for values in ({}, EVERYTHING):
             for (kind, name), obj in render(values).items():
-                if obj["apiVersion"].startswith("monitoring.coreos.com/"):
+                if obj["apiVersion"].startswith(("monitoring.coreos.com/", "gateway.networking.k8s.io/")):
                     continue  # a CRD: its fields are asserted below
                 for version in VERSIONS:
                     with self.subTest(kind=kind, name=name, version=version):
@@ -276,8 +276,14 @@ class Chart(unittest.TestCase):
         # Least privilege: read-only cluster-wide, writes limited to its ConfigMap and Lease.
         cluster = objects[("ClusterRole", "edge-tidegate-controller")]
         for rule in cluster["rules"]:
-            self.assertEqual(rule["verbs"], ["get", "list", "watch"], rule)
             self.assertNotIn("secrets", rule["resources"])
+            if rule["verbs"] != ["get", "list", "watch"]:
+                # The only write cluster-wide: Gateway API status subresources.
+                self.assertEqual(rule["verbs"], ["update"], rule)
+                self.assertTrue(all(r.endswith("/status") for r in rule["resources"]), rule)
+        gateway_class = objects[("GatewayClass", "tidegate")]
+        self.assertEqual(gateway_class["spec"]["controllerName"], "tidegate.io/gateway-controller")
+        self.assertNotIn(("GatewayClass", "tidegate"), render({"controller": {"enabled": True}}))
         role = objects[("Role", "edge-tidegate-controller")]
         for rule in role["rules"]:
             if rule["verbs"] != ["create"]:

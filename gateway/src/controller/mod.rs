@@ -15,9 +15,14 @@
 //! config (`report.txt` in the same ConfigMap), so `kubectl get cm -o yaml` shows it.
 
 mod lease;
+mod status;
 
 use crate::config::KubernetesConfig;
 use futures_util::StreamExt;
+use gateway_api::gatewayclasses::GatewayClass;
+use gateway_api::gateways::Gateway;
+use gateway_api::grpcroutes::GrpcRoute;
+use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::{ObjectMeta, PostParams};
@@ -54,7 +59,16 @@ struct Cluster {
     ingresses: Store<Ingress>,
     classes: Store<IngressClass>,
     services: Store<Service>,
+    /// The Gateway API's objects, when the cluster has its CRDs.
+    gateway_api: Option<GatewayApi>,
     changed: Arc<Notify>,
+}
+
+struct GatewayApi {
+    classes: Store<GatewayClass>,
+    gateways: Store<Gateway>,
+    http_routes: Store<HttpRoute>,
+    grpc_routes: Store<GrpcRoute>,
 }
 
 fn follow<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
@@ -85,12 +99,31 @@ where
 }
 
 impl Cluster {
-    fn watch(client: &kube::Client) -> Cluster {
+    async fn watch(client: &kube::Client) -> Cluster {
         let changed = Arc::new(Notify::new());
+        // The Gateway API is a set of CRDs: watched only where they are installed.
+        let gateway_api = match client
+            .list_api_group_resources("gateway.networking.k8s.io/v1")
+            .await
+        {
+            Ok(_) => Some(GatewayApi {
+                classes: follow(Api::all(client.clone()), changed.clone()),
+                gateways: follow(Api::all(client.clone()), changed.clone()),
+                http_routes: follow(Api::all(client.clone()), changed.clone()),
+                grpc_routes: follow(Api::all(client.clone()), changed.clone()),
+            }),
+            Err(e) => {
+                log::info!(
+                    "ingress-controller: no Gateway API in this cluster ({e}): Ingresses only"
+                );
+                None
+            }
+        };
         Cluster {
             ingresses: follow(Api::all(client.clone()), changed.clone()),
             classes: follow(Api::all(client.clone()), changed.clone()),
             services: follow(Api::all(client.clone()), changed.clone()),
+            gateway_api,
             changed,
         }
     }
@@ -99,15 +132,28 @@ impl Cluster {
         let _ = self.ingresses.wait_until_ready().await;
         let _ = self.classes.wait_until_ready().await;
         let _ = self.services.wait_until_ready().await;
+        if let Some(g) = &self.gateway_api {
+            let _ = g.classes.wait_until_ready().await;
+            let _ = g.gateways.wait_until_ready().await;
+            let _ = g.http_routes.wait_until_ready().await;
+            let _ = g.grpc_routes.wait_until_ready().await;
+        }
     }
 
     fn objects(&self) -> crate::ingress::objects::Objects {
-        crate::ingress::objects::Objects {
+        let mut objects = crate::ingress::objects::Objects {
             ingresses: owned(self.ingresses.state()),
             classes: owned(self.classes.state()),
             services: owned(self.services.state()),
             ..Default::default()
+        };
+        if let Some(g) = &self.gateway_api {
+            objects.gateway_classes = owned(g.classes.state());
+            objects.gateways = owned(g.gateways.state());
+            objects.http_routes = owned(g.http_routes.state());
+            objects.grpc_routes = owned(g.grpc_routes.state());
         }
+        objects
     }
 }
 
@@ -115,9 +161,16 @@ fn owned<K: Clone>(objects: Vec<Arc<K>>) -> Vec<K> {
     objects.into_iter().map(|o| (*o).clone()).collect()
 }
 
-/// The whole config text for the cluster's current state, checked as the gateways will
-/// compile it; Err: why it would be refused.
-fn translate(cluster: &Cluster, options: &Options) -> Result<(String, String), String> {
+/// The translation of the cluster's current state: the whole config text and its report,
+/// and whether the gateways would accept it (Err: their compile error).
+struct Translation {
+    text: String,
+    report: crate::ingress::Report,
+    rendered: String,
+    checked: Result<(), String>,
+}
+
+fn translate(objects: &crate::ingress::objects::Objects, options: &Options) -> Translation {
     let import_options = crate::ingress::Options {
         class: Some(options.ingress_class.clone()),
         tls_dir: options.tls_dir.clone(),
@@ -125,17 +178,24 @@ fn translate(cluster: &Cluster, options: &Options) -> Result<(String, String), S
         kubernetes_section: !options.base.lines().any(|l| l.trim() == "[kubernetes]"),
     };
     let imported = crate::ingress::translate_all(
-        &cluster.objects(),
+        objects,
         &import_options,
-        &format!("the Ingresses of class {:?}", options.ingress_class),
+        &format!(
+            "the Ingresses of class {:?} and the Gateway API",
+            options.ingress_class
+        ),
     );
     let text = format!("{}\n{}", options.base.trim_end(), imported.config);
     let source = crate::config::Source::new("translated Ingresses", &text);
-    crate::snapshot::Snapshot::check(source).map_err(|e| e.to_string())?;
-    Ok((
+    let checked = crate::snapshot::Snapshot::check(source)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    Translation {
+        rendered: imported.report.render(imported.routes, imported.services),
+        report: imported.report,
         text,
-        imported.report.render(imported.routes, imported.services),
-    ))
+        checked,
+    }
 }
 
 /// Writes the config and report into the ConfigMap when they differ from what it holds.
@@ -189,7 +249,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         options.lease_duration,
     );
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &options.namespace);
-    let cluster = Cluster::watch(&client);
+    let cluster = Cluster::watch(&client).await;
     cluster.ready().await;
     log::info!(
         "ingress-controller: watching Ingresses of class {:?}",
@@ -224,9 +284,16 @@ pub async fn run(options: Options) -> Result<(), String> {
             continue;
         }
         pending = false;
-        match translate(&cluster, &options) {
-            Ok((text, report)) => match publish(&config_maps, &options.config_map, &text, &report).await {
-                Ok(true) => log::info!("ingress-controller: config written to {}/{}:\n{report}", options.namespace, options.config_map),
+        let objects = cluster.objects();
+        let translation = translate(&objects, &options);
+        match &translation.checked {
+            Ok(()) => match publish(&config_maps, &options.config_map, &translation.text, &translation.rendered).await {
+                Ok(true) => log::info!(
+                    "ingress-controller: config written to {}/{}:\n{}",
+                    options.namespace,
+                    options.config_map,
+                    translation.rendered
+                ),
                 Ok(false) => {}
                 Err(e) => {
                     log::warn!("ingress-controller: {e} (tried again on the next change or round)");
@@ -235,5 +302,18 @@ pub async fn run(options: Options) -> Result<(), String> {
             },
             Err(e) => log::error!("ingress-controller: the translation would be refused by the gateways, so the config stays as it is:\n{e}"),
         }
+        let programmed = translation.checked.as_ref().map(|_| ()).map_err(|e| {
+            format!(
+                "Invalid: the gateways would refuse the translation: {}",
+                e.lines().next().unwrap_or_default()
+            )
+        });
+        let seen = status::Seen {
+            classes: &objects.gateway_classes,
+            gateways: &objects.gateways,
+            http_routes: &objects.http_routes,
+            grpc_routes: &objects.grpc_routes,
+        };
+        status::write(&client, seen, &translation.report, &programmed).await;
     }
 }

@@ -17,8 +17,8 @@
 
 use super::model::{Binding, Model, RouteOut, ServiceOut};
 use super::objects::Objects;
-use super::report::Report;
 use super::report::Verdict::{Differs, Maps, Unsupported};
+use super::report::{Report, RouteStatus};
 use super::{service_port_name, slug, Options};
 use crate::config::PortRef;
 use gateway_api::gateways::Gateway;
@@ -49,17 +49,19 @@ struct RouteView {
     rules: Vec<Value>,
 }
 
+/// A parentRef as `(kind, name, namespace, sectionName)`.
+type ParentRef = (Option<String>, String, Option<String>, Option<String>);
+
 fn views(objects: &Objects) -> Vec<RouteView> {
     let mut out = Vec::new();
-    let parents =
-        |namespace: &str, refs: Vec<(Option<String>, String, Option<String>, Option<String>)>| {
-            refs.into_iter()
-                .filter(|(kind, ..)| kind.as_deref().is_none_or(|k| k == "Gateway"))
-                .map(|(_, name, ns, section)| {
-                    (ns.unwrap_or_else(|| namespace.to_string()), name, section)
-                })
-                .collect::<Vec<_>>()
-        };
+    let parents = |namespace: &str, refs: Vec<ParentRef>| {
+        refs.into_iter()
+            .filter(|(kind, ..)| kind.as_deref().is_none_or(|k| k == "Gateway"))
+            .map(|(_, name, ns, section)| {
+                (ns.unwrap_or_else(|| namespace.to_string()), name, section)
+            })
+            .collect::<Vec<_>>()
+    };
     for r in &objects.http_routes {
         let namespace = r
             .metadata
@@ -129,7 +131,7 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 }
 
 /// The Gateways Tidegate serves: those of a GatewayClass naming its controller.
-fn ours<'a>(objects: &'a Objects) -> Vec<&'a Gateway> {
+fn ours(objects: &Objects) -> Vec<&Gateway> {
     let classes: Vec<&str> = objects
         .gateway_classes
         .iter()
@@ -145,6 +147,30 @@ fn ours<'a>(objects: &'a Objects) -> Vec<&'a Gateway> {
     gateways
 }
 
+/// Why a route's backendRefs cannot all be used (ResolvedRefs false), if so.
+fn unresolved(view: &RouteView) -> Result<(), String> {
+    for backend in view
+        .rules
+        .iter()
+        .flat_map(|r| r["backendRefs"].as_array().cloned().unwrap_or_default())
+    {
+        let kind = backend["kind"].as_str().unwrap_or("Service");
+        if kind != "Service" || !backend["group"].as_str().unwrap_or("").is_empty() {
+            return Err(format!("InvalidKind: {kind} is not a Service"));
+        }
+        if backend["namespace"]
+            .as_str()
+            .is_some_and(|ns| ns != view.namespace)
+        {
+            return Err(
+                "RefNotPermitted: a Service of another namespace (ReferenceGrants are not read)"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn translate(
     objects: &Objects,
     options: &Options,
@@ -152,7 +178,21 @@ pub fn translate(
     report: &mut Report,
 ) -> usize {
     let gateways = ours(objects);
+    report.gateway_classes = objects
+        .gateway_classes
+        .iter()
+        .filter(|c| c.spec.controller_name == CONTROLLER_NAME)
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
     for gateway in &gateways {
+        report.gateways.push((
+            gateway
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            gateway.metadata.name.clone().unwrap_or_default(),
+        ));
         let gid = id(&gateway.metadata.namespace, &gateway.metadata.name);
         let namespace = gateway
             .metadata
@@ -218,6 +258,7 @@ pub fn translate(
                 continue;
             };
             any_parent = true;
+            let before = listener_hosts.len();
             for listener in &gateway.spec.listeners {
                 if section.as_deref().is_some_and(|s| s != listener.name) {
                     continue;
@@ -246,6 +287,21 @@ pub fn translate(
                     listener_hosts.push(listener.hostname.clone());
                 }
             }
+            report.route_statuses.push(RouteStatus {
+                kind: view.kind,
+                namespace: view.namespace.clone(),
+                name: view.name.clone(),
+                parent: (gw_ns.clone(), gw_name.clone(), section.clone()),
+                accepted: if listener_hosts.len() > before {
+                    Ok(())
+                } else {
+                    Err(
+                        "NotAllowedByListeners: no listener of the Gateway allows this route"
+                            .into(),
+                    )
+                },
+                resolved: unresolved(&view),
+            });
         }
         if listener_hosts.is_empty() {
             if any_parent {
@@ -555,7 +611,7 @@ fn rule_routes(
     if !headers_table.is_empty() {
         let mut table = Table::new();
         table["type"] = value("headers");
-        for (k, v) in headers_table.iter() {
+        for (k, v) in &headers_table {
             table[k] = v.clone();
         }
         plugins.push(model.add_plugin(
@@ -563,6 +619,16 @@ fn rule_routes(
             table,
         ));
     }
+    // No usable backend and nothing that answers: the spec's 500 for the rule's requests.
+    let respond = (service.is_none() && redirect.is_none() && !https_redirect).then(|| {
+        report.add(
+            Differs,
+            rid,
+            "backendRefs",
+            "no usable backend: the rule's requests are answered 500, as the Gateway API says",
+        );
+        500
+    });
     // Matches (none: everything).
     let default_match = [Value::Null];
     let matches: &[Value] = match rule["matches"].as_array() {
@@ -613,7 +679,7 @@ fn rule_routes(
             websocket_idle_timeout_ms: None,
             plugins: plugins.clone(),
             path: String::new(),
-            respond: None,
+            respond,
         };
         let patterns: Vec<(String, String)> = if grpc {
             let method = &matched["method"];
@@ -675,7 +741,7 @@ fn header_edits(modifier: &Value) -> InlineTable {
         let mut pairs = InlineTable::new();
         for pair in modifier[key].as_array().into_iter().flatten() {
             pairs.insert(
-                &pair["name"]
+                pair["name"]
                     .as_str()
                     .unwrap_or_default()
                     .to_ascii_lowercase(),

@@ -21,8 +21,28 @@ pub struct Line {
     pub note: String,
 }
 
+/// How one route stands with one of Tidegate's Gateways, for its status conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteStatus {
+    /// `HTTPRoute` or `GRPCRoute`.
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    /// `(namespace, name, sectionName)` of the Gateway.
+    pub parent: (String, String, Option<String>),
+    /// Accepted: a listener of the Gateway takes it (else why not).
+    pub accepted: Result<(), String>,
+    /// ResolvedRefs: every backendRef is a Service it may use (else why not).
+    pub resolved: Result<(), String>,
+}
+
 #[derive(Debug, Default)]
 pub struct Report {
+    /// The routes' standing with Tidegate's Gateways (the controller writes their status).
+    pub route_statuses: Vec<RouteStatus>,
+    /// `namespace/name` of the Gateways and the names of the GatewayClasses translated.
+    pub gateways: Vec<(String, String)>,
+    pub gateway_classes: Vec<String>,
     pub lines: Vec<Line>,
     pub ingresses: usize,
     /// HTTPRoutes and GRPCRoutes attached to Tidegate's Gateways.

@@ -32,10 +32,14 @@ pub enum Kind {
     ConfigMap,
     Lease,
     Event,
+    GatewayClass,
+    Gateway,
+    HTTPRoute,
+    GRPCRoute,
 }
 
 /// Each kind as the API serves it: `(kind, apiVersion, path prefix, plural, namespaced)`.
-const KINDS: [(Kind, &str, &str, &str, &str, bool); 8] = [
+const KINDS: [(Kind, &str, &str, &str, &str, bool); 12] = [
     (
         Kind::EndpointSlice,
         "EndpointSlice",
@@ -79,7 +83,41 @@ const KINDS: [(Kind, &str, &str, &str, &str, bool); 8] = [
         true,
     ),
     (Kind::Event, "Event", "v1", "api/v1", "events", true),
+    (
+        Kind::GatewayClass,
+        "GatewayClass",
+        GATEWAY_API,
+        "apis/gateway.networking.k8s.io/v1",
+        "gatewayclasses",
+        false,
+    ),
+    (
+        Kind::Gateway,
+        "Gateway",
+        GATEWAY_API,
+        "apis/gateway.networking.k8s.io/v1",
+        "gateways",
+        true,
+    ),
+    (
+        Kind::HTTPRoute,
+        "HTTPRoute",
+        GATEWAY_API,
+        "apis/gateway.networking.k8s.io/v1",
+        "httproutes",
+        true,
+    ),
+    (
+        Kind::GRPCRoute,
+        "GRPCRoute",
+        GATEWAY_API,
+        "apis/gateway.networking.k8s.io/v1",
+        "grpcroutes",
+        true,
+    ),
 ];
+
+const GATEWAY_API: &str = "gateway.networking.k8s.io/v1";
 
 impl Kind {
     fn row(
@@ -125,6 +163,8 @@ struct State {
     requests: Vec<String>,
     /// Watches answered 410 Gone.
     gone: usize,
+    /// Whether the Gateway API's CRDs are "installed" (its group is served).
+    gateway_api: bool,
 }
 
 pub struct KubeApi {
@@ -190,6 +230,12 @@ impl KubeApi {
         let mut state = self.state.lock();
         state.oldest = state.version + 1;
         state.history.clear();
+    }
+
+    /// Serves the Gateway API's group (its CRDs installed) or not (404, as a cluster
+    /// without them). Off at start.
+    pub fn set_gateway_api(&self, installed: bool) {
+        self.state.lock().gateway_api = installed;
     }
 
     /// How many watches were answered 410 Gone.
@@ -392,6 +438,8 @@ impl Drop for KubeApi {
 /// What a request asks for.
 struct Query {
     kind: Kind,
+    /// A `/status` subresource request (PUT writes the status only).
+    status: bool,
     /// None: every namespace (or a cluster-scoped kind).
     namespace: Option<String>,
     /// One object (GET, PUT), not a list.
@@ -406,6 +454,10 @@ struct Query {
 fn parse(target: &str, accept: &str) -> Option<Query> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = path.trim_matches('/');
+    let (path, status) = match path.strip_suffix("/status") {
+        Some(p) => (p, true),
+        None => (path, false),
+    };
     let (kind, namespace, name) = KINDS.iter().find_map(|(kind, _, _, prefix, plural, _)| {
         let rest = path.strip_prefix(prefix)?.trim_start_matches('/');
         let parts: Vec<&str> = rest.split('/').collect();
@@ -421,6 +473,7 @@ fn parse(target: &str, accept: &str) -> Option<Query> {
     })?;
     let mut q = Query {
         kind,
+        status,
         namespace,
         name,
         metadata_only: accept.contains("as=PartialObjectMetadata"),
@@ -513,7 +566,41 @@ async fn connection(
             json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                    "reason": reason, "code": code, "message": message})
         };
-        let Some(query) = parse(target, &accept) else {
+        let gateway_api = state.lock().gateway_api;
+        if target.split('?').next() == Some("/apis/gateway.networking.k8s.io/v1") && method == "GET"
+        {
+            let (code, body) = if gateway_api {
+                let resources: Vec<Value> = KINDS
+                    .iter()
+                    .filter(|r| r.2 == GATEWAY_API)
+                    .map(|r| {
+                        json!({"name": r.4, "kind": r.1, "namespaced": r.5, "singularName": "",
+                                    "verbs": ["get", "list", "watch", "create", "update"]})
+                    })
+                    .collect();
+                (
+                    200,
+                    json!({"kind": "APIResourceList", "apiVersion": "v1",
+                             "groupVersion": GATEWAY_API, "resources": resources}),
+                )
+            } else {
+                (
+                    404,
+                    status(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource".into(),
+                    ),
+                )
+            };
+            if respond(&mut stream, code, &body).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let parsed =
+            parse(target, &accept).filter(|q| gateway_api || q.kind.api_version() != GATEWAY_API);
+        let Some(query) = parsed else {
             let body = status(
                 404,
                 "NotFound",
@@ -545,6 +632,42 @@ async fn connection(
                     },
                     |o| (200, o),
                 ))
+            }
+            ("PUT", Some(name)) if query.status => {
+                // The status subresource: the stored object with the sent status.
+                let current = state
+                    .lock()
+                    .objects
+                    .get(&(query.kind, namespace.clone(), name.clone()))
+                    .cloned();
+                let answer = match (current, serde_json::from_slice::<Value>(&body)) {
+                    (Some(mut object), Ok(sent)) => {
+                        object["status"] = sent["status"].clone();
+                        object["metadata"]["resourceVersion"] =
+                            sent["metadata"]["resourceVersion"].clone();
+                        store(
+                            &state,
+                            &events,
+                            query.kind,
+                            &namespace,
+                            object,
+                            Write::Replace,
+                        )
+                    }
+                    (None, _) => Err((404, format!("{name:?} not found"))),
+                    (_, Err(e)) => Err((400, e.to_string())),
+                };
+                Some(match answer {
+                    Ok(object) => (200, object),
+                    Err((code, message)) => (
+                        code,
+                        status(
+                            code,
+                            if code == 409 { "Conflict" } else { "Invalid" },
+                            message,
+                        ),
+                    ),
+                })
             }
             ("POST" | "PUT", _) => {
                 let write = if method == "POST" {
