@@ -75,15 +75,16 @@ enum Command {
         strict: bool,
     },
     /// The Ingress controller (control plane): watches the Ingresses of its class, translates
-    /// them as import-ingress does and writes the config into a ConfigMap the gateways mount.
+    /// them as import-ingress does and writes the config into a Secret the gateways mount.
     /// One replica leads (a Lease); the others wait.
     IngressController {
-        /// The namespace of the ConfigMap and the Lease.
+        /// The namespace of the config Secret and the Lease.
         #[arg(long, default_value = "default")]
         namespace: String,
-        /// The ConfigMap the gateways read (key tidegate.toml; the report in report.txt).
+        /// The Secret the gateways mount as their config directory (tidegate.toml, the
+        /// report in report.txt, and NAMESPACE.SECRET.crt/.key for the TLS Secrets named).
         #[arg(long)]
-        config_map: String,
+        config_secret: String,
         /// A file with the gateways' own sections ([server], [admin], …), put first.
         #[arg(long)]
         base: Option<PathBuf>,
@@ -135,6 +136,7 @@ fn main() -> ExitCode {
             let options = tidegate::ingress::Options {
                 class: ingress_class.clone(),
                 tls_dir: tls_dir.clone(),
+                tls_files: tidegate::ingress::TlsFiles::PerSecret,
                 kubernetes_section: true,
             };
             return import_ingress(files, output.as_deref(), &options, *strict);
@@ -142,7 +144,7 @@ fn main() -> ExitCode {
         (Some(Command::IngressController { .. }), _) => {
             let Some(Command::IngressController {
                 namespace,
-                config_map,
+                config_secret,
                 base,
                 ingress_class,
                 tls_dir,
@@ -178,7 +180,7 @@ fn main() -> ExitCode {
                     ..Default::default()
                 },
                 namespace,
-                config_map,
+                config_secret,
                 base,
                 ingress_class,
                 tls_dir,

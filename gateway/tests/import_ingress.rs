@@ -200,15 +200,7 @@ async fn the_imported_config_routes_as_the_ingresses_did() {
         ("api", "web", &shop_api),
         ("console", "http", &console),
     ] {
-        let pod = format!("{service}-1");
-        api.put_pod("shop", &pod, serde_json::json!({ "app": service }));
-        api.put_slice(
-            "shop",
-            &format!("{service}-abc"),
-            service,
-            (port_name, upstream.addr.port()),
-            &[("127.0.0.1", &pod, true, false)],
-        );
+        api.serve_pod("shop", service, port_name, upstream.addr.port());
     }
     let (code, config, report) = import(&[&fixture("routing.yaml").display().to_string()]);
     assert_eq!(code, 0, "{report}");
@@ -333,15 +325,7 @@ async fn the_gateway_api_translation_routes_as_the_httproutes_say() {
         ("console", "http", Upstream::start("console").await),
     ];
     for (service, port_name, upstream) in &upstreams {
-        let pod = format!("{service}-1");
-        api.put_pod("shop", &pod, serde_json::json!({ "app": service }));
-        api.put_slice(
-            "shop",
-            &format!("{service}-abc"),
-            service,
-            (port_name, upstream.addr.port()),
-            &[("127.0.0.1", &pod, true, false)],
-        );
+        api.serve_pod("shop", service, port_name, upstream.addr.port());
     }
     let (code, config, report) = import(&[&fixture("gateway-api.yaml").display().to_string()]);
     assert_eq!(code, 0, "{report}");

@@ -1,9 +1,10 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! `tidegate ingress-controller` end to end, against the API server stand-in of
 //! `support/kube_api.rs` (no kube-apiserver is installable here): two replicas elect a leader
-//! with a Lease; the leader translates the Ingresses of its class into a ConfigMap; a real
-//! gateway serves that ConfigMap's config (the test copies it into the gateway's config file,
-//! as the kubelet does with a mounted ConfigMap) with pods from its own watchers. An Ingress
+//! with a Lease; the leader translates the Ingresses of its class into the config Secret; a
+//! real gateway serves that config (the test writes the Secret's files into a directory, as
+//! the kubelet does with a mounted Secret: the config and the certificates of the TLS
+//! Secrets it names) with pods from its own watchers. An Ingress
 //! change reaches the gateway without touching an open WebSocket; an Ingress of another
 //! class changes nothing; a translation the gateway would refuse is never written; when the
 //! leader dies the other replica takes over and keeps translating. In a cluster with the
@@ -12,7 +13,9 @@
 
 mod support;
 
+use base64::Engine as _;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::kube_api::{Kind, KubeApi};
@@ -42,9 +45,13 @@ impl Controller {
                 "ingress-controller",
                 "--namespace",
                 "gateway",
-                "--config-map",
+                "--config-secret",
                 "routes",
             ])
+            .arg("--base")
+            .arg(&base)
+            .arg("--tls-dir")
+            .arg(mount_dir(api))
             .args([
                 "--identity",
                 identity,
@@ -73,6 +80,16 @@ impl Drop for Controller {
     }
 }
 
+/// The Service `shop/api`: port 80, named `web`, to the pods' 8080.
+fn put_api_service(api: &KubeApi) {
+    api.put(
+        Kind::Service,
+        "shop",
+        json!({"metadata": {"name": "api", "namespace": "shop"},
+        "spec": {"ports": [{"name": "web", "port": 80, "targetPort": 8080}]}}),
+    );
+}
+
 fn ingress(name: &str, class: &str, paths: &[(&str, &str, Value)]) -> Value {
     let paths: Vec<Value> = paths
         .iter()
@@ -81,20 +98,41 @@ fn ingress(name: &str, class: &str, paths: &[(&str, &str, Value)]) -> Value {
                    "backend": {"service": {"name": service, "port": port}}})
         })
         .collect();
-    json!({"metadata": {"name": name, "namespace": "shop"},
+    // TLS from the Secret shop-tls; the test speaks plain HTTP, so no redirect to HTTPS.
+    json!({"metadata": {"name": name, "namespace": "shop",
+                        "annotations": {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}},
            "spec": {"ingressClassName": class,
+                    "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
                     "rules": [{"host": "shop.example.com", "http": {"paths": paths}}]}})
 }
 
-/// The ConfigMap's config as a gateway's, with the stand-in as its API server.
+/// Where the gateways "mount" the config Secret: one directory per stand-in.
+fn mount_dir(api: &KubeApi) -> PathBuf {
+    std::env::temp_dir().join(format!("tidegate-test-mount-{}", api.addr.port()))
+}
+
+/// One key of the config Secret, decoded.
+fn secret_file(api: &KubeApi, key: &str) -> Option<Vec<u8>> {
+    let secret = api.get(Kind::Secret, "gateway", "routes")?;
+    let text = secret["data"][key].as_str()?;
+    Some(
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap(),
+    )
+}
+
+/// The config Secret's config and its resourceVersion; its files are written into the
+/// mount directory first, as the kubelet would (all of them at once).
 fn config_of(api: &KubeApi) -> Option<(String, String)> {
-    let cm = api.get(Kind::ConfigMap, "gateway", "routes")?;
-    let text = cm["data"]["tidegate.toml"].as_str()?.to_string();
-    let version = cm["metadata"]["resourceVersion"].as_str()?.to_string();
-    let text = text.replace(
-        "[kubernetes]\n",
-        &format!("[kubernetes]\napi_server = \"{}\"\n", api.url()),
-    );
+    let secret = api.get(Kind::Secret, "gateway", "routes")?;
+    let version = secret["metadata"]["resourceVersion"].as_str()?.to_string();
+    let dir = mount_dir(api);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (key, _) in secret["data"].as_object()? {
+        std::fs::write(dir.join(key), secret_file(api, key)?).unwrap();
+    }
+    let text = String::from_utf8(secret_file(api, "tidegate.toml")?).unwrap();
     Some((version, text))
 }
 
@@ -143,26 +181,9 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         json!({"metadata": {"name": "tidegate"},
         "spec": {"controller": "tidegate.io/ingress-controller"}}),
     );
-    api.put(
-        Kind::Service,
-        "shop",
-        json!({"metadata": {"name": "api", "namespace": "shop"},
-        "spec": {"ports": [{"name": "web", "port": 80, "targetPort": 8080}]}}),
-    );
-    api.put_slice(
-        "shop",
-        "chat-1",
-        "chat",
-        ("http", chat.addr.port()),
-        &[("127.0.0.1", "chat-1", true, false)],
-    );
-    api.put_slice(
-        "shop",
-        "api-1",
-        "api",
-        ("web", shop_api.addr.port()),
-        &[("127.0.0.1", "api-1", true, false)],
-    );
+    put_api_service(&api);
+    api.serve_pod("shop", "chat", "http", chat.addr.port());
+    api.serve_pod("shop", "api", "web", shop_api.addr.port());
     api.put(
         Kind::Ingress,
         "shop",
@@ -179,6 +200,38 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         Kind::Ingress,
         "shop",
         ingress("blog", "nginx", &[("/blog", "blog", json!({"number": 80}))]),
+    );
+
+    let certs = TempDir::new("ctl-certs");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/make-test-cert.sh"
+    ))
+    .arg(&certs.0)
+    .arg("shop.example.com")
+    .output()
+    .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let b64 = |file: &str| {
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(certs.path(file)).unwrap())
+    };
+    api.put(
+        Kind::Secret,
+        "shop",
+        json!({"metadata": {"name": "shop-tls", "namespace": "shop"},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": b64("shop.example.com.pem"), "tls.key": b64("shop.example.com.key")}}),
+    );
+    // A Secret of another type is not a certificate.
+    api.put(
+        Kind::Secret,
+        "shop",
+        json!({"metadata": {"name": "db", "namespace": "shop"},
+        "type": "Opaque", "data": {"password": "c2VjcmV0"}}),
     );
 
     let (a, b) = (
@@ -200,12 +253,13 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         .unwrap()
         .to_string();
     assert!(leader == "ctl-a" || leader == "ctl-b", "{lease}");
-    let report =
-        api.get(Kind::ConfigMap, "gateway", "routes").unwrap()["data"]["report.txt"].clone();
-    assert!(
-        report.as_str().unwrap().contains("1 Ingress(es)"),
-        "{report}"
-    );
+    let report = String::from_utf8(secret_file(&api, "report.txt").unwrap()).unwrap();
+    assert!(report.contains("1 Ingress(es)"), "{report}");
+    // The TLS Secret the Ingress names travels with the config, under its namespace's name.
+    let cert = std::fs::read(certs.path("shop.example.com.pem")).unwrap();
+    assert_eq!(secret_file(&api, "shop.shop-tls.crt").unwrap(), cert);
+    let mounted = mount_dir(&api).join("shop.shop-tls.crt");
+    assert!(text.contains(&mounted.display().to_string()), "{text}");
 
     let gw = Gateway::start(&text);
     let http = client();
@@ -240,7 +294,7 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
             ],
         ),
     );
-    let (version, text) = wait_config(&api, &version, &[&a, &b]).await;
+    let (_, text) = wait_config(&api, &version, &[&a, &b]).await;
     gw.write_config(&text);
     let followed = eventually(Duration::from_secs(5), || async {
         who(&http, &gw, "/orders/1").await == "api"
@@ -252,6 +306,33 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         "the change cut a tunnel"
     );
     assert!(chat.close_codes.lock().await.is_empty());
+
+    // A renewed certificate (cert-manager replacing the Secret's data) travels on its own.
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/make-test-cert.sh"
+    ))
+    .arg(&certs.0)
+    .arg("renewed.example.com")
+    .output()
+    .unwrap();
+    assert!(made.status.success());
+    api.put(Kind::Secret, "shop", json!({"metadata": {"name": "shop-tls", "namespace": "shop"},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": b64("renewed.example.com.pem"), "tls.key": b64("renewed.example.com.key")}}));
+    let renewed = std::fs::read(certs.path("renewed.example.com.pem")).unwrap();
+    let followed = eventually(Duration::from_secs(10), || async {
+        secret_file(&api, "shop.shop-tls.crt").as_deref() == Some(renewed.as_slice())
+    })
+    .await;
+    assert!(
+        followed,
+        "the renewed certificate was not copied:\n{}{}",
+        a.stderr(),
+        b.stderr()
+    );
+
+    let (version, _) = config_of(&api).unwrap();
 
     // A translation the gateways would refuse (a regex that does not compile) is not written.
     let mut bad = ingress(
@@ -353,19 +434,8 @@ async fn gateway_api_routes_are_served_and_their_status_is_written_back() {
     let api = KubeApi::start().await;
     api.set_gateway_api(true);
     let shop_api = Upstream::start("api").await;
-    api.put(
-        Kind::Service,
-        "shop",
-        json!({"metadata": {"name": "api", "namespace": "shop"},
-        "spec": {"ports": [{"name": "web", "port": 80, "targetPort": 8080}]}}),
-    );
-    api.put_slice(
-        "shop",
-        "api-1",
-        "api",
-        ("web", shop_api.addr.port()),
-        &[("127.0.0.1", "api-1", true, false)],
-    );
+    put_api_service(&api);
+    api.serve_pod("shop", "api", "web", shop_api.addr.port());
     api.put(
         Kind::GatewayClass,
         "",

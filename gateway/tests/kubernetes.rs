@@ -333,15 +333,7 @@ async fn a_service_bound_to_two_kubernetes_services_splits_between_them_by_weigh
         Upstream::start("canary").await,
     );
     for (service, upstream) in [("chat", &stable), ("chat-next", &canary)] {
-        let pod = format!("{service}-1");
-        api.put_pod("chat", &pod, json!({"app": service}));
-        api.put_slice(
-            "chat",
-            &format!("{service}-abc"),
-            service,
-            ("http", upstream.addr.port()),
-            &[("127.0.0.1", &pod, true, false)],
-        );
+        api.serve_pod("chat", service, "http", upstream.addr.port());
     }
     let gw = Gateway::start(&format!(
         "[kubernetes]\napi_server = \"{}\"\n[[services]]\nname = \"chat\"\nkubernetes = [{{ namespace = \"chat\", service = \"chat\", port = \"http\" }}, {{ namespace = \"chat\", service = \"chat-next\", port = \"http\" }}]\n[[routes]]\nname = \"r\"\npath = \"/\"\nservice = \"chat\"\nsplit = [{{ labels = {{ \"kubernetes.io/service-name\" = \"chat\" }}, weight = 80 }}, {{ labels = {{ \"kubernetes.io/service-name\" = \"chat-next\" }}, weight = 20 }}]\n",

@@ -8,6 +8,7 @@ never killed while draining, it is ready only per /readyz, and it runs locked do
 Run by scripts/helm-tests.sh (in scripts/test.sh): TIDEGATE_BIN names the binary.
 """
 
+import base64
 import json
 import os
 import subprocess
@@ -140,8 +141,9 @@ class Chart(unittest.TestCase):
             config = objects[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"]
             # With the controller, the gateways start on the routes ConfigMap's first
             # content (the base alone) until the controller writes its translation.
-            if ("ConfigMap", "edge-tidegate-routes") in objects:
-                self.assertEqual(objects[("ConfigMap", "edge-tidegate-routes")]["data"]["tidegate.toml"], config)
+            if ("Secret", "edge-tidegate-routes") in objects:
+                first = objects[("Secret", "edge-tidegate-routes")]["data"]["tidegate.toml"]
+                self.assertEqual(base64.b64decode(first).decode(), config)
             with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
                 f.write(config.replace(CERT_DIR, certs))
                 f.flush()
@@ -261,7 +263,7 @@ class Chart(unittest.TestCase):
         pod = controller["spec"]["template"]["spec"]
         args = pod["containers"][0]["args"]
         self.assertEqual(args[0], "ingress-controller")
-        self.assertIn("--config-map=edge-tidegate-routes", args)
+        self.assertIn("--config-secret=edge-tidegate-routes", args)
         self.assertIn("--ingress-class=tidegate", args)
         self.assertIn("--base=/etc/tidegate/base/tidegate.toml", args)
         base = [v for v in pod["volumes"] if v["name"] == "base"][0]
@@ -270,13 +272,14 @@ class Chart(unittest.TestCase):
         gateway_selector = workload(objects)["spec"]["selector"]["matchLabels"]
         labels = controller["spec"]["template"]["metadata"]["labels"]
         self.assertFalse(set(gateway_selector.items()) <= set(labels.items()))
-        # The gateways mount the controller's ConfigMap.
+        # The gateways mount the controller's config Secret (config and certificates, one
+        # volume swapped at once), as a directory.
         volume = [v for v in workload(objects)["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"][0]
-        self.assertEqual(volume["configMap"]["name"], "edge-tidegate-routes")
+        self.assertEqual(volume["secret"]["secretName"], "edge-tidegate-routes")
+        self.assertIn("--tls-dir=/etc/tidegate/config", args)
         # Least privilege: read-only cluster-wide, writes limited to its ConfigMap and Lease.
         cluster = objects[("ClusterRole", "edge-tidegate-controller")]
         for rule in cluster["rules"]:
-            self.assertNotIn("secrets", rule["resources"])
             if rule["verbs"] != ["get", "list", "watch"]:
                 # The only write cluster-wide: Gateway API status subresources.
                 self.assertEqual(rule["verbs"], ["update"], rule)
@@ -288,7 +291,7 @@ class Chart(unittest.TestCase):
         for rule in role["rules"]:
             if rule["verbs"] != ["create"]:
                 self.assertTrue(rule.get("resourceNames"), rule)
-            self.assertTrue(set(rule["resources"]) <= {"configmaps", "leases"}, rule)
+            self.assertTrue(set(rule["resources"]) <= {"secrets", "leases"}, rule)
         ingress_class = objects[("IngressClass", "tidegate")]
         self.assertEqual(ingress_class["spec"]["controller"], "tidegate.io/ingress-controller")
         self.assertEqual(

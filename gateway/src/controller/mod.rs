@@ -4,15 +4,21 @@
 //! Where each part runs, and why: the controller — one leader among its replicas (a Lease,
 //! `lease.rs`) — watches the Ingresses of its class, the IngressClasses and the Services
 //! (for port names), translates them with the importer's translation (`crate::ingress`),
-//! checks the result with the gateway's own compile step, and writes it into a ConfigMap.
-//! The gateways mount that ConfigMap as their config directory and apply a change as any
-//! config change — no restart, no reload, no tunnel touched unless its own route or pod went
-//! — and find the pods themselves (pod discovery). So fifty gateways do not each translate
-//! the whole cluster, and none needs to read Ingresses or Secrets.
+//! checks the result with the gateway's own compile step, and writes it — with the
+//! certificates of the TLS Secrets it names — into one Secret. The gateways mount that
+//! Secret as their config directory and apply a change as any config change — no restart,
+//! no reload, no tunnel touched unless its own route or pod went — and find the pods
+//! themselves (pod discovery). So fifty gateways do not each translate the whole cluster,
+//! and none needs to read Ingresses or Secrets through the API.
+//!
+//! Why one Secret for the config and the certificates: the kubelet swaps a mounted volume's
+//! files all at once, so a gateway never sees a config naming a certificate whose file has
+//! not arrived (two volumes update independently); and a new tenant's certificate needs no
+//! new mount, which would restart the pods. Private keys never go into a ConfigMap.
 //!
 //! A translation the gateway would refuse is never written: the old config keeps serving
 //! and the error is logged. The report of what is not translated is written beside the
-//! config (`report.txt` in the same ConfigMap), so `kubectl get cm -o yaml` shows it.
+//! config (`report.txt`).
 
 mod lease;
 mod status;
@@ -23,8 +29,9 @@ use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::grpcroutes::GrpcRoute;
 use gateway_api::httproutes::HttpRoute;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::ByteString;
 use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -34,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// The key of the ConfigMap the gateways read their config from.
+/// The key of the Secret the gateways read their config from.
 pub const CONFIG_KEY: &str = "tidegate.toml";
 /// The key of the translation's report.
 pub const REPORT_KEY: &str = "report.txt";
@@ -42,9 +49,9 @@ pub const REPORT_KEY: &str = "report.txt";
 pub struct Options {
     /// The API server (an empty `[kubernetes]`: in the cluster).
     pub kubernetes: KubernetesConfig,
-    /// Where the ConfigMap and the Lease are.
+    /// Where the config Secret and the Lease are.
     pub namespace: String,
-    pub config_map: String,
+    pub config_secret: String,
     /// The gateways' own sections (`[server]`, `[admin]`, …), put before the translation.
     pub base: String,
     pub ingress_class: String,
@@ -59,6 +66,8 @@ struct Cluster {
     ingresses: Store<Ingress>,
     classes: Store<IngressClass>,
     services: Store<Service>,
+    /// TLS Secrets (`type: kubernetes.io/tls`), for the certificates the routes name.
+    tls_secrets: Store<Secret>,
     /// The Gateway API's objects, when the cluster has its CRDs.
     gateway_api: Option<GatewayApi>,
     changed: Arc<Notify>,
@@ -82,9 +91,22 @@ where
         + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
+    follow_selected(api, watcher::Config::default(), changed)
+}
+
+fn follow_selected<K>(api: Api<K>, config: watcher::Config, changed: Arc<Notify>) -> Store<K>
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
     let (reader, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
     tokio::spawn(async move {
         futures_util::pin_mut!(stream);
         while let Some(event) = stream.next().await {
@@ -123,6 +145,11 @@ impl Cluster {
             ingresses: follow(Api::all(client.clone()), changed.clone()),
             classes: follow(Api::all(client.clone()), changed.clone()),
             services: follow(Api::all(client.clone()), changed.clone()),
+            tls_secrets: follow_selected(
+                Api::all(client.clone()),
+                watcher::Config::default().fields("type=kubernetes.io/tls"),
+                changed.clone(),
+            ),
             gateway_api,
             changed,
         }
@@ -132,6 +159,7 @@ impl Cluster {
         let _ = self.ingresses.wait_until_ready().await;
         let _ = self.classes.wait_until_ready().await;
         let _ = self.services.wait_until_ready().await;
+        let _ = self.tls_secrets.wait_until_ready().await;
         if let Some(g) = &self.gateway_api {
             let _ = g.classes.wait_until_ready().await;
             let _ = g.gateways.wait_until_ready().await;
@@ -165,15 +193,41 @@ fn owned<K: Clone>(objects: Vec<Arc<K>>) -> Vec<K> {
 /// and whether the gateways would accept it (Err: their compile error).
 struct Translation {
     text: String,
+    /// The Secrets whose certificates the config names.
+    secrets: Vec<(String, String)>,
     report: crate::ingress::Report,
     rendered: String,
     checked: Result<(), String>,
 }
 
-fn translate(objects: &crate::ingress::objects::Objects, options: &Options) -> Translation {
+/// The TLS Secrets with a certificate and a key, by (namespace, name).
+type TlsSecrets = BTreeMap<(String, String), (ByteString, ByteString)>;
+
+fn tls_secrets(secrets: &Store<Secret>) -> TlsSecrets {
+    secrets
+        .state()
+        .iter()
+        .filter(|s| s.type_.as_deref() == Some("kubernetes.io/tls"))
+        .filter_map(|s| {
+            let data = s.data.as_ref()?;
+            let key = (s.metadata.namespace.clone()?, s.metadata.name.clone()?);
+            Some((
+                key,
+                (data.get("tls.crt")?.clone(), data.get("tls.key")?.clone()),
+            ))
+        })
+        .collect()
+}
+
+fn translate(
+    objects: &crate::ingress::objects::Objects,
+    tls: &TlsSecrets,
+    options: &Options,
+) -> Translation {
     let import_options = crate::ingress::Options {
         class: Some(options.ingress_class.clone()),
         tls_dir: options.tls_dir.clone(),
+        tls_files: crate::ingress::TlsFiles::Bundle(tls.keys().cloned().collect()),
         // The gateways' own sections may set the API server already (the Helm chart does).
         kubernetes_section: !options.base.lines().any(|l| l.trim() == "[kubernetes]"),
     };
@@ -186,56 +240,98 @@ fn translate(objects: &crate::ingress::objects::Objects, options: &Options) -> T
         ),
     );
     let text = format!("{}\n{}", options.base.trim_end(), imported.config);
-    let source = crate::config::Source::new("translated Ingresses", &text);
-    let checked = crate::snapshot::Snapshot::check(source)
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+    let checked = check(&text, &imported.secrets, tls, options);
     Translation {
         rendered: imported.report.render(imported.routes, imported.services),
+        secrets: imported.secrets,
         report: imported.report,
         text,
         checked,
     }
 }
 
-/// Writes the config and report into the ConfigMap when they differ from what it holds.
-/// Returns whether it wrote.
-async fn publish(
-    api: &Api<ConfigMap>,
-    name: &str,
+/// Compiles `text` as the gateways will. The certificates it names are files in the
+/// gateways' mount, which this process does not have: they are written into a scratch
+/// directory of its own first, and the text checked with that directory in their place.
+fn check(
     text: &str,
-    report: &str,
+    secrets: &[(String, String)],
+    tls: &TlsSecrets,
+    options: &Options,
+) -> Result<(), String> {
+    let scratch = std::env::temp_dir().join(format!("tidegate-controller-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    for key @ (namespace, secret) in secrets {
+        if let Some((cert, private)) = tls.get(key) {
+            let write = |ext: &str, bytes: &ByteString| {
+                let path = scratch.join(format!("{namespace}.{secret}.{ext}"));
+                crate::discovery::cache::write_atomic(&path, &bytes.0)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            };
+            write("crt", cert)?;
+            write("key", private)?;
+        }
+    }
+    let mount = format!("\"{}/", options.tls_dir.trim_end_matches('/'));
+    let local = format!("\"{}/", scratch.display());
+    let source = crate::config::Source::new("translated Ingresses", text.replace(&mount, &local));
+    crate::snapshot::Snapshot::check(source)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Writes the config, its report and the certificates it names into the config Secret when
+/// they differ from what it holds. Returns whether it wrote.
+async fn publish(
+    api: &Api<Secret>,
+    name: &str,
+    translation: &Translation,
+    tls: &TlsSecrets,
 ) -> Result<bool, String> {
     let current = api
         .get_opt(name)
         .await
-        .map_err(|e| format!("configmap {name}: {e}"))?;
-    let data: BTreeMap<String, String> = [
-        (CONFIG_KEY.to_string(), text.to_string()),
-        (REPORT_KEY.to_string(), report.to_string()),
+        .map_err(|e| format!("secret {name}: {e}"))?;
+    let mut data: BTreeMap<String, ByteString> = [
+        (
+            CONFIG_KEY.to_string(),
+            ByteString(translation.text.clone().into_bytes()),
+        ),
+        (
+            REPORT_KEY.to_string(),
+            ByteString(translation.rendered.clone().into_bytes()),
+        ),
     ]
     .into();
+    for key @ (namespace, secret) in &translation.secrets {
+        if let Some((cert, private)) = tls.get(key) {
+            data.insert(format!("{namespace}.{secret}.crt"), cert.clone());
+            data.insert(format!("{namespace}.{secret}.key"), private.clone());
+        }
+    }
     let result = match current {
-        Some(cm) if cm.data.as_ref() == Some(&data) => return Ok(false),
-        Some(mut cm) => {
-            cm.data = Some(data);
-            api.replace(name, &PostParams::default(), &cm).await
+        Some(s) if s.data.as_ref() == Some(&data) => return Ok(false),
+        Some(mut s) => {
+            s.data = Some(data);
+            s.string_data = None;
+            api.replace(name, &PostParams::default(), &s).await
         }
         None => {
-            let cm = ConfigMap {
+            let s = Secret {
                 metadata: ObjectMeta {
                     name: Some(name.to_string()),
                     ..ObjectMeta::default()
                 },
+                type_: Some("Opaque".into()),
                 data: Some(data),
-                ..ConfigMap::default()
+                ..Secret::default()
             };
-            api.create(&PostParams::default(), &cm).await
+            api.create(&PostParams::default(), &s).await
         }
     };
     result
         .map(|_| true)
-        .map_err(|e| format!("configmap {name}: {e}"))
+        .map_err(|e| format!("secret {name}: {e}"))
 }
 
 /// Runs until the process is stopped.
@@ -248,7 +344,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         &options.identity,
         options.lease_duration,
     );
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &options.namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &options.namespace);
     let cluster = Cluster::watch(&client).await;
     cluster.ready().await;
     log::info!(
@@ -285,13 +381,14 @@ pub async fn run(options: Options) -> Result<(), String> {
         }
         pending = false;
         let objects = cluster.objects();
-        let translation = translate(&objects, &options);
+        let tls = tls_secrets(&cluster.tls_secrets);
+        let translation = translate(&objects, &tls, &options);
         match &translation.checked {
-            Ok(()) => match publish(&config_maps, &options.config_map, &translation.text, &translation.rendered).await {
+            Ok(()) => match publish(&secrets, &options.config_secret, &translation, &tls).await {
                 Ok(true) => log::info!(
                     "ingress-controller: config written to {}/{}:\n{}",
                     options.namespace,
-                    options.config_map,
+                    options.config_secret,
                     translation.rendered
                 ),
                 Ok(false) => {}

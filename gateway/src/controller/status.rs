@@ -125,61 +125,68 @@ pub async fn write(
             failures.push(e);
         }
     }
-    let parents = |kind: &str,
-                   namespace: &str,
-                   name: &str,
-                   generation: Option<i64>|
-     -> Option<Value> {
-        let mine: Vec<Value> = report
-            .route_statuses
-            .iter()
-            .filter(|s| s.kind == kind && s.namespace == namespace && s.name == name)
-            .map(|s| {
-                let mut parent = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                        "namespace": s.parent.0, "name": s.parent.1});
-                if let Some(section) = &s.parent.2 {
-                    parent["sectionName"] = json!(section);
-                }
-                json!({"parentRef": parent, "controllerName": GATEWAY_CONTROLLER_NAME,
-                       "conditions": [condition("Accepted", &s.accepted, "Accepted", generation),
-                                      condition("ResolvedRefs", &s.resolved, "ResolvedRefs", generation)]})
-            })
-            .collect();
-        (!mine.is_empty()).then(|| json!({"parents": mine}))
-    };
     for route in seen.http_routes {
-        let (ns, name) = (
-            route
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-            route.metadata.name.clone().unwrap_or_default(),
-        );
-        if let Some(status) = parents("HTTPRoute", &ns, &name, route.metadata.generation) {
-            let api: Api<HttpRoute> = Api::namespaced(client.clone(), &ns);
-            if let Err(e) = put_status(&api, route.clone(), status).await {
-                failures.push(e);
-            }
+        if let Err(e) = put_route_status(client, route, "HTTPRoute", report).await {
+            failures.push(e);
         }
     }
     for route in seen.grpc_routes {
-        let (ns, name) = (
-            route
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-            route.metadata.name.clone().unwrap_or_default(),
-        );
-        if let Some(status) = parents("GRPCRoute", &ns, &name, route.metadata.generation) {
-            let api: Api<GrpcRoute> = Api::namespaced(client.clone(), &ns);
-            if let Err(e) = put_status(&api, route.clone(), status).await {
-                failures.push(e);
-            }
+        if let Err(e) = put_route_status(client, route, "GRPCRoute", report).await {
+            failures.push(e);
         }
     }
     for failure in failures {
         log::warn!("ingress-controller: {failure} (written again after the next change)");
     }
+}
+
+/// A route's `status.parents`: one entry per Tidegate Gateway it names, with its conditions.
+/// None when it names none of them (another controller's route: left alone).
+fn route_parents(
+    report: &Report,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    generation: Option<i64>,
+) -> Option<Value> {
+    let mine: Vec<Value> = report
+        .route_statuses
+        .iter()
+        .filter(|s| s.kind == kind && s.namespace == namespace && s.name == name)
+        .map(|s| {
+            let mut parent = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                    "namespace": s.parent.0, "name": s.parent.1});
+            if let Some(section) = &s.parent.2 {
+                parent["sectionName"] = json!(section);
+            }
+            json!({"parentRef": parent, "controllerName": GATEWAY_CONTROLLER_NAME,
+                   "conditions": [condition("Accepted", &s.accepted, "Accepted", generation),
+                                  condition("ResolvedRefs", &s.resolved, "ResolvedRefs", generation)]})
+        })
+        .collect();
+    (!mine.is_empty()).then(|| json!({"parents": mine}))
+}
+
+async fn put_route_status<K>(
+    client: &kube::Client,
+    route: &K,
+    kind: &str,
+    report: &Report,
+) -> Result<(), String>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let meta = route.meta();
+    let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = meta.name.clone().unwrap_or_default();
+    let Some(status) = route_parents(report, kind, &namespace, &name, meta.generation) else {
+        return Ok(());
+    };
+    let api: Api<K> = Api::namespaced(client.clone(), &namespace);
+    put_status(&api, route.clone(), status).await
 }

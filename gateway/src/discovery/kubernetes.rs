@@ -8,7 +8,7 @@
 //! here). What they share — the cache files, the in-place swap and the catch-up after a
 //! snapshot swap — is the same code ([`super::cache`], `Service::replace_members`).
 
-use super::{cache, Origin, ServiceStatus};
+use super::{cache, Health, Origin, ServiceStatus};
 use crate::config::{KubeKey, KubernetesConfig};
 use crate::upstream::{EndpointSpec, EndpointStates, Service};
 use parking_lot::Mutex;
@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 #[derive(Default)]
 pub struct Pods {
@@ -26,13 +26,6 @@ pub struct Pods {
     health: Mutex<Health>,
     /// Held while a change is recorded and pushed, and while a new snapshot catches up.
     push_lock: Mutex<()>,
-}
-
-#[derive(Default)]
-struct Health {
-    configured: bool,
-    last_success: Option<Instant>,
-    last_error: Option<(Instant, String)>,
 }
 
 struct Entry {
@@ -67,7 +60,7 @@ impl Pods {
     /// Takes the cache directory of the config now serving.
     pub fn configure(&self, config: Option<&KubernetesConfig>) {
         *self.cache_dir.lock() = config.and_then(|c| c.cache_dir.as_ref().map(PathBuf::from));
-        self.health.lock().configured = config.is_some();
+        self.health.lock().set_configured(config.is_some());
     }
 
     /// The last known endpoints of `key`: from memory, else from the cache directory of
@@ -208,27 +201,17 @@ impl Pods {
     }
 
     pub fn note_success(&self) {
-        self.health.lock().last_success = Some(Instant::now());
+        self.health.lock().success();
         crate::metrics::get().kubernetes_up.set(1);
     }
 
     pub fn note_error(&self, error: String) {
-        self.health.lock().last_error = Some((Instant::now(), error));
+        self.health.lock().error(error);
         crate::metrics::get().kubernetes_up.set(0);
     }
 
     pub fn status(&self) -> KubernetesStatus {
         let health = self.health.lock();
-        let up = match (&health.last_success, &health.last_error) {
-            (Some(ok), Some((err, _))) => ok > err,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        let state = match (health.configured, up) {
-            (false, _) => "unused",
-            (true, true) => "up",
-            (true, false) => "down",
-        };
         let services = self
             .entries
             .lock()
@@ -236,9 +219,9 @@ impl Pods {
             .map(|(key, e)| (key.to_string(), e.status()))
             .collect();
         KubernetesStatus {
-            state,
-            last_success_ms_ago: health.last_success.map(|t| t.elapsed().as_millis() as u64),
-            last_error: health.last_error.as_ref().map(|(_, e)| e.clone()),
+            state: health.state(),
+            last_success_ms_ago: health.last_success_ms_ago(),
+            last_error: health.last_error(),
             services,
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod dns;
+mod health;
 pub mod kubernetes;
 
 use crate::config::{NacosConfig, ServiceKey};
@@ -15,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 /// Runs a start-up fetch (`what`: for the log) to completion on a runtime of its own, before
 /// Pingora's runtimes exist: the registry and DNS prefetches, bounded by their callers.
@@ -50,12 +51,7 @@ struct Settings {
     namespace: String,
 }
 
-#[derive(Default)]
-struct Health {
-    configured: bool,
-    last_success: Option<Instant>,
-    last_error: Option<(Instant, String)>,
-}
+pub(crate) use health::Health;
 
 struct Entry {
     version: u64,
@@ -130,7 +126,7 @@ impl Discovery {
             self.entries.lock().clear();
         }
         *current = settings;
-        self.health.lock().configured = config.is_some();
+        self.health.lock().set_configured(config.is_some());
     }
 
     /// The last known instances of `key`: from memory, else from the cache directory of
@@ -219,12 +215,12 @@ impl Discovery {
     }
 
     pub fn note_success(&self) {
-        self.health.lock().last_success = Some(Instant::now());
+        self.health.lock().success();
         crate::metrics::get().nacos_up.set(1);
     }
 
     pub fn note_error(&self, error: String) {
-        self.health.lock().last_error = Some((Instant::now(), error));
+        self.health.lock().error(error);
         crate::metrics::get().nacos_up.set(0);
     }
 
@@ -290,16 +286,7 @@ impl Discovery {
 
     pub fn status(&self) -> RegistryStatus {
         let health = self.health.lock();
-        let up = match (&health.last_success, &health.last_error) {
-            (Some(ok), Some((err, _))) => ok > err,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        let state = match (health.configured, up) {
-            (false, _) => "unused",
-            (true, true) => "up",
-            (true, false) => "down",
-        };
+        let state = health.state();
         let entries = self.entries.lock();
         let services = entries
             .iter()
@@ -312,13 +299,13 @@ impl Discovery {
             .collect();
         RegistryStatus {
             state,
-            api: if health.configured {
+            api: if health.configured() {
                 crate::nacos::api_in_use()
             } else {
                 None
             },
-            last_success_ms_ago: health.last_success.map(|t| t.elapsed().as_millis() as u64),
-            last_error: health.last_error.as_ref().map(|(_, e)| e.clone()),
+            last_success_ms_ago: health.last_success_ms_ago(),
+            last_error: health.last_error(),
             services,
         }
     }

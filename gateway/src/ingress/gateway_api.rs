@@ -49,71 +49,57 @@ struct RouteView {
     rules: Vec<Value>,
 }
 
-/// A parentRef as `(kind, name, namespace, sectionName)`.
-type ParentRef = (Option<String>, String, Option<String>, Option<String>);
+impl RouteView {
+    /// A route of either kind from its metadata and its spec as JSON (their specs share
+    /// `hostnames`, `parentRefs` and the shape of `rules` this reads).
+    fn of(kind: &'static str, meta: &kube::api::ObjectMeta, spec: Value) -> RouteView {
+        let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
+        let text = |v: &Value| v.as_str().map(String::from);
+        let parents = spec["parentRefs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["kind"].as_str().is_none_or(|k| k == "Gateway"))
+            .map(|p| {
+                (
+                    text(&p["namespace"]).unwrap_or_else(|| namespace.clone()),
+                    text(&p["name"]).unwrap_or_default(),
+                    text(&p["sectionName"]),
+                )
+            })
+            .collect();
+        RouteView {
+            kind,
+            parents,
+            name: meta.name.clone().unwrap_or_default(),
+            hostnames: spec["hostnames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(text)
+                .collect(),
+            rules: spec["rules"].as_array().cloned().unwrap_or_default(),
+            namespace,
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(spec: &T) -> Value {
+    serde_json::to_value(spec).unwrap_or_default()
+}
 
 fn views(objects: &Objects) -> Vec<RouteView> {
-    let mut out = Vec::new();
-    let parents = |namespace: &str, refs: Vec<ParentRef>| {
-        refs.into_iter()
-            .filter(|(kind, ..)| kind.as_deref().is_none_or(|k| k == "Gateway"))
-            .map(|(_, name, ns, section)| {
-                (ns.unwrap_or_else(|| namespace.to_string()), name, section)
-            })
-            .collect::<Vec<_>>()
-    };
-    for r in &objects.http_routes {
-        let namespace = r
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let refs = r.spec.parent_refs.clone().unwrap_or_default().into_iter();
-        out.push(RouteView {
-            kind: "HTTPRoute",
-            parents: parents(
-                &namespace,
-                refs.map(|p| (p.kind, p.name, p.namespace, p.section_name))
-                    .collect(),
-            ),
-            namespace,
-            name: r.metadata.name.clone().unwrap_or_default(),
-            hostnames: r.spec.hostnames.clone().unwrap_or_default(),
-            rules: r
-                .spec
-                .rules
+    let mut out: Vec<RouteView> = objects
+        .http_routes
+        .iter()
+        .map(|r| RouteView::of("HTTPRoute", &r.metadata, json(&r.spec)))
+        .chain(
+            objects
+                .grpc_routes
                 .iter()
-                .flatten()
-                .filter_map(|x| serde_json::to_value(x).ok())
-                .collect(),
-        });
-    }
-    for r in &objects.grpc_routes {
-        let namespace = r
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let refs = r.spec.parent_refs.clone().unwrap_or_default().into_iter();
-        out.push(RouteView {
-            kind: "GRPCRoute",
-            parents: parents(
-                &namespace,
-                refs.map(|p| (p.kind, p.name, p.namespace, p.section_name))
-                    .collect(),
-            ),
-            namespace,
-            name: r.metadata.name.clone().unwrap_or_default(),
-            hostnames: r.spec.hostnames.clone().unwrap_or_default(),
-            rules: r
-                .spec
-                .rules
-                .iter()
-                .flatten()
-                .filter_map(|x| serde_json::to_value(x).ok())
-                .collect(),
-        });
-    }
+                .map(|r| RouteView::of("GRPCRoute", &r.metadata, json(&r.spec))),
+        )
+        .collect();
     out.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
     out
 }
@@ -231,16 +217,16 @@ pub fn translate(
                     );
                     continue;
                 }
-                let dir = format!("{}/{}", options.tls_dir.trim_end_matches('/'), cert.name);
-                let entry = (
-                    format!("{dir}/tls.crt"),
-                    format!("{dir}/tls.key"),
+                super::certificate(
+                    options,
+                    &namespace,
+                    &cert.name,
                     listener.hostname.iter().cloned().collect(),
+                    &gid,
+                    "certificateRefs",
+                    model,
+                    report,
                 );
-                if !model.certificates.contains(&entry) {
-                    model.certificates.push(entry);
-                }
-                report.add(Maps, &gid, "certificateRefs", format!("[[certificates]] from {dir}/ — mount Secret {:?} there (the chart's tlsSecrets)", cert.name));
             }
         }
     }

@@ -41,10 +41,22 @@ pub struct Options {
     /// Only Ingresses of this class (by `ingressClassName`, the old
     /// `kubernetes.io/ingress.class` annotation, or the default IngressClass); None: all.
     pub class: Option<String>,
-    /// Where the TLS Secrets' files are (`SECRET/tls.crt`, `SECRET/tls.key`).
+    /// Where the TLS Secrets' files are, laid out as `tls_files` says.
     pub tls_dir: String,
+    pub tls_files: TlsFiles,
     /// Write an empty `[kubernetes]` (in the cluster) for the services' pod discovery.
     pub kubernetes_section: bool,
+}
+
+/// How the certificates of TLS Secrets are found under `tls_dir`.
+#[derive(Debug, Clone)]
+pub enum TlsFiles {
+    /// `DIR/SECRET/tls.crt` and `tls.key`: each Secret mounted as a directory (the importer's
+    /// output for the chart's `tlsSecrets`).
+    PerSecret,
+    /// `DIR/NAMESPACE.SECRET.crt` and `.key`: the controller's bundle, which holds the TLS
+    /// Secrets listed here (`namespace`, `name`); a Secret that is not gets no certificate.
+    Bundle(std::collections::BTreeSet<(String, String)>),
 }
 
 pub struct Imported {
@@ -52,6 +64,8 @@ pub struct Imported {
     pub report: Report,
     pub routes: usize,
     pub services: usize,
+    /// The TLS Secrets the config's certificates come from (`namespace`, `name`).
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Translates `(file name, text)` manifests.
@@ -107,6 +121,7 @@ pub fn translate_all(objects: &Objects, options: &Options, from: &str) -> Import
         config: model.to_toml(&header, options.kubernetes_section),
         routes: model.routes.len(),
         services: model.services.len(),
+        secrets: model.secrets.iter().cloned().collect(),
         report,
     }
 }
@@ -218,16 +233,8 @@ fn translate(
             );
             continue;
         };
-        let dir = format!("{}/{secret}", options.tls_dir.trim_end_matches('/'));
-        let cert = (format!("{dir}/tls.crt"), format!("{dir}/tls.key"), hosts);
-        if !model.certificates.contains(&cert) {
-            model.certificates.push(cert);
-        }
-        report.add(
-            Maps,
-            &id,
-            "spec.tls",
-            format!("[[certificates]] from {dir}/ — mount Secret {secret:?} there (the chart's tlsSecrets); renewals are picked up from the files"),
+        certificate(
+            options, namespace, secret, hosts, &id, "spec.tls", model, report,
         );
     }
     let plugins = plugins_of(&settings, namespace, name, model);
@@ -393,6 +400,54 @@ fn weigh_canary(
             "no main Ingress routes the same host and path: nothing to weigh against",
         );
     }
+}
+
+/// A `[[certificates]]` entry for the TLS Secret `namespace/secret`, serving `names`, where
+/// `options.tls_files` says its files are — or, when the controller does not have it, none
+/// (the names get the default certificate), reported.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn certificate(
+    options: &Options,
+    namespace: &str,
+    secret: &str,
+    names: Vec<String>,
+    object: &str,
+    what: &str,
+    model: &mut Model,
+    report: &mut Report,
+) {
+    let dir = options.tls_dir.trim_end_matches('/');
+    let (cert, key, note) = match &options.tls_files {
+        TlsFiles::PerSecret => (
+            format!("{dir}/{secret}/tls.crt"),
+            format!("{dir}/{secret}/tls.key"),
+            format!("[[certificates]] from {dir}/{secret}/ — mount Secret {secret:?} there (the chart's tlsSecrets); renewals are picked up from the files"),
+        ),
+        TlsFiles::Bundle(have) => {
+            if !have.contains(&(namespace.to_string(), secret.to_string())) {
+                report.add(
+                    Differs,
+                    object,
+                    what,
+                    format!("Secret {namespace}/{secret} is not a kubernetes.io/tls Secret the controller can read: {} get the default certificate", names.join(", ")),
+                );
+                return;
+            }
+            (
+                format!("{dir}/{namespace}.{secret}.crt"),
+                format!("{dir}/{namespace}.{secret}.key"),
+                format!("[[certificates]] from Secret {namespace}/{secret}, copied into the gateways' config Secret (renewals follow)"),
+            )
+        }
+    };
+    let entry = (cert, key, names);
+    if !model.certificates.contains(&entry) {
+        model.certificates.push(entry);
+    }
+    model
+        .secrets
+        .insert((namespace.to_string(), secret.to_string()));
+    report.add(Maps, object, what, note);
 }
 
 /// ingress-nginx redirects plain HTTP to HTTPS for hosts with TLS unless `ssl-redirect` is

@@ -59,6 +59,8 @@ pub struct Model {
     pub plugins: BTreeMap<String, Table>,
     /// `(cert, key, names)`.
     pub certificates: Vec<(String, String, Vec<String>)>,
+    /// The TLS Secrets those come from (`namespace`, `name`).
+    pub secrets: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Model {

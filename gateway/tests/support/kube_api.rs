@@ -36,10 +36,11 @@ pub enum Kind {
     Gateway,
     HTTPRoute,
     GRPCRoute,
+    Secret,
 }
 
 /// Each kind as the API serves it: `(kind, apiVersion, path prefix, plural, namespaced)`.
-const KINDS: [(Kind, &str, &str, &str, &str, bool); 12] = [
+const KINDS: [(Kind, &str, &str, &str, &str, bool); 13] = [
     (
         Kind::EndpointSlice,
         "EndpointSlice",
@@ -83,6 +84,7 @@ const KINDS: [(Kind, &str, &str, &str, &str, bool); 12] = [
         true,
     ),
     (Kind::Event, "Event", "v1", "api/v1", "events", true),
+    (Kind::Secret, "Secret", "v1", "api/v1", "secrets", true),
     (
         Kind::GatewayClass,
         "GatewayClass",
@@ -286,6 +288,20 @@ impl KubeApi {
         );
     }
 
+    /// One ready pod `SERVICE-1` (labelled `app: SERVICE`) behind the Service `service`, on
+    /// 127.0.0.1 at `port` named `port_name`: the set-up most tests start from.
+    pub fn serve_pod(&self, namespace: &str, service: &str, port_name: &str, port: u16) {
+        let pod = format!("{service}-1");
+        self.put_pod(namespace, &pod, json!({ "app": service }));
+        self.put_slice(
+            namespace,
+            &format!("{service}-abc"),
+            service,
+            (port_name, port),
+            &[("127.0.0.1", &pod, true, false)],
+        );
+    }
+
     pub fn put_pod(&self, namespace: &str, name: &str, labels: Value) {
         self.put(
             Kind::Pod,
@@ -449,6 +465,8 @@ struct Query {
     from: Option<u64>,
     bookmarks: bool,
     selector: Vec<(String, String)>,
+    /// `fieldSelector` equality terms (`type=…`, `metadata.name=…`).
+    fields: Vec<(String, String)>,
 }
 
 fn parse(target: &str, accept: &str) -> Option<Query> {
@@ -481,12 +499,20 @@ fn parse(target: &str, accept: &str) -> Option<Query> {
         from: None,
         bookmarks: false,
         selector: Vec::new(),
+        fields: Vec::new(),
     };
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "watch" => q.watch = v == "true" || v == "1",
             "resourceVersion" if !v.is_empty() => q.from = v.parse().ok(),
             "allowWatchBookmarks" => q.bookmarks = v == "true",
+            "fieldSelector" => {
+                for term in v.split(',').filter(|t| !t.is_empty()) {
+                    let (key, value) = term.split_once('=')?;
+                    q.fields
+                        .push((key.to_string(), value.trim_start_matches('=').to_string()));
+                }
+            }
             "labelSelector" => {
                 for term in v.split(',').filter(|t| !t.is_empty()) {
                     let (key, value) = term.split_once('=')?;
@@ -508,6 +534,10 @@ impl Query {
                 .selector
                 .iter()
                 .all(|(k, v)| object["metadata"]["labels"][k].as_str() == Some(v.as_str()))
+            && self.fields.iter().all(|(path, v)| {
+                let field = path.split('.').fold(object, |o, part| &o[part]);
+                field.as_str() == Some(v.as_str())
+            })
     }
 
     /// The object as this request gets it: whole, or as PartialObjectMetadata.
