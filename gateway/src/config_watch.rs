@@ -67,6 +67,7 @@ impl ConfigWatch {
         match Source::read_file(path) {
             Ok(source) => {
                 let _ = self.gateway.apply(source, from);
+                crate::translation_report::refresh(Some(path));
             }
             Err(errors) => log::error!("config file not re-read: {errors}"),
         }
@@ -76,6 +77,7 @@ impl ConfigWatch {
 #[async_trait]
 impl BackgroundService for ConfigWatch {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        crate::translation_report::refresh(self.path.as_deref());
         let mut hangup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
             Err(e) => {

@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod router;
 pub mod snapshot;
 pub mod tls;
+pub mod translation_report;
 pub mod upstream;
 
 pub mod access_log;

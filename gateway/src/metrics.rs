@@ -43,6 +43,7 @@ pub struct Metrics {
     pub endpoints: IntGaugeVec,
     pub nacos_up: IntGauge,
     pub kubernetes_up: IntGauge,
+    pub translation_unsupported: IntGauge,
     pub kubernetes_events: IntCounterVec,
     pub nacos_requests: IntCounterVec,
     pub nacos_stale_services: IntGauge,
@@ -189,6 +190,11 @@ impl Metrics {
             "1 when every watch of the Kubernetes API server is current, 0 while one is failing (or no [kubernetes])",
         )
         .expect("valid metric");
+        let translation_unsupported = IntGauge::new(
+            "tidegate_translation_unsupported",
+            "What the Ingress controller's report beside the config lists as not translated (annotations and fields of Ingresses and Gateway API routes); 0 without a report",
+        )
+        .expect("valid metric");
         let kubernetes_events = IntCounterVec::new(
             Opts::new(
                 "tidegate_kubernetes_watch_events_total",
@@ -299,6 +305,7 @@ impl Metrics {
             Box::new(endpoints.clone()),
             Box::new(nacos_up.clone()),
             Box::new(kubernetes_up.clone()),
+            Box::new(translation_unsupported.clone()),
             Box::new(kubernetes_events.clone()),
             Box::new(nacos_requests.clone()),
             Box::new(nacos_stale_services.clone()),
@@ -338,6 +345,7 @@ impl Metrics {
             endpoints,
             nacos_up,
             kubernetes_up,
+            translation_unsupported,
             kubernetes_events,
             nacos_requests,
             nacos_stale_services,

@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::kube_api::{Kind, KubeApi};
 use support::upstream::Upstream;
-use support::{binary, client, eventually, ws, Gateway, TempDir};
+use support::{binary, client, eventually, metric_sum, ws, Gateway, TempDir};
 
 /// One controller replica.
 struct Controller {
@@ -201,6 +201,15 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         "shop",
         ingress("blog", "nginx", &[("/blog", "blog", json!({"number": 80}))]),
     );
+    // An Ingress with an annotation Tidegate does not translate: an Event says so.
+    let mut snippet = ingress(
+        "legacy",
+        "tidegate",
+        &[("/legacy", "api", json!({"number": 80}))],
+    );
+    snippet["metadata"]["annotations"]["nginx.ingress.kubernetes.io/configuration-snippet"] =
+        json!("more_set_headers \"X-A: b\";");
+    api.put(Kind::Ingress, "shop", snippet);
 
     let certs = TempDir::new("ctl-certs");
     let made = Command::new(concat!(
@@ -254,7 +263,24 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         .to_string();
     assert!(leader == "ctl-a" || leader == "ctl-b", "{lease}");
     let report = String::from_utf8(secret_file(&api, "report.txt").unwrap()).unwrap();
-    assert!(report.contains("1 Ingress(es)"), "{report}");
+    assert!(report.contains("2 Ingress(es)"), "{report}");
+    let told = eventually(Duration::from_secs(5), || async {
+        api.list(Kind::EventV1, "shop").iter().any(|e| {
+            e["regarding"]["name"] == "legacy"
+                && e["type"] == "Warning"
+                && e["reason"] == "NotTranslated"
+                && e["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("configuration-snippet"))
+        })
+    })
+    .await;
+    assert!(
+        told,
+        "no Event on the Ingress: {:?}",
+        api.list(Kind::EventV1, "shop")
+    );
+    let events_before = api.list(Kind::EventV1, "shop").len();
     // The TLS Secret the Ingress names travels with the config, under its namespace's name.
     let cert = std::fs::read(certs.path("shop.example.com.pem")).unwrap();
     assert_eq!(secret_file(&api, "shop.shop-tls.crt").unwrap(), cert);
@@ -295,6 +321,12 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         ),
     );
     let (_, text) = wait_config(&api, &version, &[&a, &b]).await;
+    // The report travels with the config (the same mounted directory).
+    std::fs::write(
+        gw.dir.path("report.json"),
+        secret_file(&api, "report.json").unwrap(),
+    )
+    .unwrap();
     gw.write_config(&text);
     let followed = eventually(Duration::from_secs(5), || async {
         who(&http, &gw, "/orders/1").await == "api"
@@ -306,6 +338,21 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         "the change cut a tunnel"
     );
     assert!(chat.close_codes.lock().await.is_empty());
+    // The gateway says what its config left out; the Event was not published again.
+    let status = gw.config_status().await;
+    let left_out = &status["translation"]["unsupported"];
+    assert_eq!(left_out[0]["what"], "configuration-snippet", "{status}");
+    assert_eq!(left_out[0]["object"], "shop/legacy", "{status}");
+    let counted = eventually(Duration::from_secs(5), || async {
+        metric_sum(&gw.metrics().await, "tidegate_translation_unsupported") == 1.0
+    })
+    .await;
+    assert!(counted, "{}", gw.metrics().await);
+    assert_eq!(
+        api.list(Kind::EventV1, "shop").len(),
+        events_before,
+        "an Event was published again"
+    );
 
     // A renewed certificate (cert-manager replacing the Secret's data) travels on its own.
     let made = Command::new(concat!(

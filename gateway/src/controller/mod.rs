@@ -20,6 +20,7 @@
 //! and the error is logged. The report of what is not translated is written beside the
 //! config (`report.txt`).
 
+mod events;
 mod lease;
 mod status;
 
@@ -45,6 +46,8 @@ use tokio::sync::Notify;
 pub const CONFIG_KEY: &str = "tidegate.toml";
 /// The key of the translation's report.
 pub const REPORT_KEY: &str = "report.txt";
+/// The same report for the gateways to show (`crate::translation_report`).
+pub const REPORT_JSON_KEY: &str = "report.json";
 
 pub struct Options {
     /// The API server (an empty `[kubernetes]`: in the cluster).
@@ -301,6 +304,10 @@ async fn publish(
             REPORT_KEY.to_string(),
             ByteString(translation.rendered.clone().into_bytes()),
         ),
+        (
+            REPORT_JSON_KEY.to_string(),
+            ByteString(translation.report.json().to_string().into_bytes()),
+        ),
     ]
     .into();
     for key @ (namespace, secret) in &translation.secrets {
@@ -351,6 +358,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         "ingress-controller: watching Ingresses of class {:?}",
         options.ingress_class
     );
+    let mut events = events::Events::new(client.clone(), &options.identity);
     let mut leading = false;
     let mut ticker = tokio::time::interval(election.period());
     let mut pending = true;
@@ -412,5 +420,8 @@ pub async fn run(options: Options) -> Result<(), String> {
             grpc_routes: &objects.grpc_routes,
         };
         status::write(&client, seen, &translation.report, &programmed).await;
+        events
+            .publish(&objects.ingresses, &translation.report)
+            .await;
     }
 }

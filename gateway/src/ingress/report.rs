@@ -4,14 +4,15 @@
 
 use std::fmt::Write as _;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Maps,
     Differs,
     Unsupported,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Line {
     pub verdict: Verdict,
     /// `namespace/name` of the Ingress (or another object) it is about.
@@ -64,6 +65,27 @@ impl Report {
         self.lines
             .iter()
             .filter(|l| l.verdict == Verdict::Unsupported)
+    }
+
+    /// The report as the gateways read it (`report.json`): what is not translated and what
+    /// differs, each `{object, what, note}`.
+    pub fn json(&self) -> serde_json::Value {
+        let group = |verdict| {
+            let mut lines: Vec<&Line> =
+                self.lines.iter().filter(|l| l.verdict == verdict).collect();
+            lines.sort();
+            lines.dedup();
+            serde_json::json!(lines
+                .iter()
+                .map(|l| serde_json::json!({"object": l.object, "what": l.what, "note": l.note}))
+                .collect::<Vec<_>>())
+        };
+        serde_json::json!({
+            "ingresses": self.ingresses,
+            "gateway_api_routes": self.gateway_routes,
+            "unsupported": group(Verdict::Unsupported),
+            "differs": group(Verdict::Differs),
+        })
     }
 
     /// The report as printed to stderr: a summary, then the three groups.

@@ -37,10 +37,12 @@ pub enum Kind {
     HTTPRoute,
     GRPCRoute,
     Secret,
+    /// `events.k8s.io/v1` Events (what controllers publish; `Event` is the core/v1 kind).
+    EventV1,
 }
 
 /// Each kind as the API serves it: `(kind, apiVersion, path prefix, plural, namespaced)`.
-const KINDS: [(Kind, &str, &str, &str, &str, bool); 13] = [
+const KINDS: [(Kind, &str, &str, &str, &str, bool); 14] = [
     (
         Kind::EndpointSlice,
         "EndpointSlice",
@@ -85,6 +87,14 @@ const KINDS: [(Kind, &str, &str, &str, &str, bool); 13] = [
     ),
     (Kind::Event, "Event", "v1", "api/v1", "events", true),
     (Kind::Secret, "Secret", "v1", "api/v1", "secrets", true),
+    (
+        Kind::EventV1,
+        "Event",
+        "events.k8s.io/v1",
+        "apis/events.k8s.io/v1",
+        "events",
+        true,
+    ),
     (
         Kind::GatewayClass,
         "GatewayClass",
@@ -331,6 +341,17 @@ impl KubeApi {
     }
 
     /// The stored object, with its resourceVersion.
+    /// Every stored object of `kind` in `namespace`.
+    pub fn list(&self, kind: Kind, namespace: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .objects
+            .iter()
+            .filter(|((k, ns, _), _)| *k == kind && ns == namespace)
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
         self.state
             .lock()
