@@ -8,7 +8,7 @@
 //! here). What they share — the cache files, the in-place swap and the catch-up after a
 //! snapshot swap — is the same code ([`super::cache`], `Service::replace_members`).
 
-use super::{cache, Health, Origin, ServiceStatus};
+use super::{cache, entry, Entry, Health, Origin, ServiceStatus};
 use crate::config::{KubeKey, KubernetesConfig};
 use crate::upstream::{EndpointSpec, EndpointStates, Service};
 use parking_lot::Mutex;
@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 #[derive(Default)]
 pub struct Pods {
@@ -26,15 +25,6 @@ pub struct Pods {
     health: Mutex<Health>,
     /// Held while a change is recorded and pushed, and while a new snapshot catches up.
     push_lock: Mutex<()>,
-}
-
-struct Entry {
-    version: u64,
-    endpoints: Arc<Vec<EndpointSpec>>,
-    origin: Origin,
-    /// Why the API server's latest state was not taken (the last list is kept).
-    kept_because: Option<String>,
-    changed_at: SystemTime,
 }
 
 /// What `/readyz` and the admin API show about the API server.
@@ -80,13 +70,9 @@ impl Pods {
         )?);
         let version = self.next_version.fetch_add(1, Ordering::Relaxed) + 1;
         let mut entries = self.entries.lock();
-        let entry = entries.entry(key.clone()).or_insert_with(|| Entry {
-            version,
-            endpoints,
-            origin: Origin::Cache,
-            kept_because: None,
-            changed_at: SystemTime::now(),
-        });
+        let entry = entries
+            .entry(key.clone())
+            .or_insert_with(|| Entry::new(version, endpoints, Origin::Cache));
         Some((entry.version, entry.endpoints.clone()))
     }
 
@@ -124,28 +110,9 @@ impl Pods {
         states: &EndpointStates,
     ) -> bool {
         let _in_order = self.push_lock.lock();
-        let endpoints = {
-            let mut entries = self.entries.lock();
-            if let Some(e) = entries.get_mut(key) {
-                e.kept_because = None;
-                if *e.endpoints == endpoints {
-                    e.origin = Origin::Registry;
-                    return false;
-                }
-            }
-            let endpoints = Arc::new(endpoints);
-            let version = self.next_version.fetch_add(1, Ordering::Relaxed) + 1;
-            entries.insert(
-                key.clone(),
-                Entry {
-                    version,
-                    endpoints: endpoints.clone(),
-                    origin: Origin::Registry,
-                    kept_because: None,
-                    changed_at: SystemTime::now(),
-                },
-            );
-            endpoints
+        let recorded = entry::record(&mut self.entries.lock(), &self.next_version, key, endpoints);
+        let Some((_, endpoints)) = recorded else {
+            return false;
         };
         if let Some(dir) = self.cache_dir.lock().clone() {
             cache::save_endpoints(&cache_path(&dir, key), &key.to_string(), &endpoints);
@@ -224,16 +191,5 @@ impl Pods {
             last_error: health.last_error(),
             services,
         }
-    }
-}
-
-impl Entry {
-    fn status(&self) -> ServiceStatus {
-        ServiceStatus::of(
-            &self.endpoints,
-            self.origin,
-            self.kept_because.clone(),
-            self.changed_at,
-        )
     }
 }

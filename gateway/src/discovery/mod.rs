@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod dns;
+mod entry;
 mod health;
 pub mod kubernetes;
 
@@ -51,16 +52,8 @@ struct Settings {
     namespace: String,
 }
 
+pub(crate) use entry::Entry;
 pub(crate) use health::Health;
-
-struct Entry {
-    version: u64,
-    endpoints: Arc<Vec<EndpointSpec>>,
-    origin: Origin,
-    /// Why the registry's latest answer was not taken (the last known list is kept).
-    kept_because: Option<String>,
-    changed_at: SystemTime,
-}
 
 #[derive(Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,13 +142,7 @@ impl Discovery {
             self.entries
                 .lock()
                 .entry(key.clone())
-                .or_insert_with(|| Entry {
-                    version,
-                    endpoints: endpoints.clone(),
-                    origin: Origin::Cache,
-                    kept_because: None,
-                    changed_at: SystemTime::now(),
-                });
+                .or_insert_with(|| Entry::new(version, endpoints.clone(), Origin::Cache));
         }
         Some((version, endpoints))
     }
@@ -168,28 +155,10 @@ impl Discovery {
         endpoints: Vec<EndpointSpec>,
     ) -> Option<(u64, Arc<Vec<EndpointSpec>>)> {
         let mut entries = self.entries.lock();
-        if let Some(e) = entries.get_mut(key) {
-            e.kept_because = None;
-            if *e.endpoints == endpoints {
-                e.origin = Origin::Registry;
-                publish_stale(&entries);
-                return None;
-            }
-        }
-        let endpoints = Arc::new(endpoints);
-        let version = self.next_version.fetch_add(1, Ordering::Relaxed) + 1;
-        entries.insert(
-            key.clone(),
-            Entry {
-                version,
-                endpoints: endpoints.clone(),
-                origin: Origin::Registry,
-                kept_because: None,
-                changed_at: SystemTime::now(),
-            },
-        );
+        let recorded = entry::record(&mut entries, &self.next_version, key, endpoints);
         publish_stale(&entries);
         drop(entries);
+        let (version, endpoints) = recorded?;
         let settings = self.settings.lock().clone();
         if let Some(dir) = &settings.cache_dir {
             cache::save_instances(dir, &settings.namespace, key, &endpoints);
@@ -290,12 +259,7 @@ impl Discovery {
         let entries = self.entries.lock();
         let services = entries
             .iter()
-            .map(|(key, e)| {
-                (
-                    key.to_string(),
-                    ServiceStatus::of(&e.endpoints, e.origin, e.kept_because.clone(), e.changed_at),
-                )
-            })
+            .map(|(key, e)| (key.to_string(), e.status()))
             .collect();
         RegistryStatus {
             state,
