@@ -151,7 +151,7 @@ fn the_imported_config_is_accepted_by_tidegate_check() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
-    assert!(String::from_utf8_lossy(&check.stdout).contains("ok (13 routes, 6 services)"));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("ok (15 routes, 6 services)"));
 }
 
 /// The upstream's name, the path it saw, or the gateway's own status.
@@ -160,11 +160,11 @@ async fn get(
     gw: &Gateway,
     host: &str,
     path: &str,
-    canary: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> String {
     let mut req = http.get(gw.url(path)).header("host", host);
-    if let Some(v) = canary {
-        req = req.header("x-canary", v);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
@@ -212,50 +212,70 @@ async fn the_imported_config_routes_as_the_ingresses_did() {
     let gw = Gateway::start(&config);
     let http = client();
     let ready = eventually(Duration::from_secs(5), || async {
-        get(&http, &gw, "shop.example.com", "/ws", None).await == "chat /ws"
+        get(&http, &gw, "shop.example.com", "/ws", &[]).await == "chat /ws"
     })
     .await;
     assert!(ready, "{}", gw.stderr());
-    let cases: &[(&str, &str, Option<&str>, &str)] = &[
+    // Host, path, request headers, what answers.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         // Prefix: the path and what is below it, never a longer name.
-        ("shop.example.com", "/ws/room/7", None, "chat /ws/room/7"),
-        ("shop.example.com", "/wsx", None, "404"),
+        ("shop.example.com", "/ws/room/7", &[], "chat /ws/room/7"),
+        ("shop.example.com", "/wsx", &[], "404"),
         // The canary by header, exact on its value; "never" stays on the main service.
-        ("shop.example.com", "/ws", Some("always"), "chat-next /ws"),
+        (
+            "shop.example.com",
+            "/ws",
+            &[("x-canary", "always")],
+            "chat-next /ws",
+        ),
         (
             "shop.example.com",
             "/ws/x",
-            Some("always"),
+            &[("x-canary", "always")],
             "chat-next /ws/x",
         ),
-        ("shop.example.com", "/ws", Some("never"), "chat /ws"),
+        (
+            "shop.example.com",
+            "/ws",
+            &[("x-canary", "never")],
+            "chat /ws",
+        ),
+        // The canary by cookie: "always" (in any cookie header), nothing else.
+        (
+            "shop.example.com",
+            "/ws",
+            &[("cookie", "a=1; shop_canary=always")],
+            "chat-next /ws",
+        ),
+        (
+            "shop.example.com",
+            "/ws",
+            &[("cookie", "shop_canary=never")],
+            "chat /ws",
+        ),
         // A Service port by number, found by the Service's port name in the manifests.
         (
             "shop.example.com",
             "/api/orders?id=3",
-            None,
+            &[],
             "api /api/orders?id=3",
         ),
         // A canary by weight (100 of 100 here, so the answer is certain): the main route
         // goes to a service bound to both Services, split by their name.
-        ("shop.example.com", "/exact", None, "api-next /exact"),
-        ("shop.example.com", "/exact/more", None, "404"),
+        ("shop.example.com", "/exact", &[], "api-next /exact"),
+        ("shop.example.com", "/exact/more", &[], "404"),
         // Another host: nothing of shop's.
-        ("other.example.com", "/ws", None, "404"),
+        ("other.example.com", "/ws", &[], "404"),
         // rewrite-target /$2 on /admin(/|$)(.*): the prefix is gone upstream.
-        (
-            "ops.example.com",
-            "/admin/users/1",
-            None,
-            "console /users/1",
-        ),
-        ("ops.example.com", "/admin", None, "console /"),
+        ("ops.example.com", "/admin/users/1", &[], "console /users/1"),
+        ("ops.example.com", "/admin", &[], "console /"),
         // app-root.
-        ("ops.example.com", "/", None, "302 /admin/home"),
+        ("ops.example.com", "/", &[], "302 /admin/home"),
     ];
-    for (host, path, canary, want) in cases {
-        let got = get(&http, &gw, host, path, *canary).await;
-        assert_eq!(&got, want, "{host}{path} (x-canary {canary:?})");
+    for (host, path, headers, want) in cases {
+        let got = get(&http, &gw, host, path, headers).await;
+        assert_eq!(&got, want, "{host}{path} ({headers:?})");
     }
 }
 
@@ -272,7 +292,7 @@ fn the_gateway_api_translation_matches_its_golden_files_and_passes_check() {
         !config.contains("blog"),
         "a route of another class was translated"
     );
-    assert!(report.contains("matches.queryParams"), "{report}");
+    assert!(config.contains("query = { debug = \"1\" }"), "{config}");
     let dir = TempDir::new("import-gw-check");
     let certs = dir.path("certs");
     let made =
@@ -423,11 +443,21 @@ async fn the_gateway_api_translation_routes_as_the_httproutes_say() {
         ),
         (301, "/new")
     );
-    let seen = support::body_json(send("shop.example.com", "/console/users", &[]).await).await;
-    assert_eq!(
-        (seen["server"].as_str(), seen["target"].as_str()),
-        (Some("console"), Some("/users"))
-    );
+    // … and a query parameter match (decoded, so `%31` is `1`).
+    for (path, want) in [
+        ("/console/users?debug=1", "/users?debug=1"),
+        ("/console/users?x=2&debug=%31", "/users?x=2&debug=%31"),
+    ] {
+        let seen = support::body_json(send("shop.example.com", path, &[]).await).await;
+        assert_eq!(
+            (seen["server"].as_str(), seen["target"].as_str()),
+            (Some("console"), Some(want))
+        );
+    }
+    for path in ["/console/users", "/console/users?debug=2"] {
+        let resp = send("shop.example.com", path, &[]).await;
+        assert_eq!(resp.status(), 404, "{path}");
+    }
     let resp = send("secure.example.com", "/x", &[]).await;
     assert_eq!(resp.status(), 308);
     assert!(resp.headers()["location"]

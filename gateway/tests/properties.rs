@@ -132,15 +132,15 @@ proptest! {
             text.push_str(&format!("[[routes]]\nname = \"r{i}\"\npath = \"={p}\"\nrespond = {{ status = 200 }}\n"));
         }
         let snapshot = tidegate::snapshot::Snapshot::check(Source::new("prop", text)).unwrap();
-        let headers = http::HeaderMap::new();
+        let req = http::Request::get("/").body(()).unwrap().into_parts().0;
         for (i, p) in paths.iter().enumerate() {
-            let found = snapshot.router.lookup("h", p, &http::Method::GET, &headers).map(|m| m.route.name.to_string());
+            let found = snapshot.router.lookup("h", p, &req).map(|m| m.route.name.to_string());
             // The first route with this exact path wins.
             let first = paths.iter().position(|q| q == p).unwrap();
             prop_assert_eq!(found, Some(format!("r{first}")), "route {}", i);
         }
         if let Ok(path) = normalize_path(&probe, PathPolicy::default()) {
-            let _ = snapshot.router.lookup("h", &path, &http::Method::GET, &headers);
+            let _ = snapshot.router.lookup("h", &path, &req);
         }
     }
 }

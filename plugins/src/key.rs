@@ -84,21 +84,26 @@ impl KeySource {
                     (k == name).then_some(v)
                 })?
             }
-            KeySource::Cookie(name) => req
-                .headers
-                .get_all(http::header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .find_map(|pair| {
-                    let (k, v) = pair.trim_start().split_once('=')?;
-                    (k == name).then_some(v)
-                })?,
+            KeySource::Cookie(name) => cookie(&req.headers, name)?,
             KeySource::ClientIp => client_ip,
             KeySource::JwtClaim(_) | KeySource::Consumer | KeySource::Tenant => return None,
         };
         capped(Cow::Borrowed(value))
     }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers (RFC 6265 `name=value`
+/// pairs separated by `;`): the first one, as sent.
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim_start().split_once('=')?;
+            (k == name).then_some(v)
+        })
 }
 
 fn capped(value: Cow<'_, str>) -> Option<Cow<'_, str>> {

@@ -21,6 +21,12 @@ pub struct RouteConfig {
     /// Request headers that must be present with exactly these values.
     #[serde(default = "crate::config::spanned_default")]
     pub headers: Spanned<BTreeMap<String, String>>,
+    /// Cookies that must be sent with exactly these values (names are case-sensitive).
+    #[serde(default = "crate::config::spanned_default")]
+    pub cookies: Spanned<BTreeMap<String, String>>,
+    /// Query parameters that must be present with exactly these values, compared decoded.
+    #[serde(default = "crate::config::spanned_default")]
+    pub query: Spanned<BTreeMap<String, String>>,
     /// Proxy to this service …
     pub service: Option<Spanned<String>>,
     /// … and remove the matched prefix from the path first (an exact path: all of it, so
@@ -192,6 +198,13 @@ impl RouteConfig {
             }
         }
         check_headers(&self.headers, report);
+        check_cookies(&self.cookies, report);
+        if self.query.get_ref().keys().any(String::is_empty) {
+            report(
+                Some(self.query.span()),
+                "a query parameter needs a name".into(),
+            );
+        }
         if let Some(hsts) = &self.hsts {
             if http::HeaderValue::from_str(hsts.get_ref()).is_err()
                 || !hsts.get_ref().contains("max-age=")
@@ -269,6 +282,27 @@ fn check_headers(
             report(
                 Some(headers.span()),
                 format!("bad value for header {name:?}"),
+            );
+        }
+    }
+}
+
+/// Cookie names are tokens and values cookie-octets (RFC 6265 §4.1.1): anything else could
+/// never be sent, so a route asking for it would silently never match.
+fn check_cookies(
+    cookies: &Spanned<BTreeMap<String, String>>,
+    report: &mut dyn FnMut(Option<Range<usize>>, String),
+) {
+    let token = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
+    let octet = |b: u8| b.is_ascii_graphic() && !b"\",;\\".contains(&b);
+    for (name, value) in cookies.get_ref() {
+        if name.is_empty() || !name.bytes().all(token) {
+            report(Some(cookies.span()), format!("bad cookie name {name:?}"));
+        }
+        if !value.bytes().all(octet) {
+            report(
+                Some(cookies.span()),
+                format!("bad value for cookie {name:?} (no spaces, quotes, commas, semicolons or backslashes)"),
             );
         }
     }

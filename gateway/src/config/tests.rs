@@ -167,3 +167,24 @@ fn the_upstream_pool_holds_1024_by_default_and_a_change_needs_a_restart() {
         "{e:?}"
     );
 }
+
+#[test]
+fn cookie_and_query_predicates_that_could_never_match_are_refused_with_positions() {
+    let route = |extra: &str| format!("[[routes]]\nname = \"r\"\n{extra}\nrespond = {{}}\n");
+    assert!(errors(&route(
+        "cookies = { canary = \"always\" }\nquery = { v = \"a b\" }"
+    ))
+    .is_empty());
+    let e = errors(&route("cookies = { \"a b\" = \"1\", c = \"x;y\" }"));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("3:11: bad cookie name \"a b\""), "{e:?}");
+    assert!(
+        e[1].starts_with("3:11: bad value for cookie \"c\""),
+        "{e:?}"
+    );
+    let e = errors(&route("query = { \"\" = \"1\" }"));
+    assert!(
+        e[0].starts_with("3:9: a query parameter needs a name"),
+        "{e:?}"
+    );
+}

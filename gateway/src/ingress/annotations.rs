@@ -14,6 +14,7 @@ pub const SUPPORTED: &[&str] = &[
     "canary",
     "canary-by-header",
     "canary-by-header-value",
+    "canary-by-cookie",
     "canary-weight",
     "canary-weight-total",
     "proxy-read-timeout",
@@ -52,6 +53,8 @@ pub const SUPPORTED: &[&str] = &[
 pub struct Canary {
     /// `(header, value)`: requests with this header value go to the canary.
     pub by_header: Option<(String, String)>,
+    /// A cookie with which `always` picks the canary.
+    pub by_cookie: Option<String>,
     /// `(canary-weight, canary-weight-total)`.
     pub weight: Option<(u32, u32)>,
 }
@@ -183,11 +186,16 @@ pub fn read(annotations: &BTreeMap<String, String>, object: &str, report: &mut R
                 name,
                 "routes match header values exactly, not by regex".into(),
             ),
-            "canary-by-cookie" => note(
-                Unsupported,
-                name,
-                "routes do not match on cookies; use canary-by-header, or one Service over both versions and a split by pod label".into(),
-            ),
+            "canary-by-cookie" => {
+                if let Some(c) = s.canary.as_mut() {
+                    c.by_cookie = Some(v.trim().to_string());
+                }
+                note(
+                    Differs,
+                    name,
+                    format!("a route with cookies = {{ {v} = \"always\" }} to the canary service, tried after the canary-by-header route and before the main route; other values reach the main route (or its split), but a canary-by-header of \"never\" does not overrule the cookie as it does in ingress-nginx"),
+                );
+            }
             "canary-weight" => {
                 let total = get("canary-weight-total")
                     .and_then(|t| t.trim().parse().ok())

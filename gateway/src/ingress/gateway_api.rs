@@ -3,7 +3,7 @@
 //! hostnames and certificates, and the HTTPRoutes and GRPCRoutes attached to them.
 //!
 //! Per route rule and match, a route (as for Ingresses, `PathPrefix` is a segment prefix:
-//! `=/p` and `/p/`); header matches by exact value; a method match; backendRefs to Services
+//! `=/p` and `/p/`); header and query parameter matches by exact value; a method match; backendRefs to Services
 //! — one, or several weighed by a split on `kubernetes.io/service-name`; the filters
 //! RequestHeaderModifier / ResponseHeaderModifier (a `headers` plugin), RequestRedirect (to
 //! HTTPS, or to a fixed URL), URLRewrite with `ReplacePrefixMatch: /` (strip the prefix);
@@ -638,13 +638,21 @@ fn rule_routes(
                 );
             }
         }
-        if matched["queryParams"].is_array() {
-            report.add(
-                Unsupported,
-                rid,
-                "matches.queryParams",
-                "routes do not match on the query; this match takes every query",
-            );
+        let mut query = std::collections::BTreeMap::new();
+        for q in matched["queryParams"].as_array().into_iter().flatten() {
+            if q["type"].as_str().unwrap_or("Exact") == "Exact" {
+                // Of several entries with one name, the first counts (as the API says).
+                query
+                    .entry(q["name"].as_str().unwrap_or_default().to_string())
+                    .or_insert_with(|| q["value"].as_str().unwrap_or_default().to_string());
+            } else {
+                report.add(
+                    Unsupported,
+                    rid,
+                    "matches.queryParams",
+                    "RegularExpression: query parameters match exactly",
+                );
+            }
         }
         let methods: Vec<String> = matched["method"]
             .as_str()
@@ -656,6 +664,7 @@ fn rule_routes(
             from: format!("{rid} rule {r} match {m}"),
             hosts: hosts.to_vec(),
             headers,
+            query,
             methods,
             service: service.clone(),
             split: split.clone(),
@@ -666,6 +675,7 @@ fn rule_routes(
             plugins: plugins.clone(),
             path: String::new(),
             respond,
+            cookies: Default::default(),
         };
         let patterns: Vec<(String, String)> = if grpc {
             let method = &matched["method"];

@@ -208,17 +208,18 @@ fn translate(
         );
         return;
     };
-    // A canary by header makes header routes to its own backends; one by weight joins its
-    // backends to the main routes of the same host and path, weighed by a split; one that
-    // only reads a cookie makes nothing (reported with its annotation).
-    let canary_header = settings.canary.as_ref().map(|c| c.by_header.clone());
+    // A canary by header or cookie makes header or cookie routes to its own backends; one
+    // by weight joins its backends to the main routes of the same host and path, weighed by
+    // a split.
     if let Some(weight) = settings.canary.as_ref().and_then(|c| c.weight) {
         weigh_canary(
             spec, weight, namespace, &settings, objects, &id, model, report,
         );
     }
-    if let Some(None) = canary_header {
-        return;
+    if let Some(c) = &settings.canary {
+        if c.by_header.is_none() && c.by_cookie.is_none() {
+            return;
+        }
     }
     let mut tls_hosts: Vec<String> = Vec::new();
     for tls in spec.tls.as_deref().unwrap_or_default() {
@@ -310,17 +311,35 @@ fn translate(
             });
         }
     }
-    if let Some(Some((header, value))) = canary_header {
-        for route in &mut routes {
-            route.name.push_str("-canary");
-            route.headers.insert(header.clone(), value.clone());
-        }
+    if let Some(canary) = &settings.canary {
+        routes = canary_routes(canary, &routes);
     }
     model.routes.extend(routes);
 }
 
-/// A canary by weight: every main route with the canary's host and path (and no header of
-/// its own) goes to a service bound to both Kubernetes Services, split by their name.
+/// A canary Ingress's own routes: each of `routes` asking for its header (first, as
+/// ingress-nginx reads the header before the cookie), then for its cookie set to `always`.
+fn canary_routes(canary: &annotations::Canary, routes: &[RouteOut]) -> Vec<RouteOut> {
+    let mut out = Vec::new();
+    if let Some((header, value)) = &canary.by_header {
+        out.extend(routes.iter().cloned().map(|mut route| {
+            route.name.push_str("-canary");
+            route.headers.insert(header.clone(), value.clone());
+            route
+        }));
+    }
+    if let Some(cookie) = &canary.by_cookie {
+        out.extend(routes.iter().cloned().map(|mut route| {
+            route.name.push_str("-canary-cookie");
+            route.cookies.insert(cookie.clone(), "always".into());
+            route
+        }));
+    }
+    out
+}
+
+/// A canary by weight: every main route with the canary's host and path (and no header or
+/// cookie of its own) goes to a service bound to both Kubernetes Services, split by their name.
 #[allow(clippy::too_many_arguments)]
 fn weigh_canary(
     spec: &k8s_openapi::api::networking::v1::IngressSpec,
@@ -364,7 +383,9 @@ fn weigh_canary(
                 .routes
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.hosts == host && r.headers.is_empty() && r.split.is_empty())
+                .filter(|(_, r)| r.hosts == host && r.split.is_empty())
+                // Not another canary's header or cookie routes.
+                .filter(|(_, r)| r.headers.is_empty() && r.cookies.is_empty())
                 .filter(|(_, r)| patterns.contains(&r.path))
                 .map(|(i, _)| i)
                 .collect();

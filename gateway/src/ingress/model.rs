@@ -38,6 +38,8 @@ pub struct RouteOut {
     pub hosts: Vec<String>,
     pub path: String,
     pub headers: BTreeMap<String, String>,
+    pub cookies: BTreeMap<String, String>,
+    pub query: BTreeMap<String, String>,
     pub methods: Vec<String>,
     pub service: Option<String>,
     /// `(Kubernetes Service name, weight)`: a split of a service bound to several.
@@ -206,12 +208,18 @@ fn route_table(r: &RouteOut) -> Table {
     if !r.methods.is_empty() {
         t["methods"] = value(strings(&r.methods));
     }
-    if !r.headers.is_empty() {
-        let mut headers = InlineTable::new();
-        for (k, v) in &r.headers {
-            headers.insert(k, v.as_str().into());
+    for (key, map) in [
+        ("headers", &r.headers),
+        ("cookies", &r.cookies),
+        ("query", &r.query),
+    ] {
+        if !map.is_empty() {
+            let mut table = InlineTable::new();
+            for (k, v) in map {
+                table.insert(k, v.as_str().into());
+            }
+            t[key] = value(table);
         }
-        t["headers"] = value(headers);
     }
     if let Some(service) = &r.service {
         t["service"] = value(service.as_str());

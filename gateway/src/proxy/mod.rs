@@ -447,7 +447,7 @@ async fn find_route(
     };
     let found = snapshot
         .router
-        .lookup(&host, &path, &req.method, &req.headers)
+        .lookup(&host, &path, req)
         .map(|m| (m.route.clone(), m.prefix_len));
     let Some((route, prefix_len)) = found else {
         respond::error(session, ctx, 404, "no route matches this request").await?;

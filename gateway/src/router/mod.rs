@@ -5,15 +5,16 @@
 //!    `hosts`; a tier whose routes do not fit the request falls through to the next tier;
 //! 2. within a tier, path: exact (`=/x`), then prefixes from longest to shortest, then
 //!    regexes (`~…`) in file order;
-//! 3. among routes with the same host and path, those with more predicates (methods +
-//!    headers) are tried first, then file order; a route is taken when its methods and
-//!    header predicates fit.
+//! 3. among routes with the same host and path, those with more predicates (methods,
+//!    headers, cookies, query parameters: see [`predicates`]) are tried first, then file
+//!    order; a route is taken when all its predicates fit.
 //!
 //! Lookup cost depends on the host and path length, not on the number of routes: hosts are
 //! hash-map keys and prefixes live in a radix tree.
 
 mod host;
 mod path;
+mod predicates;
 mod radix;
 mod subset;
 
@@ -21,10 +22,12 @@ pub use host::normalize as normalize_host;
 pub use path::{normalize as normalize_path, PathError, PathPattern, PathPolicy};
 pub use subset::{Labels, SubsetSelector};
 
-use crate::config::{RouteConfig, TunnelPolicy, METHODS};
+use crate::config::{RouteConfig, TunnelPolicy};
 use crate::upstream::Service;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue};
+use predicates::{header_pairs, Predicates};
 use radix::RadixTree;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
@@ -63,9 +66,7 @@ pub struct Route {
     /// `Strict-Transport-Security` for responses over TLS.
     pub hsts: Option<HeaderValue>,
     pattern: PathPattern,
-    /// Bit `i` set: `METHODS[i]` allowed. Zero: any method.
-    methods: u16,
-    headers: Box<[(HeaderName, HeaderValue)]>,
+    predicates: Predicates,
 }
 
 impl std::fmt::Debug for Route {
@@ -77,17 +78,12 @@ impl std::fmt::Debug for Route {
 }
 
 impl Route {
-    fn fits(&self, method: &Method, headers: &HeaderMap) -> bool {
-        if self.methods != 0 && self.methods & method_bit(method) == 0 {
-            return false;
-        }
-        self.headers
-            .iter()
-            .all(|(name, value)| headers.get(name) == Some(value))
+    fn fits(&self, req: &Parts) -> bool {
+        self.predicates.fit(req)
     }
 
     fn specificity(&self) -> u32 {
-        self.methods.count_ones().min(1) + self.headers.len() as u32
+        self.predicates.count()
     }
 
     pub fn service(&self) -> Option<&Arc<Service>> {
@@ -96,22 +92,6 @@ impl Route {
             _ => None,
         }
     }
-}
-
-fn method_bit(method: &Method) -> u16 {
-    let i = match *method {
-        Method::GET => 0,
-        Method::HEAD => 1,
-        Method::POST => 2,
-        Method::PUT => 3,
-        Method::DELETE => 4,
-        Method::PATCH => 5,
-        Method::OPTIONS => 6,
-        Method::CONNECT => 7,
-        Method::TRACE => 8,
-        _ => return 0,
-    };
-    1 << i
 }
 
 /// A successful lookup: the route and, for prefix routes, how many path bytes it matched.
@@ -136,14 +116,8 @@ impl PathTable {
         }
     }
 
-    fn lookup<'r>(
-        &self,
-        routes: &'r [Arc<Route>],
-        path: &str,
-        method: &Method,
-        headers: &HeaderMap,
-    ) -> Option<Match<'r>> {
-        let fits = |i: &u32| routes[*i as usize].fits(method, headers);
+    fn lookup<'r>(&self, routes: &'r [Arc<Route>], path: &str, req: &Parts) -> Option<Match<'r>> {
+        let fits = |i: &u32| routes[*i as usize].fits(req);
         if let Some(list) = self.exact.get(path) {
             if let Some(i) = list.iter().find(|i| fits(i)) {
                 return Some(Match {
@@ -165,7 +139,7 @@ impl PathTable {
             .find(|i| {
                 let route = &routes[**i as usize];
                 matches!(&route.pattern, PathPattern::Regex(re) if re.is_match(path))
-                    && route.fits(method, headers)
+                    && route.fits(req)
             })
             .map(|i| Match {
                 route: &routes[*i as usize],
@@ -258,20 +232,14 @@ impl Router {
     }
 
     /// Finds the route for a request. `host` must be normalised (see [`normalize_host`]) and
-    /// `path` normalised (see [`normalize_path`]).
-    pub fn lookup(
-        &self,
-        host: &str,
-        path: &str,
-        method: &Method,
-        headers: &HeaderMap,
-    ) -> Option<Match<'_>> {
+    /// `path` normalised (see [`normalize_path`]); the predicates read the rest of `req`.
+    pub fn lookup(&self, host: &str, path: &str, req: &Parts) -> Option<Match<'_>> {
         let routes = &self.routes;
         if !self.exact_hosts.is_empty() {
             if let Some(m) = self
                 .exact_hosts
                 .get(host)
-                .and_then(|t| t.lookup(routes, path, method, headers))
+                .and_then(|t| t.lookup(routes, path, req))
             {
                 return Some(m);
             }
@@ -281,13 +249,13 @@ impl Router {
                 if let Some(m) = self
                     .wildcard_hosts
                     .get(&host[i..])
-                    .and_then(|t| t.lookup(routes, path, method, headers))
+                    .and_then(|t| t.lookup(routes, path, req))
                 {
                     return Some(m);
                 }
             }
         }
-        self.any_host.lookup(routes, path, method, headers)
+        self.any_host.lookup(routes, path, req)
     }
 
     pub fn routes(&self) -> &[Arc<Route>] {
@@ -312,15 +280,6 @@ fn compile(
             return None;
         }
     };
-    let mut methods = 0u16;
-    for m in &config.methods {
-        // The schema admits only names of METHODS.
-        if let Some(i) = METHODS.iter().position(|k| k == m.get_ref()) {
-            methods |= 1 << i;
-        }
-    }
-    // Header names and values were checked by the schema.
-    let headers = header_pairs(config.headers.get_ref()).into_boxed_slice();
     let (action, idle) = if let Some(service) = &config.service {
         // Absent when the service failed to build (reported there).
         let service = services.get(service.get_ref())?.clone();
@@ -361,23 +320,8 @@ fn compile(
             .as_ref()
             .and_then(|h| HeaderValue::from_str(h.get_ref()).ok()),
         pattern,
-        methods,
-        headers,
+        predicates: Predicates::new(config),
     })
-}
-
-/// Pairs of a header table the schema has checked (anything unparsable is skipped).
-fn header_pairs(
-    map: &std::collections::BTreeMap<String, String>,
-) -> Vec<(HeaderName, HeaderValue)> {
-    map.iter()
-        .filter_map(|(k, v)| {
-            Some((
-                HeaderName::from_bytes(k.as_bytes()).ok()?,
-                HeaderValue::from_str(v).ok()?,
-            ))
-        })
-        .collect()
 }
 
 #[cfg(test)]

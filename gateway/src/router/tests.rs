@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::{Config, Source};
+use http::Method;
 
 fn router(text: &str) -> Router {
     let config = Config::parse(&Source::new("test", text)).expect("valid config");
@@ -15,8 +16,13 @@ fn router(text: &str) -> Router {
     router
 }
 
+fn request(method: Method, path: &str) -> Parts {
+    let req = http::Request::builder().method(method).uri(path);
+    req.body(()).unwrap().into_parts().0
+}
+
 fn find<'a>(r: &'a Router, host: &str, method: Method, path: &str) -> Option<&'a str> {
-    r.lookup(host, path, &method, &HeaderMap::new())
+    r.lookup(host, path, &request(method, path))
         .map(|m| &*m.route.name)
 }
 
@@ -43,12 +49,10 @@ respond = { body = "" }
 fn prefix_match_reports_matched_length() {
     let r = router("[[routes]]\nname = \"a\"\npath = \"/api\"\nrespond = { body = \"\" }\n");
     let m = r
-        .lookup("h", "/api/users", &Method::GET, &HeaderMap::new())
+        .lookup("h", "/api/users", &request(Method::GET, "/api/users"))
         .unwrap();
     assert_eq!(m.prefix_len, 4);
-    assert!(r
-        .lookup("h", "/ap", &Method::GET, &HeaderMap::new())
-        .is_none());
+    assert!(r.lookup("h", "/ap", &request(Method::GET, "/ap")).is_none());
 }
 
 #[test]
