@@ -159,6 +159,13 @@ name = "vic"
 password_hash = "${hash('vic-e2e-pw')}"
 role = "viewer"
 `);
+  // As the Ingress controller's Secret puts it beside the config (gateway/src/ingress/report.rs).
+  fs.writeFileSync(path.join(work, 'report.json'), JSON.stringify({
+    ingresses: 4,
+    gateway_api_routes: 1,
+    unsupported: [{ object: 'chat/chat', what: 'configuration-snippet', note: 'raw nginx configuration cannot be translated' }],
+    differs: [{ object: 'chat/chat-canary', what: 'canary-by-cookie', note: 'a route with cookies = { chat_canary = "always" }' }],
+  }));
   start(gatewayBin, ['-c', configPath], 'gateway.log');
   await waitPort(port, 'gateway');
   await waitPort(adminPort, 'gateway admin');
@@ -206,6 +213,11 @@ role = "viewer"
     assert.match(row, /SQL injection/);
     assert.match(row, /shop/);
     assert.match(row, /blocked/);
+    // The Ingress controller's report each gateway mounts: what was not translated first.
+    await id('translation-row-1').waitFor({ timeout: 5000 });
+    assert.match(await id('translation').innerText(), /4 Ingress\(es\) and 1 Gateway API route\(s\); 1 setting\(s\) not translated/);
+    assert.match(await id('translation-row-0').innerText(), /not translated\s+chat\/chat\s+configuration-snippet/);
+    assert.match(await id('translation-row-1').innerText(), /differs\s+chat\/chat-canary\s+canary-by-cookie/);
     await page.waitForFunction(() => !/^\s*0\.0\s*$/.test(document.querySelector('[data-testid="fleet-row-gw-1"] td:nth-child(5)')?.innerText || '0.0'), null, { timeout: 5000 }).catch(() => {});
     await shot('fleet');
   });

@@ -30,6 +30,9 @@ pub struct GatewayView {
     pub subsets: Vec<SubsetRate>,
     /// The WAF rules that matched most since the gateway started.
     pub waf_rules: Vec<WafRule>,
+    /// The Ingress controller's report beside this gateway's config (what of the cluster's
+    /// Ingresses and Gateway API routes was left out or differs), when it runs on one.
+    pub translation: Option<serde_json::Value>,
     pub error: Option<String>,
     /// Endpoints of each service as this gateway sees them.
     #[serde(skip)]
@@ -405,6 +408,7 @@ impl Fleet {
                 view.version = body["version"].as_u64();
                 view.hash = body["hash"].as_str().map(str::to_string);
                 view.stale = view.hash.as_deref().is_some_and(|h| h != current_hash);
+                view.translation = Some(body["translation"].clone()).filter(|t| t.is_object());
             } else {
                 view.error = Some("the admin token was refused".into());
             }

@@ -22,7 +22,8 @@ export async function viewFleet(m, ctx) {
       problem.replaceChildren();
       summary.replaceChildren(...fleetSummary(data));
       const gateways = list(data && data.gateways);
-      body.replaceChildren(fleetTable(gateways), wafSection(gateways));
+      const sections = [fleetTable(gateways), wafSection(gateways), translationSection(gateways)];
+      body.replaceChildren(...sections.filter(Boolean));
     } catch (e) {
       if (!ctx.alive() || e.sessionLost) return;
       problem.replaceChildren(alertBox(e));
@@ -116,6 +117,43 @@ function wafSection(gateways) {
     h('h2', {}, t('fleet.waf.title')),
     h('p', { class: 'muted' }, t('fleet.waf.intro')),
     table(headers, rows, { class: 'waf-rules' }));
+}
+
+// What the Ingress controller could not translate (or translated differently) from the
+// cluster's Ingresses and Gateway API routes, as the gateways' mounted report says. Shown only
+// on a fleet run by the controller; not-translated lines first, since they change traffic.
+function translationSection(gateways) {
+  const reports = gateways.map((g) => g.translation).filter((r) => r && typeof r === 'object');
+  if (!reports.length) return null;
+  const lines = new Map();
+  for (const r of reports) {
+    for (const [kind, items] of [['unsupported', r.unsupported], ['differs', r.differs]]) {
+      for (const l of list(items)) {
+        const key = `${kind}\u0000${l.object}\u0000${l.what}\u0000${l.note}`;
+        if (!lines.has(key)) lines.set(key, { kind, ...l });
+      }
+    }
+  }
+  const sorted = [...lines.values()].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'unsupported' ? -1 : 1)
+    || String(a.object).localeCompare(String(b.object)) || String(a.what).localeCompare(String(b.what)));
+  const first = reports[0];
+  const unsupported = sorted.filter((l) => l.kind === 'unsupported').length;
+  const headers = [t('fleet.translation.col.result'), t('fleet.translation.col.object'),
+    t('fleet.translation.col.what'), t('fleet.translation.col.note')];
+  const rows = sorted.length
+    ? sorted.map((l, i) => h('tr', { testid: `translation-row-${i}` },
+      h('td', {}, l.kind === 'unsupported'
+        ? pill('bad', t('fleet.translation.unsupported')) : pill('warn', t('fleet.translation.differs'))),
+      h('td', {}, h('code', {}, l.object || '—')),
+      h('td', {}, h('code', {}, l.what || '—')),
+      h('td', {}, l.note || '')))
+    : [emptyRow(headers.length, t('fleet.translation.none'))];
+  return h('section', { class: 'translation', testid: 'translation' },
+    h('h2', {}, t('fleet.translation.title')),
+    h('p', { class: 'muted' }, t('fleet.translation.intro', {
+      ingresses: first.ingresses ?? 0, routes: first.gateway_api_routes ?? 0, unsupported,
+    })),
+    table(headers, rows, { class: 'translation-lines' }));
 }
 
 // CRS rule ids are grouped by family in blocks of a thousand (942xxx: SQL injection); the
