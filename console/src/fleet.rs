@@ -408,7 +408,8 @@ impl Fleet {
                 view.version = body["version"].as_u64();
                 view.hash = body["hash"].as_str().map(str::to_string);
                 view.stale = view.hash.as_deref().is_some_and(|h| h != current_hash);
-                view.translation = Some(body["translation"].clone()).filter(|t| t.is_object());
+                view.translation =
+                    Some(body["translation"].clone()).filter(serde_json::Value::is_object);
             } else {
                 view.error = Some("the admin token was refused".into());
             }

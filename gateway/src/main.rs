@@ -106,6 +106,15 @@ enum Command {
         token_file: Option<String>,
         #[arg(long)]
         ca_file: Option<String>,
+        /// NAMESPACE/NAME of the gateways' Service: its load balancer's addresses (else its
+        /// external IPs) are written to the Ingresses' status.loadBalancer and the Gateways'
+        /// status.addresses (what `kubectl get ingress` and external-dns read).
+        #[arg(long)]
+        publish_service: Option<String>,
+        /// Or these addresses (IPs or host names, comma-separated), e.g. a cloud load
+        /// balancer outside the cluster.
+        #[arg(long)]
+        publish_status_address: Option<String>,
     },
     Upgrade {
         /// Start the new process as a daemon (as under systemd's Type=forking).
@@ -153,6 +162,8 @@ fn main() -> ExitCode {
                 api_server,
                 token_file,
                 ca_file,
+                publish_service,
+                publish_status_address,
             }) = cli.command
             else {
                 unreachable!()
@@ -161,6 +172,16 @@ fn main() -> ExitCode {
                 Ok(b) => b.unwrap_or_default(),
                 Err(e) => {
                     eprintln!("--base: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let publish = match tidegate::controller::Publish::parse(
+                publish_service.as_deref(),
+                publish_status_address.as_deref(),
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
                     return ExitCode::from(2);
                 }
             };
@@ -186,6 +207,7 @@ fn main() -> ExitCode {
                 tls_dir,
                 identity,
                 lease_duration: std::time::Duration::from_secs(lease_seconds.max(3)),
+                publish,
             };
             return run_controller(options);
         }

@@ -59,6 +59,9 @@ impl Controller {
                 "3",
                 "--api-server",
                 &api.url(),
+                // Where clients reach the gateways: the stand-in's Service gateway/tidegate.
+                "--publish-service",
+                "gateway/tidegate",
             ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -88,6 +91,24 @@ fn put_api_service(api: &KubeApi) {
         json!({"metadata": {"name": "api", "namespace": "shop"},
         "spec": {"ports": [{"name": "web", "port": 80, "targetPort": 8080}]}}),
     );
+}
+
+/// The gateways' Service `gateway/tidegate` with these load balancer entries.
+fn put_gateway_service(api: &KubeApi, balancer: Value) {
+    api.put(
+        Kind::Service,
+        "gateway",
+        json!({"metadata": {"name": "tidegate", "namespace": "gateway"},
+        "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": 80}]},
+        "status": {"loadBalancer": {"ingress": balancer}}}),
+    );
+}
+
+/// `status.loadBalancer` of the Ingress `shop/NAME`.
+fn load_balancer(api: &KubeApi, name: &str) -> Value {
+    api.get(Kind::Ingress, "shop", name)
+        .map(|i| i["status"]["loadBalancer"].clone())
+        .unwrap_or_default()
 }
 
 fn ingress(name: &str, class: &str, paths: &[(&str, &str, Value)]) -> Value {
@@ -182,6 +203,7 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         "spec": {"controller": "tidegate.io/ingress-controller"}}),
     );
     put_api_service(&api);
+    put_gateway_service(&api, json!([{"ip": "203.0.113.7"}]));
     api.serve_pod("shop", "chat", "http", chat.addr.port());
     api.serve_pod("shop", "api", "web", shop_api.addr.port());
     api.put(
@@ -281,6 +303,27 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
         api.list(Kind::EventV1, "shop")
     );
     let events_before = api.list(Kind::EventV1, "shop").len();
+    // Where clients reach the gateways, on the Ingresses of the class (what `kubectl get
+    // ingress` and external-dns read) — not on another class's; it follows the Service.
+    let published = eventually(Duration::from_secs(5), || async {
+        load_balancer(&api, "shop") == json!({"ingress": [{"ip": "203.0.113.7"}]})
+            && load_balancer(&api, "legacy") == json!({"ingress": [{"ip": "203.0.113.7"}]})
+    })
+    .await;
+    assert!(
+        published,
+        "{:?} {}{}",
+        api.get(Kind::Ingress, "shop", "shop"),
+        a.stderr(),
+        b.stderr()
+    );
+    assert_eq!(load_balancer(&api, "blog"), Value::Null);
+    put_gateway_service(&api, json!([{"hostname": "lb-1.elb.example.com"}]));
+    let followed = eventually(Duration::from_secs(5), || async {
+        load_balancer(&api, "shop") == json!({"ingress": [{"hostname": "lb-1.elb.example.com"}]})
+    })
+    .await;
+    assert!(followed, "{}", load_balancer(&api, "shop"));
     // The TLS Secret the Ingress names travels with the config, under its namespace's name.
     let cert = std::fs::read(certs.path("shop.example.com.pem")).unwrap();
     assert_eq!(secret_file(&api, "shop.shop-tls.crt").unwrap(), cert);
@@ -557,6 +600,17 @@ async fn gateway_api_routes_are_served_and_their_status_is_written_back() {
         &ctl,
     )
     .await;
+    // The Gateway's addresses: the gateways' Service has no load balancer yet, so none —
+    // then its address once it has one.
+    let gateway = api.get(Kind::Gateway, "shop", "edge").unwrap();
+    assert_eq!(gateway["status"]["addresses"], json!([]), "{gateway}");
+    put_gateway_service(&api, json!([{"ip": "203.0.113.9"}]));
+    let addressed = eventually(Duration::from_secs(5), || async {
+        api.get(Kind::Gateway, "shop", "edge").unwrap()["status"]["addresses"]
+            == json!([{"type": "IPAddress", "value": "203.0.113.9"}])
+    })
+    .await;
+    assert!(addressed, "{}", ctl.stderr());
     let route = api.get(Kind::HTTPRoute, "shop", "shop").unwrap();
     assert_eq!(
         route["status"]["parents"][0]["controllerName"],

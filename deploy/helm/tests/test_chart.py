@@ -266,6 +266,12 @@ class Chart(unittest.TestCase):
         self.assertIn("--config-secret=edge-tidegate-routes", args)
         self.assertIn("--ingress-class=tidegate", args)
         self.assertIn("--base=/etc/tidegate/base/tidegate.toml", args)
+        # The address on the Ingresses: the gateways' own Service, or the addresses given.
+        self.assertIn("--publish-service=gateway/edge-tidegate", args)
+        given = render({"controller": {"enabled": True, "publishStatusAddress": "203.0.113.7,lb.example.com"}})
+        given_args = given[("Deployment", "edge-tidegate-controller")]["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.assertIn("--publish-status-address=203.0.113.7,lb.example.com", given_args)
+        self.assertFalse(any(a.startswith("--publish-service") for a in given_args))
         base = [v for v in pod["volumes"] if v["name"] == "base"][0]
         self.assertEqual(base["configMap"]["name"], "edge-tidegate")
         # Its pods are not the gateways' (the Service and the PDB select gateways only).
@@ -281,7 +287,7 @@ class Chart(unittest.TestCase):
         cluster = objects[("ClusterRole", "edge-tidegate-controller")]
         for rule in cluster["rules"]:
             if rule["verbs"] != ["get", "list", "watch"]:
-                # The only write cluster-wide: Gateway API status subresources.
+                # The only writes cluster-wide: status subresources (Gateway API, Ingress).
                 self.assertEqual(rule["verbs"], ["update"], rule)
                 self.assertTrue(all(r.endswith("/status") for r in rule["resources"]), rule)
         gateway_class = objects[("GatewayClass", "tidegate")]

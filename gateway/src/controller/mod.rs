@@ -19,7 +19,11 @@
 //! A translation the gateway would refuse is never written: the old config keeps serving
 //! and the error is logged. The report of what is not translated is written beside the
 //! config (`report.txt`).
+//!
+//! Where clients reach the gateways is written on what they route (`address.rs`), so
+//! `kubectl get ingress` and external-dns see the load balancer, as with ingress-nginx.
 
+mod address;
 mod events;
 mod lease;
 mod status;
@@ -42,6 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+pub use address::Publish;
+
 /// The key of the Secret the gateways read their config from.
 pub const CONFIG_KEY: &str = "tidegate.toml";
 /// The key of the translation's report.
@@ -62,6 +68,8 @@ pub struct Options {
     /// This replica's name in the Lease (the pod name).
     pub identity: String,
     pub lease_duration: Duration,
+    /// Where the gateways are reached, for the objects' address status.
+    pub publish: Publish,
 }
 
 /// What the watches know, kept current by kube's reflectors.
@@ -413,13 +421,22 @@ pub async fn run(options: Options) -> Result<(), String> {
                 e.lines().next().unwrap_or_default()
             )
         });
+        let addresses = options.publish.addresses(&cluster.services);
         let seen = status::Seen {
+            ingresses: &objects.ingresses,
             classes: &objects.gateway_classes,
             gateways: &objects.gateways,
             http_routes: &objects.http_routes,
             grpc_routes: &objects.grpc_routes,
         };
-        status::write(&client, seen, &translation.report, &programmed).await;
+        status::write(
+            &client,
+            seen,
+            &translation.report,
+            &programmed,
+            addresses.as_deref(),
+        )
+        .await;
         events
             .publish(&objects.ingresses, &translation.report)
             .await;

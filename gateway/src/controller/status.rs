@@ -2,14 +2,16 @@
 //! Tidegate's GatewayClasses; `Accepted` and `Programmed` on their Gateways (Programmed is
 //! false, with the gateways' compile error, while a translation is refused); and on each
 //! attached route, per Gateway, `Accepted` (a listener allows it) and `ResolvedRefs` (its
-//! backendRefs are Services it may use). A status that did not change is not written again,
-//! so a quiet cluster sees no writes.
+//! backendRefs are Services it may use). With an address to publish (`address.rs`), the
+//! translated Ingresses' `status.loadBalancer` and the Gateways' `status.addresses` too. A
+//! status that did not change is not written again, so a quiet cluster sees no writes.
 
 use crate::ingress::{Report, GATEWAY_CONTROLLER_NAME};
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::grpcroutes::GrpcRoute;
 use gateway_api::httproutes::HttpRoute;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::PostParams;
 use kube::Api;
 use serde_json::{json, Value};
@@ -74,8 +76,9 @@ where
         .map_err(|e| format!("status of {name}: {e}"))
 }
 
-/// The Gateway API objects the last translation saw.
+/// The objects the last translation saw.
 pub struct Seen<'a> {
+    pub ingresses: &'a [Ingress],
     pub classes: &'a [GatewayClass],
     pub gateways: &'a [Gateway],
     pub http_routes: &'a [HttpRoute],
@@ -83,14 +86,31 @@ pub struct Seen<'a> {
 }
 
 /// Writes every status the translation decided; `programmed`: whether it was written (Err:
-/// why the gateways would refuse it).
+/// why the gateways would refuse it); `addresses`: where the gateways are reached, when
+/// published.
 pub async fn write(
     client: &kube::Client,
     seen: Seen<'_>,
     report: &Report,
     programmed: &Result<(), String>,
+    addresses: Option<&[String]>,
 ) {
     let mut failures = Vec::new();
+    if let Some(addresses) = addresses {
+        let status = super::address::ingress_status(addresses);
+        for ingress in seen.ingresses {
+            let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
+            let name = ingress.metadata.name.as_deref().unwrap_or_default();
+            // Only the Ingresses of this controller's class.
+            if !report.ingresses.contains(&format!("{namespace}/{name}")) {
+                continue;
+            }
+            let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+            if let Err(e) = put_status(&api, ingress.clone(), status.clone()).await {
+                failures.push(e);
+            }
+        }
+    }
     for class in seen.classes.iter().filter(|c| {
         report
             .gateway_classes
@@ -116,10 +136,13 @@ pub async fn write(
             continue;
         }
         let generation = gateway.metadata.generation;
-        let status = json!({"conditions": [
+        let mut status = json!({"conditions": [
             condition("Accepted", &Ok(()), "Accepted", generation),
             condition("Programmed", programmed, "Programmed", generation),
         ]});
+        if let Some(addresses) = addresses {
+            status["addresses"] = super::address::gateway_addresses(addresses);
+        }
         let api: Api<Gateway> = Api::namespaced(client.clone(), &key.0);
         if let Err(e) = put_status(&api, gateway.clone(), status).await {
             failures.push(e);

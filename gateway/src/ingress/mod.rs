@@ -103,7 +103,7 @@ pub fn translate_all(objects: &Objects, options: &Options, from: &str) -> Import
         report.skipped.push(format!("{other} (not read)"));
     }
     for ingress in ingresses {
-        report.ingresses += 1;
+        report.ingresses.push(object_id(ingress));
         translate(ingress, objects, options, &mut model, &mut report);
     }
     report.gateway_routes = gateway_api::translate(objects, options, &mut model, &mut report);

@@ -45,7 +45,8 @@ pub struct Report {
     pub gateways: Vec<(String, String)>,
     pub gateway_classes: Vec<String>,
     pub lines: Vec<Line>,
-    pub ingresses: usize,
+    /// `namespace/name` of the Ingresses translated (of the class asked for).
+    pub ingresses: Vec<String>,
     /// HTTPRoutes and GRPCRoutes attached to Tidegate's Gateways.
     pub gateway_routes: usize,
     pub skipped: Vec<String>,
@@ -81,7 +82,7 @@ impl Report {
                 .collect::<Vec<_>>())
         };
         serde_json::json!({
-            "ingresses": self.ingresses,
+            "ingresses": self.ingresses.len(),
             "gateway_api_routes": self.gateway_routes,
             "unsupported": group(Verdict::Unsupported),
             "differs": group(Verdict::Differs),
@@ -98,7 +99,7 @@ impl Report {
         let _ = writeln!(
             out,
             "import-ingress: {} Ingress(es){gateway_api} → {routes} route(s), {services} service(s)",
-            self.ingresses
+            self.ingresses.len()
         );
         for skipped in &self.skipped {
             let _ = writeln!(out, "skipped: {skipped}");
