@@ -272,6 +272,20 @@ async fn the_imported_config_routes_as_the_ingresses_did() {
         ("ops.example.com", "/admin", &[], "console /"),
         // app-root.
         ("ops.example.com", "/", &[], "302 /admin/home"),
+        // Basic authentication by the htpasswd Secret's users: its bcrypt user only.
+        ("private.example.com", "/x", &[], "401"),
+        (
+            "private.example.com",
+            "/x",
+            &[("authorization", "Basic b2xnYTpvbGdhLXB3")],
+            "console /x",
+        ),
+        (
+            "private.example.com",
+            "/x",
+            &[("authorization", "Basic dmljOnZpYy1wdw==")],
+            "401",
+        ),
     ];
     for (host, path, headers, want) in cases {
         let got = get(&http, &gw, host, path, headers).await;

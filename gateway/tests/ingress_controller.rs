@@ -650,3 +650,87 @@ async fn gateway_api_routes_are_served_and_their_status_is_written_back() {
         "{gateway}"
     );
 }
+
+/// An htpasswd Secret (`auth`) with these lines, as the API server stores it (base64).
+fn put_users(api: &KubeApi, lines: &str) {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(lines);
+    api.put(
+        Kind::Secret,
+        "shop",
+        json!({"metadata": {"name": "admin-users", "namespace": "shop"},
+        "type": "Opaque", "data": {"auth": encoded}}),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_authentication_takes_the_users_of_its_secret_and_follows_their_changes() {
+    // bcrypt of "olga-pw" (cost 5).
+    const OLGA: &str = "$2b$05$LO3G24OQIQHzSJa7Ecxi1u2v.AAWI7VxEm9o9Ss9Ww5OQSKvgG36W";
+    let api = KubeApi::start().await;
+    let shop_api = Upstream::start("api").await;
+    api.put(
+        Kind::IngressClass,
+        "",
+        json!({"metadata": {"name": "tidegate"},
+        "spec": {"controller": "tidegate.io/ingress-controller"}}),
+    );
+    put_api_service(&api);
+    api.serve_pod("shop", "api", "web", shop_api.addr.port());
+    put_users(&api, &format!("olga:{OLGA}\n"));
+    let mut admin = ingress(
+        "admin",
+        "tidegate",
+        &[("/admin", "api", json!({"number": 80}))],
+    );
+    admin["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-type"] = json!("basic");
+    admin["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-secret"] =
+        json!("admin-users");
+    api.put(Kind::Ingress, "shop", admin);
+
+    let ctl = Controller::start(&api, "ctl-a");
+    let (version, text) = wait_config(&api, "", &[&ctl]).await;
+    assert!(text.contains("username = \"olga\""), "{text}");
+    let gw = Gateway::start(&text);
+    let http = client();
+    let ready = eventually(Duration::from_secs(5), || async {
+        who(&http, &gw, "/admin/x").await == "401"
+    })
+    .await;
+    assert!(ready, "{}", gw.stderr());
+    let login = |user: &'static str, password: &'static str| {
+        let http = http.clone();
+        let url = gw.url("/admin/x");
+        async move {
+            http.get(url)
+                .header("host", "shop.example.com")
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(login("olga", "olga-pw").await, 200);
+    assert_eq!(login("olga", "olga-PW").await, 401);
+    assert_eq!(login("pat", "olga-pw").await, 401);
+
+    // A user added to the Secret (fetched, not watched: found within the resync period).
+    // First the controller settles: its status write on the Ingress is an Ingress change,
+    // whose translation would otherwise fetch the Secret for reasons of its own.
+    let settled = eventually(Duration::from_secs(5), || async {
+        load_balancer(&api, "admin") == json!({})
+    })
+    .await;
+    assert!(settled, "{}", ctl.stderr());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    put_users(&api, &format!("olga:{OLGA}\npat:{OLGA}\n"));
+    let (_, text) = wait_config(&api, &version, &[&ctl]).await;
+    assert!(text.contains("username = \"pat\""), "{text}");
+    gw.write_config(&text);
+    let followed = eventually(Duration::from_secs(5), || async {
+        login("pat", "olga-pw").await == 200
+    })
+    .await;
+    assert!(followed, "{}", gw.stderr());
+}

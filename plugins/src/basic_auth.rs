@@ -1,5 +1,7 @@
 //! `type = "basic-auth"`: `Authorization: Basic` checked against the consumers' stored
-//! password hashes (argon2 or bcrypt — plain passwords are refused at config load).
+//! password hashes (argon2 or bcrypt — plain passwords are refused at config load), or
+//! against the instance's own `users` (an htpasswd file's lines: one route's users, as
+//! nginx's `auth_basic_user_file`, who are nobody's consumers).
 //!
 //! Hash checks are slow on purpose (tens of milliseconds); they run on Tokio's blocking
 //! pool, never on a proxy thread, and a credential that verified is remembered for a few
@@ -27,6 +29,9 @@ struct Config {
     /// API permission: only these consumers may pass (empty: any known consumer).
     #[serde(default)]
     allow: Vec<String>,
+    /// This instance's own users; when set (even empty: then nobody passes), the consumers
+    /// are not asked.
+    users: Option<Vec<crate::consumers::BasicCredential>>,
 }
 
 fn default_realm() -> String {
@@ -109,6 +114,8 @@ pub struct BasicAuth {
     challenge: String,
     hide: bool,
     allow: Vec<String>,
+    /// Own users: username → hash.
+    users: Option<HashMap<String, String>>,
     cx_consumers: Arc<crate::consumers::Consumers>,
     stores: Arc<crate::Stores>,
 }
@@ -124,11 +131,33 @@ impl BasicAuth {
             return Err(format!("plugin {name:?}: realm must not contain quotes"));
         }
         let challenge = format!("Basic realm=\"{}\", charset=\"UTF-8\"", config.realm);
+        if config.users.is_some() && !config.allow.is_empty() {
+            return Err(format!(
+                "plugin {name:?}: `allow` names consumers, and with `users` no consumer is asked"
+            ));
+        }
+        let mut users = config.users.as_ref().map(|_| HashMap::new());
+        for user in config.users.into_iter().flatten() {
+            let Some(username) = user.username.filter(|u| !u.is_empty() && !u.contains(':')) else {
+                return Err(format!(
+                    "plugin {name:?}: each of `users` needs a username (without ':')"
+                ));
+            };
+            check_hash_format(&user.password_hash)
+                .map_err(|e| format!("plugin {name:?}: user {username:?}: {e}"))?;
+            let own = users.get_or_insert_with(HashMap::new);
+            if own.insert(username.clone(), user.password_hash).is_some() {
+                return Err(format!(
+                    "plugin {name:?}: user {username:?} is listed twice"
+                ));
+            }
+        }
         Ok(Arc::new(BasicAuth {
             name: name.into(),
             challenge,
             hide: config.hide_credentials,
             allow: config.allow,
+            users,
             cx_consumers: cx.consumers.clone(),
             stores: cx.stores.clone(),
         }))
@@ -172,7 +201,14 @@ impl Plugin for BasicAuth {
         let challenge = |message: &str| Reply::challenge(&self.challenge, message);
         let (user, password) =
             credentials(req).ok_or_else(|| challenge("basic credentials are required"))?;
-        let Some((hash, consumer)) = self.cx_consumers.basic(&user) else {
+        let found = match &self.users {
+            None => self
+                .cx_consumers
+                .basic(&user)
+                .map(|(hash, consumer)| (hash, Some(consumer))),
+            Some(own) => own.get(&user).map(|hash| (hash, None)),
+        };
+        let Some((hash, consumer)) = found else {
             // Same answer as a wrong password: which usernames exist is not told.
             return Err(challenge("the credentials are not valid"));
         };
@@ -187,7 +223,10 @@ impl Plugin for BasicAuth {
             }
             self.stores.basic.remember(key);
         }
-        consumer.admit(&self.allow, cx)
+        match consumer {
+            Some(consumer) => consumer.admit(&self.allow, cx),
+            None => Ok(()),
+        }
     }
 
     fn on_upstream_request(&self, req: &mut RequestHeader, _cx: &mut Ctx<'_>) {
@@ -340,6 +379,48 @@ mod tests {
             chain.upstream_request(&mut req, &mut state);
             assert_eq!(req.headers.contains_key("authorization"), kept, "{extra:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn own_users_are_checked_instead_of_the_consumers_and_name_none() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let p = plugin(&format!(
+            "users = [{{ username = \"ops\", password_hash = \"{hash}\" }}]"
+        ));
+        let (result, state) = run(&p, Some(basic("ops:s3cret").as_str())).await;
+        result.unwrap();
+        assert_eq!(state.caller.consumer, None);
+        for wrong in ["ops:S3cret", "alice:correct horse"] {
+            let (result, _) = run(&p, Some(basic(wrong).as_str())).await;
+            assert_eq!(result.unwrap_err().status, 401, "{wrong}");
+        }
+        // An empty list lets nobody in (not every consumer).
+        let (result, _) = run(
+            &plugin("users = []"),
+            Some(basic("alice:correct horse").as_str()),
+        )
+        .await;
+        assert_eq!(result.unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn own_users_need_a_name_and_a_hash_and_exclude_allow() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        for (users, want) in [
+            (format!("[{{ password_hash = \"{hash}\" }}]"), "needs a username"),
+            ("[{ username = \"ops\", password_hash = \"$apr1$x$y\" }]".to_string(), "plain passwords"),
+            (
+                format!("[{{ username = \"a\", password_hash = \"{hash}\" }}, {{ username = \"a\", password_hash = \"{hash}\" }}]"),
+                "listed twice",
+            ),
+        ] {
+            let error = testing::refusal(&format!("type = \"basic-auth\"\nusers = {users}"));
+            assert!(error.contains(want), "{error}");
+        }
+        let error = testing::refusal(&format!(
+            "type = \"basic-auth\"\nallow = [\"alice\"]\nusers = [{{ username = \"ops\", password_hash = \"{hash}\" }}]"
+        ));
+        assert!(error.contains("`allow` names consumers"), "{error}");
     }
 
     #[test]

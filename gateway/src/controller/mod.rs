@@ -24,6 +24,7 @@
 //! `kubectl get ingress` and external-dns see the load balancer, as with ingress-nginx.
 
 mod address;
+mod auth_secrets;
 mod events;
 mod lease;
 mod status;
@@ -367,6 +368,10 @@ pub async fn run(options: Options) -> Result<(), String> {
         options.ingress_class
     );
     let mut events = events::Events::new(client.clone(), &options.identity);
+    let mut auth = auth_secrets::AuthSecrets::default();
+    // Fetched rather than watched Secrets (basic authentication's users) are looked at again
+    // this often.
+    let mut resync = tokio::time::interval(Duration::from_secs(5));
     let mut leading = false;
     let mut ticker = tokio::time::interval(election.period());
     let mut pending = true;
@@ -386,6 +391,9 @@ pub async fn run(options: Options) -> Result<(), String> {
                     pending = true;
                 }
             }
+            _ = resync.tick(), if leading => {
+                pending |= auth.refresh(&client, &owned(cluster.ingresses.state())).await;
+            }
             _ = cluster.changed.notified() => {
                 // Changes come in bursts (a `kubectl apply` of many objects): one translation.
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -396,7 +404,9 @@ pub async fn run(options: Options) -> Result<(), String> {
             continue;
         }
         pending = false;
-        let objects = cluster.objects();
+        let mut objects = cluster.objects();
+        auth.refresh(&client, &objects.ingresses).await;
+        objects.secrets = auth.current();
         let tls = tls_secrets(&cluster.tls_secrets);
         let translation = translate(&objects, &tls, &options);
         match &translation.checked {

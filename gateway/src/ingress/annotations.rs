@@ -46,6 +46,7 @@ pub const SUPPORTED: &[&str] = &[
     "proxy-body-size",
     "auth-type",
     "auth-secret",
+    "auth-secret-type",
     "auth-realm",
 ];
 
@@ -92,8 +93,17 @@ pub struct Settings {
     pub limit_connections: Option<u32>,
     /// `proxy-body-size` in bytes (None: nginx's default 1m applies — not carried over).
     pub body_size: Option<u64>,
-    /// `auth-type: basic` with its realm and Secret.
-    pub basic_auth: Option<(String, String)>,
+    /// `auth-type: basic`.
+    pub basic_auth: Option<BasicAuth>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct BasicAuth {
+    pub realm: String,
+    /// `name` or `namespace/name`.
+    pub secret: String,
+    /// `auth-secret-type: auth-map` (one key per user) rather than an htpasswd file.
+    pub map: bool,
 }
 
 fn flag(v: &str) -> bool {
@@ -378,17 +388,22 @@ pub fn read(annotations: &BTreeMap<String, String>, object: &str, report: &mut R
                 if v == "basic" {
                     let secret = get("auth-secret").unwrap_or("").to_string();
                     let realm = get("auth-realm").unwrap_or("Authentication Required").to_string();
-                    s.basic_auth = Some((realm, secret.clone()));
+                    let map = get("auth-secret-type") == Some("auth-map");
+                    s.basic_auth = Some(BasicAuth { realm, secret: secret.clone(), map });
                     note(
-                        Differs,
+                        Maps,
                         name,
-                        format!("a basic-auth plugin; its users are [[consumers]] with basic credentials — the Secret {secret:?} (htpasswd) is not read: add one consumer per line"),
+                        format!("a basic-auth plugin whose users are the Secret {secret:?}'s (bcrypt or argon2 hashes)"),
                     );
                 } else {
                     note(Unsupported, name, format!("auth-type {v:?} (basic only)"));
                 }
             }
             "auth-secret" | "auth-realm" => note(Maps, name, "the basic-auth plugin's setting".into()),
+            "auth-secret-type" => match v.as_str() {
+                "auth-file" | "auth-map" => note(Maps, name, "how the Secret's users are read".into()),
+                other => note(Unsupported, name, format!("{other:?} (auth-file or auth-map)")),
+            },
             other => {
                 let why = if other.ends_with("-snippet") {
                     "raw nginx configuration cannot be translated"

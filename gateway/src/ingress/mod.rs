@@ -20,11 +20,12 @@
 
 mod annotations;
 mod gateway_api;
+mod htpasswd;
 mod model;
 pub mod objects;
 mod report;
 
-pub use annotations::SUPPORTED as SUPPORTED_ANNOTATIONS;
+pub use annotations::{PREFIX as ANNOTATION_PREFIX, SUPPORTED as SUPPORTED_ANNOTATIONS};
 pub use gateway_api::CONTROLLER_NAME as GATEWAY_CONTROLLER_NAME;
 pub use report::{Report, Verdict};
 
@@ -238,7 +239,11 @@ fn translate(
             options, namespace, secret, hosts, &id, "spec.tls", model, report,
         );
     }
-    let plugins = plugins_of(&settings, namespace, name, model);
+    let users = settings
+        .basic_auth
+        .as_ref()
+        .and_then(|b| htpasswd::users(&objects.secrets, namespace, &b.secret, b.map, &id, report));
+    let plugins = plugins_of(&settings, users.as_deref(), namespace, name, model);
     let mut routes = Vec::new();
     for (r, rule) in spec.rules.as_deref().unwrap_or_default().iter().enumerate() {
         let Some(http) = &rule.http else {
@@ -656,8 +661,15 @@ pub(crate) fn service_port_name(
     )
 }
 
-/// The plugin instances an Ingress's annotations ask for, by name, in the order they run.
-fn plugins_of(settings: &Settings, namespace: &str, name: &str, model: &mut Model) -> Vec<String> {
+/// The plugin instances an Ingress's annotations ask for, by name, in the order they run;
+/// `users`: those of its basic authentication's Secret, when known.
+fn plugins_of(
+    settings: &Settings,
+    users: Option<&[(String, String)]>,
+    namespace: &str,
+    name: &str,
+    model: &mut Model,
+) -> Vec<String> {
     let mut out = Vec::new();
     let strings = |items: &[String]| -> Array { items.iter().map(String::as_str).collect() };
     let mut add = |kind: &str, fill: &dyn Fn(&mut Table)| {
@@ -688,9 +700,21 @@ fn plugins_of(settings: &Settings, namespace: &str, name: &str, model: &mut Mode
             t["max_age_seconds"] = value(cors.max_age as i64);
         });
     }
-    if let Some((realm, _secret)) = &settings.basic_auth {
+    if let Some(basic) = &settings.basic_auth {
         add("basic-auth", &|t| {
-            t["realm"] = value(realm.as_str());
+            t["realm"] = value(basic.realm.as_str());
+            if let Some(users) = users {
+                let mut list = Array::new();
+                for (user, hash) in users {
+                    let mut entry = toml_edit::InlineTable::new();
+                    entry.insert("username", user.as_str().into());
+                    entry.insert("password_hash", hash.as_str().into());
+                    list.push(entry);
+                }
+                // Even when none is usable (weak hashes only, reported): an empty list lets
+                // nobody in, where no list would let every consumer in.
+                t["users"] = value(list);
+            }
         });
     }
     if settings.limit_rps.is_some()

@@ -1,13 +1,14 @@
 //! The Kubernetes objects an import reads: every YAML document of every file (a `List`'s
 //! items too), typed with the Kubernetes API types (and the Gateway API's, from the
-//! `gateway-api` crate); Ingresses, IngressClasses, Services, GatewayClasses, Gateways,
-//! HTTPRoutes and GRPCRoutes matter, the rest is skipped.
+//! `gateway-api` crate); Ingresses, IngressClasses, Services, Secrets (not TLS ones: those
+//! are mounted), GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes matter, the rest is
+//! skipped.
 
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::grpcroutes::GrpcRoute;
 use gateway_api::httproutes::HttpRoute;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 #[derive(Default)]
@@ -15,6 +16,8 @@ pub struct Objects {
     pub ingresses: Vec<Ingress>,
     pub classes: Vec<IngressClass>,
     pub services: Vec<Service>,
+    /// Secrets other than TLS ones: the users of `auth-type: basic`.
+    pub secrets: Vec<Secret>,
     pub gateway_classes: Vec<GatewayClass>,
     pub gateways: Vec<Gateway>,
     pub http_routes: Vec<HttpRoute>,
@@ -64,6 +67,12 @@ fn add(objects: &mut Objects, document: serde_json::Value, at: &str) -> Result<(
             serde_json::from_value(document)
                 .map_err(|e| format!("{}: {e}", typed("IngressClass")))?,
         ),
+        ("Secret", "v1") if document["type"].as_str() != Some("kubernetes.io/tls") => {
+            objects.secrets.push(
+                serde_json::from_value(document)
+                    .map_err(|e| format!("{}: {e}", typed("Secret")))?,
+            );
+        }
         ("Service", "v1") => objects.services.push(
             serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("Service")))?,
         ),
