@@ -55,6 +55,15 @@ impl ConfigWatch {
             log::info!("SIGHUP: running the embedded default config, nothing to re-read");
             return;
         };
+        if crate::kubernetes::config_secret::following(&self.gateway) {
+            // The Secret this file is a mounted copy of is followed through the API: the
+            // kubelet's copy arrives later (or, in a race, older) and must not undo it.
+            log::debug!(
+                "{}: the config Secret is followed through the API; the mounted copy is not read",
+                path.display()
+            );
+            return;
+        }
         if self.gateway.snapshot().source.overlay.is_some() {
             // Routes come from Nacos; this file only says where from. Re-reading it here
             // would replace the shared config with the bootstrap's.
@@ -67,7 +76,7 @@ impl ConfigWatch {
         match Source::read_file(path) {
             Ok(source) => {
                 let _ = self.gateway.apply(source, from);
-                crate::translation_report::refresh(Some(path));
+                crate::translation_report::refresh(&self.gateway);
             }
             Err(errors) => log::error!("config file not re-read: {errors}"),
         }
@@ -77,7 +86,7 @@ impl ConfigWatch {
 #[async_trait]
 impl BackgroundService for ConfigWatch {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        crate::translation_report::refresh(self.path.as_deref());
+        crate::translation_report::refresh(&self.gateway);
         let mut hangup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
             Err(e) => {

@@ -22,6 +22,8 @@ pub enum ChangeSource {
     Signal,
     AdminApi,
     Nacos,
+    /// The config Secret, followed through the Kubernetes API server.
+    Kubernetes,
     /// A certificate, key, OCSP response or client CA file changed on disk (a renewal): the
     /// serving text is compiled again.
     Certificates,

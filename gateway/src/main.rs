@@ -414,6 +414,12 @@ fn main() -> ExitCode {
         },
     ));
     server.add_service(background_service(
+        "kubernetes config secret",
+        tidegate::kubernetes::config_secret::ConfigSecretRunner {
+            gateway: gateway.clone(),
+        },
+    ));
+    server.add_service(background_service(
         "health checks",
         tidegate::health::HealthChecks {
             gateway: gateway.clone(),

@@ -734,3 +734,122 @@ async fn basic_authentication_takes_the_users_of_its_secret_and_follows_their_ch
     .await;
     assert!(followed, "{}", gw.stderr());
 }
+
+/// The config Secret `gateway/routes` with this config and these other files.
+fn put_config_secret(api: &KubeApi, config: &str, files: &[(&str, Vec<u8>)]) {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut data = serde_json::Map::new();
+    data.insert("tidegate.toml".into(), json!(b64(config.as_bytes())));
+    for (key, bytes) in files {
+        data.insert((*key).into(), json!(b64(bytes)));
+    }
+    api.put(
+        Kind::Secret,
+        "gateway",
+        json!({"metadata": {"name": "routes", "namespace": "gateway"},
+        "type": "Opaque", "data": data}),
+    );
+}
+
+async fn answer(http: &reqwest::Client, gw: &Gateway) -> String {
+    match http.get(gw.url("/v")).send().await {
+        Ok(resp) => resp.text().await.unwrap_or_default(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_following_its_config_secret_serves_a_change_before_the_kubelet_copies_it() {
+    let api = KubeApi::start().await;
+    let section = format!(
+        "[kubernetes]\napi_server = \"{}\"\nconfig_secret = \"gateway/routes\"\n",
+        api.url()
+    );
+    let route = |v: &str| {
+        format!("[[routes]]\nname = \"v\"\npath = \"=/v\"\nrespond = {{ body = \"{v}\" }}\n")
+    };
+    // The mounted copy the gateway starts from; the Secret does not exist yet.
+    let gw = Gateway::start(&format!("{section}{}", route("mounted")));
+    let http = client();
+    assert_eq!(answer(&http, &gw).await, "mounted", "{}", gw.stderr());
+
+    // The controller writes a config naming a certificate of the Secret, under the mount
+    // (where the kubelet would put it, later): served from the Secret at once.
+    let certs = TempDir::new("follow-certs");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/make-test-cert.sh"
+    ))
+    .arg(&certs.0)
+    .arg("shop.example.com")
+    .output()
+    .unwrap();
+    assert!(made.status.success());
+    let mount = gw.dir.0.display().to_string();
+    let with_cert = format!(
+        "{section}[[certificates]]\ncert = \"{mount}/shop.shop-tls.crt\"\nkey = \"{mount}/shop.shop-tls.key\"\n{}",
+        route("from the secret")
+    );
+    put_config_secret(
+        &api,
+        &gw.full_config(&with_cert),
+        &[
+            (
+                "shop.shop-tls.crt",
+                std::fs::read(certs.path("shop.example.com.pem")).unwrap(),
+            ),
+            (
+                "shop.shop-tls.key",
+                std::fs::read(certs.path("shop.example.com.key")).unwrap(),
+            ),
+        ],
+    );
+    let followed = eventually(Duration::from_secs(5), || async {
+        answer(&http, &gw).await == "from the secret"
+    })
+    .await;
+    assert!(followed, "{}", gw.stderr());
+    assert!(
+        !gw.dir.path("shop.shop-tls.crt").exists(),
+        "the mount was written"
+    );
+    let status = gw.config_status().await;
+    assert!(
+        status["origin"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("kubernetes secret gateway/routes")),
+        "{status}"
+    );
+
+    // An older copy arriving in the mount (the kubelet, late) does not undo it …
+    gw.write_config(&format!("{section}{}", route("stale mount")));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(answer(&http, &gw).await, "from the secret");
+    // … a bad config in the Secret is refused and the last good one serves …
+    put_config_secret(
+        &api,
+        &gw.full_config(&format!("{section}[[routes]]\nname = 1\n")),
+        &[],
+    );
+    let refused = eventually(Duration::from_secs(5), || async {
+        !gw.config_status().await["last_refused"].is_null()
+    })
+    .await;
+    assert!(refused, "{}", gw.config_status().await);
+    assert_eq!(answer(&http, &gw).await, "from the secret");
+    // … and so does an outage of the API server; the next change arrives after it.
+    api.down();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(answer(&http, &gw).await, "from the secret");
+    api.up().await;
+    put_config_secret(
+        &api,
+        &gw.full_config(&format!("{section}{}", route("after the outage"))),
+        &[],
+    );
+    let followed = eventually(Duration::from_secs(10), || async {
+        answer(&http, &gw).await == "after the outage"
+    })
+    .await;
+    assert!(followed, "{}", gw.stderr());
+}

@@ -283,6 +283,21 @@ class Chart(unittest.TestCase):
         volume = [v for v in workload(objects)["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"][0]
         self.assertEqual(volume["secret"]["secretName"], "edge-tidegate-routes")
         self.assertIn("--tls-dir=/etc/tidegate/config", args)
+        # … and follow it through the API (a change does not wait for the kubelet's copy):
+        # the one Secret by name, get/list/watch, with the token mounted for it.
+        base_text = objects[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"]
+        self.assertIn('config_secret = "gateway/edge-tidegate-routes"', base_text)
+        config_role = objects[("Role", "edge-tidegate-config")]
+        self.assertEqual(
+            config_role["rules"],
+            [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["edge-tidegate-routes"],
+              "verbs": ["get", "list", "watch"]}],
+        )
+        binding = objects[("RoleBinding", "edge-tidegate-config")]
+        self.assertEqual(binding["subjects"][0]["name"], "edge-tidegate")
+        only_controller = render({"controller": {"enabled": True}})
+        self.assertTrue(workload(only_controller)["spec"]["template"]["spec"]["automountServiceAccountToken"])
+        self.assertIn("config_secret", only_controller[("ConfigMap", "edge-tidegate")]["data"]["tidegate.toml"])
         # Least privilege: read-only cluster-wide, writes limited to its ConfigMap and Lease.
         cluster = objects[("ClusterRole", "edge-tidegate-controller")]
         for rule in cluster["rules"]:

@@ -92,7 +92,7 @@ fn status(gateway: &Gateway) -> Response<Vec<u8>> {
             "dns": gateway.discovery().dns.status(),
             "kubernetes": gateway.discovery().kubernetes.status(),
             // What the Ingress controller left out of this config (its report.json).
-            "translation": gateway.config_path().and_then(crate::translation_report::read),
+            "translation": crate::translation_report::read(gateway),
         }),
     )
 }

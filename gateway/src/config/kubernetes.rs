@@ -25,6 +25,10 @@ pub struct KubernetesConfig {
     /// namespace in use), so `split` and `subset` select pods by label. On by default.
     #[serde(default = "default_true")]
     pub pod_labels: bool,
+    /// `NAMESPACE/NAME` of the config Secret the Ingress controller writes: followed through
+    /// the API server, so a change is served without waiting for the kubelet to update the
+    /// mounted copy (up to about a minute).
+    pub config_secret: Option<Spanned<String>>,
 }
 
 fn default_true() -> bool {
@@ -32,7 +36,25 @@ fn default_true() -> bool {
 }
 
 impl KubernetesConfig {
+    /// `(namespace, name)` of `config_secret`, when it is set (and well formed).
+    pub fn config_secret_parts(&self) -> Option<(String, String)> {
+        let (ns, name) = self.config_secret.as_ref()?.get_ref().split_once('/')?;
+        (!ns.is_empty() && !name.is_empty() && !name.contains('/'))
+            .then(|| (ns.to_string(), name.to_string()))
+    }
+
     pub fn validate(&self, report: &mut dyn FnMut(Option<Range<usize>>, String)) {
+        if let Some(secret) = &self.config_secret {
+            if self.config_secret_parts().is_none() {
+                report(
+                    Some(secret.span()),
+                    format!(
+                        "kubernetes.config_secret {:?} must be NAMESPACE/NAME",
+                        secret.get_ref()
+                    ),
+                );
+            }
+        }
         if let Some(url) = &self.api_server {
             let text = url.get_ref();
             let ok = text

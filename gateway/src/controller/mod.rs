@@ -273,20 +273,16 @@ fn check(
 ) -> Result<(), String> {
     let scratch = std::env::temp_dir().join(format!("tidegate-controller-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let mut files: Vec<(String, &[u8])> = Vec::new();
     for key @ (namespace, secret) in secrets {
         if let Some((cert, private)) = tls.get(key) {
-            let write = |ext: &str, bytes: &ByteString| {
-                let path = scratch.join(format!("{namespace}.{secret}.{ext}"));
-                crate::discovery::cache::write_atomic(&path, &bytes.0)
-                    .map_err(|e| format!("{}: {e}", path.display()))
-            };
-            write("crt", cert)?;
-            write("key", private)?;
+            files.push((format!("{namespace}.{secret}.crt"), &cert.0));
+            files.push((format!("{namespace}.{secret}.key"), &private.0));
         }
     }
-    let mount = format!("\"{}/", options.tls_dir.trim_end_matches('/'));
-    let local = format!("\"{}/", scratch.display());
-    let source = crate::config::Source::new("translated Ingresses", text.replace(&mount, &local));
+    crate::kubernetes::bundle::write_files(&scratch, files.iter().map(|(k, b)| (k.as_str(), *b)))?;
+    let text = crate::kubernetes::bundle::relocate(text, &options.tls_dir, &scratch);
+    let source = crate::config::Source::new("translated Ingresses", text);
     crate::snapshot::Snapshot::check(source)
         .map(|_| ())
         .map_err(|e| e.to_string())

@@ -13,7 +13,9 @@
 //! When the API server cannot be reached, what is known keeps serving (and, with
 //! `cache_dir`, survives a restart); the watches retry with a backoff and catch up by relist.
 
+pub mod bundle;
 mod client;
+pub mod config_secret;
 pub mod join;
 
 pub use client::client;

@@ -81,12 +81,16 @@ trusted_proxies = [{{ range $i, $p := . }}{{ if $i }}, {{ end }}{{ $p | quote }}
 
 [admin]
 listen = "0.0.0.0:{{ .Values.ports.admin }}"
-{{- if and .Values.discovery.namespaces (not (regexMatch "(?m)^\\[kubernetes\\]" .Values.config)) }}
+{{- if and (or .Values.discovery.namespaces .Values.controller.enabled) (not (regexMatch "(?m)^\\[kubernetes\\]" .Values.config)) }}
 
-# Pod discovery in the cluster (the pod's service account; Roles in
-# {{ join ", " .Values.discovery.namespaces }}).
+# The API server in the cluster (the pod's service account){{ with .Values.discovery.namespaces }}: pod discovery
+# (Roles in {{ join ", " . }}){{ end }}{{ if .Values.controller.enabled }}; the controller's config
+# Secret, followed through the API so a change does not wait for the kubelet's copy{{ end }}.
 [kubernetes]
 cache_dir = "/var/cache/tidegate/kubernetes"
+{{- if .Values.controller.enabled }}
+config_secret = "{{ .Release.Namespace }}/{{ include "tidegate.fullname" . }}-routes"
+{{- end }}
 {{- end }}
 
 {{ .Values.config }}
