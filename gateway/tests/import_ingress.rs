@@ -361,6 +361,10 @@ async fn the_gateway_api_translation_routes_as_the_httproutes_say() {
     for (service, port_name, upstream) in &upstreams {
         api.serve_pod("shop", service, port_name, upstream.addr.port());
     }
+    let invoices = Upstream::start("invoices").await;
+    api.serve_pod("billing", "invoices", "http", invoices.addr.port());
+    let payroll = Upstream::start("payroll").await;
+    api.serve_pod("hr", "payroll", "http", payroll.addr.port());
     let (code, config, report) = import(&[&fixture("gateway-api.yaml").display().to_string()]);
     assert_eq!(code, 0, "{report}");
     // The pods' ports here are the upstreams' own, so the backends are bound by port name,
@@ -472,6 +476,12 @@ async fn the_gateway_api_translation_routes_as_the_httproutes_say() {
         let resp = send("shop.example.com", path, &[]).await;
         assert_eq!(resp.status(), 404, "{path}");
     }
+    // A Service of another namespace that allows it by a ReferenceGrant; one that does not
+    // (the rule has no usable backend: 500, as the Gateway API says).
+    let seen = support::body_json(send("shop.example.com", "/invoices/7", &[]).await).await;
+    assert_eq!(seen["server"], "invoices");
+    let resp = send("shop.example.com", "/payroll/7", &[]).await;
+    assert_eq!(resp.status(), 500);
     let resp = send("secure.example.com", "/x", &[]).await;
     assert_eq!(resp.status(), 308);
     assert!(resp.headers()["location"]

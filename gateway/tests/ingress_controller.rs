@@ -600,6 +600,25 @@ async fn gateway_api_routes_are_served_and_their_status_is_written_back() {
         &ctl,
     )
     .await;
+    // A ReferenceGrant in billing (v1beta1, as the stand-in serves it) lets the route use it.
+    api.put(
+        Kind::ReferenceGrant,
+        "billing",
+        json!({"metadata": {"name": "from-shop", "namespace": "billing"},
+        "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "shop"}],
+                 "to": [{"group": "", "kind": "Service"}]}}),
+    );
+    wait_conditions(
+        &api,
+        Kind::HTTPRoute,
+        "shop",
+        "elsewhere",
+        &["Accepted=True/Accepted", "ResolvedRefs=True/ResolvedRefs"],
+        &ctl,
+    )
+    .await;
+    let (version, text) = wait_config(&api, &version, &[&ctl]).await;
+    assert!(text.contains("namespace = \"billing\""), "{text}");
     // The Gateway's addresses: the gateways' Service has no load balancer yet, so none —
     // then its address once it has one.
     let gateway = api.get(Kind::Gateway, "shop", "edge").unwrap();

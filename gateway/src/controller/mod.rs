@@ -37,8 +37,9 @@ use gateway_api::grpcroutes::GrpcRoute;
 use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use k8s_openapi::ByteString;
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::{ApiResource, DynamicObject, ObjectMeta, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
@@ -90,6 +91,59 @@ struct GatewayApi {
     gateways: Store<Gateway>,
     http_routes: Store<HttpRoute>,
     grpc_routes: Store<GrpcRoute>,
+    /// ReferenceGrants, of whichever version the cluster serves (v1, else v1beta1: the
+    /// same spec), read untyped.
+    grants: Option<Store<DynamicObject>>,
+}
+
+/// The ReferenceGrant resource the cluster serves, if any.
+async fn reference_grants(client: &kube::Client, v1: &APIResourceList) -> Option<ApiResource> {
+    let group = "gateway.networking.k8s.io";
+    let served =
+        |list: &APIResourceList| list.resources.iter().any(|r| r.name == "referencegrants");
+    let version = if served(v1) {
+        "v1"
+    } else {
+        let beta = client
+            .list_api_group_resources(&format!("{group}/v1beta1"))
+            .await
+            .ok()?;
+        if !served(&beta) {
+            return None;
+        }
+        "v1beta1"
+    };
+    Some(ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: format!("{group}/{version}"),
+        kind: "ReferenceGrant".into(),
+        plural: "referencegrants".into(),
+    })
+}
+
+/// Follows ReferenceGrants of `resource` (untyped: the version is the cluster's).
+fn follow_grants(
+    client: &kube::Client,
+    resource: &ApiResource,
+    changed: Arc<Notify>,
+) -> Store<DynamicObject> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+    let writer = reflector::store::Writer::new(resource.clone());
+    let reader = writer.as_reader();
+    let stream =
+        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    tokio::spawn(async move {
+        futures_util::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            if let Err(e) = event {
+                log::warn!("ingress-controller: watch of ReferenceGrants: {e} (retrying)");
+                continue;
+            }
+            changed.notify_one();
+        }
+    });
+    reader
 }
 
 fn follow<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
@@ -140,11 +194,14 @@ impl Cluster {
             .list_api_group_resources("gateway.networking.k8s.io/v1")
             .await
         {
-            Ok(_) => Some(GatewayApi {
+            Ok(v1) => Some(GatewayApi {
                 classes: follow(Api::all(client.clone()), changed.clone()),
                 gateways: follow(Api::all(client.clone()), changed.clone()),
                 http_routes: follow(Api::all(client.clone()), changed.clone()),
                 grpc_routes: follow(Api::all(client.clone()), changed.clone()),
+                grants: reference_grants(client, &v1)
+                    .await
+                    .map(|r| follow_grants(client, &r, changed.clone())),
             }),
             Err(e) => {
                 log::info!(
@@ -177,6 +234,9 @@ impl Cluster {
             let _ = g.gateways.wait_until_ready().await;
             let _ = g.http_routes.wait_until_ready().await;
             let _ = g.grpc_routes.wait_until_ready().await;
+            if let Some(grants) = &g.grants {
+                let _ = grants.wait_until_ready().await;
+            }
         }
     }
 
@@ -192,6 +252,17 @@ impl Cluster {
             objects.gateways = owned(g.gateways.state());
             objects.http_routes = owned(g.http_routes.state());
             objects.grpc_routes = owned(g.grpc_routes.state());
+            objects.reference_grants = g
+                .grants
+                .iter()
+                .flat_map(Store::state)
+                .filter_map(|o| {
+                    Some(crate::ingress::reference_grants::Grant {
+                        namespace: o.metadata.namespace.clone()?,
+                        spec: serde_json::from_value(o.data["spec"].clone()).ok()?,
+                    })
+                })
+                .collect();
         }
         objects
     }

@@ -17,6 +17,7 @@
 
 use super::model::{Binding, Model, RouteOut, ServiceOut};
 use super::objects::Objects;
+use super::reference_grants::{permits, Grant};
 use super::report::Verdict::{Differs, Maps, Unsupported};
 use super::report::{Report, RouteStatus};
 use super::{service_port_name, slug, Options};
@@ -134,7 +135,7 @@ fn ours(objects: &Objects) -> Vec<&Gateway> {
 }
 
 /// Why a route's backendRefs cannot all be used (ResolvedRefs false), if so.
-fn unresolved(view: &RouteView) -> Result<(), String> {
+fn unresolved(view: &RouteView, grants: &[Grant]) -> Result<(), String> {
     for backend in view
         .rules
         .iter()
@@ -144,14 +145,19 @@ fn unresolved(view: &RouteView) -> Result<(), String> {
         if kind != "Service" || !backend["group"].as_str().unwrap_or("").is_empty() {
             return Err(format!("InvalidKind: {kind} is not a Service"));
         }
-        if backend["namespace"]
-            .as_str()
-            .is_some_and(|ns| ns != view.namespace)
-        {
-            return Err(
-                "RefNotPermitted: a Service of another namespace (ReferenceGrants are not read)"
-                    .into(),
-            );
+        let namespace = backend["namespace"].as_str().unwrap_or(&view.namespace);
+        let name = backend["name"].as_str().unwrap_or_default();
+        if !permits(
+            grants,
+            view.kind,
+            &view.namespace,
+            "Service",
+            namespace,
+            name,
+        ) {
+            return Err(format!(
+                "RefNotPermitted: the Service {namespace}/{name}: no ReferenceGrant there allows it"
+            ));
         }
     }
     Ok(())
@@ -208,18 +214,27 @@ pub fn translate(
                 .iter()
                 .flat_map(|t| t.certificate_refs.iter().flatten())
             {
-                if cert.namespace.as_deref().is_some_and(|ns| ns != namespace) {
+                let secret_namespace = cert.namespace.clone().unwrap_or_else(|| namespace.clone());
+                let grants = &objects.reference_grants;
+                if !permits(
+                    grants,
+                    "Gateway",
+                    &namespace,
+                    "Secret",
+                    &secret_namespace,
+                    &cert.name,
+                ) {
                     report.add(
                         Unsupported,
                         &gid,
                         "certificateRefs",
-                        format!("{}: a Secret of another namespace", cert.name),
+                        format!("{secret_namespace}/{}: a Secret of another namespace, and no ReferenceGrant there allows it", cert.name),
                     );
                     continue;
                 }
                 super::certificate(
                     options,
-                    &namespace,
+                    &secret_namespace,
                     &cert.name,
                     listener.hostname.iter().cloned().collect(),
                     &gid,
@@ -286,7 +301,7 @@ pub fn translate(
                             .into(),
                     )
                 },
-                resolved: unresolved(&view),
+                resolved: unresolved(&view, &objects.reference_grants),
             });
         }
         if listener_hosts.is_empty() {
@@ -445,12 +460,21 @@ fn rule_routes(
             .as_str()
             .unwrap_or(&view.namespace)
             .to_string();
-        if namespace != view.namespace {
+        if !permits(
+            &objects.reference_grants,
+            view.kind,
+            &view.namespace,
+            "Service",
+            &namespace,
+            &name,
+        ) {
             report.add(
                 Unsupported,
                 rid,
                 "backendRefs",
-                format!("{namespace}/{name}: another namespace (ReferenceGrants are not read)"),
+                format!(
+                    "{namespace}/{name}: another namespace, and no ReferenceGrant there allows it"
+                ),
             );
             continue;
         }

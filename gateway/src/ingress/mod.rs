@@ -23,6 +23,7 @@ mod gateway_api;
 mod htpasswd;
 mod model;
 pub mod objects;
+pub mod reference_grants;
 mod report;
 
 pub use annotations::{PREFIX as ANNOTATION_PREFIX, SUPPORTED as SUPPORTED_ANNOTATIONS};

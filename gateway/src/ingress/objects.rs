@@ -1,7 +1,7 @@
 //! The Kubernetes objects an import reads: every YAML document of every file (a `List`'s
 //! items too), typed with the Kubernetes API types (and the Gateway API's, from the
 //! `gateway-api` crate); Ingresses, IngressClasses, Services, Secrets (not TLS ones: those
-//! are mounted), GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes matter, the rest is
+//! are mounted), GatewayClasses, Gateways, HTTPRoutes, GRPCRoutes and ReferenceGrants matter, the rest is
 //! skipped.
 
 use gateway_api::gatewayclasses::GatewayClass;
@@ -22,6 +22,7 @@ pub struct Objects {
     pub gateways: Vec<Gateway>,
     pub http_routes: Vec<HttpRoute>,
     pub grpc_routes: Vec<GrpcRoute>,
+    pub reference_grants: Vec<super::reference_grants::Grant>,
     /// Objects of other kinds, as `Kind namespace/name`, for the report.
     pub others: Vec<String>,
 }
@@ -86,6 +87,17 @@ fn add(objects: &mut Objects, document: serde_json::Value, at: &str) -> Result<(
         ("HTTPRoute", "gateway.networking.k8s.io/v1") => objects.http_routes.push(
             serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("HTTPRoute")))?,
         ),
+        ("ReferenceGrant", "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1") => {
+            let spec = serde_json::from_value(document["spec"].clone())
+                .map_err(|e| format!("{}: {e}", typed("ReferenceGrant")))?;
+            objects.reference_grants.push(super::reference_grants::Grant {
+                namespace: document["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string(),
+                spec,
+            });
+        }
         ("GRPCRoute", "gateway.networking.k8s.io/v1") => objects.grpc_routes.push(
             serde_json::from_value(document).map_err(|e| format!("{}: {e}", typed("GRPCRoute")))?,
         ),

@@ -36,13 +36,14 @@ pub enum Kind {
     Gateway,
     HTTPRoute,
     GRPCRoute,
+    ReferenceGrant,
     Secret,
     /// `events.k8s.io/v1` Events (what controllers publish; `Event` is the core/v1 kind).
     EventV1,
 }
 
 /// Each kind as the API serves it: `(kind, apiVersion, path prefix, plural, namespaced)`.
-const KINDS: [(Kind, &str, &str, &str, &str, bool); 14] = [
+const KINDS: [(Kind, &str, &str, &str, &str, bool); 15] = [
     (
         Kind::EndpointSlice,
         "EndpointSlice",
@@ -125,6 +126,15 @@ const KINDS: [(Kind, &str, &str, &str, &str, bool); 14] = [
         GATEWAY_API,
         "apis/gateway.networking.k8s.io/v1",
         "grpcroutes",
+        true,
+    ),
+    // Served as v1beta1, as by the Gateway API's CRDs before ReferenceGrant reached v1.
+    (
+        Kind::ReferenceGrant,
+        "ReferenceGrant",
+        "gateway.networking.k8s.io/v1beta1",
+        "apis/gateway.networking.k8s.io/v1beta1",
+        "referencegrants",
         true,
     ),
 ];
@@ -618,12 +628,16 @@ async fn connection(
                    "reason": reason, "code": code, "message": message})
         };
         let gateway_api = state.lock().gateway_api;
-        if target.split('?').next() == Some("/apis/gateway.networking.k8s.io/v1") && method == "GET"
-        {
+        let group_version = target
+            .split('?')
+            .next()
+            .and_then(|p| p.strip_prefix("/apis/"))
+            .filter(|gv| gv.starts_with("gateway.networking.k8s.io/") && !gv[26..].contains('/'));
+        if let (Some(group_version), "GET") = (group_version, method) {
             let (code, body) = if gateway_api {
                 let resources: Vec<Value> = KINDS
                     .iter()
-                    .filter(|r| r.2 == GATEWAY_API)
+                    .filter(|r| r.2 == group_version)
                     .map(|r| {
                         json!({"name": r.4, "kind": r.1, "namespaced": r.5, "singularName": "",
                                     "verbs": ["get", "list", "watch", "create", "update"]})
@@ -632,7 +646,7 @@ async fn connection(
                 (
                     200,
                     json!({"kind": "APIResourceList", "apiVersion": "v1",
-                             "groupVersion": GATEWAY_API, "resources": resources}),
+                             "groupVersion": group_version, "resources": resources}),
                 )
             } else {
                 (
@@ -649,8 +663,8 @@ async fn connection(
             }
             continue;
         }
-        let parsed =
-            parse(target, &accept).filter(|q| gateway_api || q.kind.api_version() != GATEWAY_API);
+        let parsed = parse(target, &accept)
+            .filter(|q| gateway_api || !q.kind.api_version().starts_with("gateway."));
         let Some(query) = parsed else {
             let body = status(
                 404,
