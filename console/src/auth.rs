@@ -181,13 +181,8 @@ impl Auth {
 }
 
 fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == COOKIE && !value.is_empty()).then(|| value.to_string())
-        })
+    tidegate_plugins::key::cookie(headers, COOKIE)
+        .map(str::trim_end)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
 }

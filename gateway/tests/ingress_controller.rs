@@ -83,6 +83,21 @@ impl Drop for Controller {
     }
 }
 
+/// A certificate and key for `name` in `dir` (NAME.pem, NAME.key).
+fn make_cert(dir: &TempDir, name: &str) {
+    support::tls::Certs::make_in(dir, &[name]);
+}
+
+/// The IngressClass `tidegate`, Tidegate's.
+fn put_ingress_class(api: &KubeApi) {
+    api.put(
+        Kind::IngressClass,
+        "",
+        json!({"metadata": {"name": "tidegate"},
+        "spec": {"controller": "tidegate.io/ingress-controller"}}),
+    );
+}
+
 /// The Service `shop/api`: port 80, named `web`, to the pods' 8080.
 fn put_api_service(api: &KubeApi) {
     api.put(
@@ -196,12 +211,7 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
     let api = KubeApi::start().await;
     let chat = ws::EchoServer::start().await;
     let shop_api = Upstream::start("api").await;
-    api.put(
-        Kind::IngressClass,
-        "",
-        json!({"metadata": {"name": "tidegate"},
-        "spec": {"controller": "tidegate.io/ingress-controller"}}),
-    );
+    put_ingress_class(&api);
     put_api_service(&api);
     put_gateway_service(&api, json!([{"ip": "203.0.113.7"}]));
     api.serve_pod("shop", "chat", "http", chat.addr.port());
@@ -234,19 +244,7 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
     api.put(Kind::Ingress, "shop", snippet);
 
     let certs = TempDir::new("ctl-certs");
-    let made = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/make-test-cert.sh"
-    ))
-    .arg(&certs.0)
-    .arg("shop.example.com")
-    .output()
-    .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    make_cert(&certs, "shop.example.com");
     let b64 = |file: &str| {
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(certs.path(file)).unwrap())
     };
@@ -398,15 +396,7 @@ async fn the_leader_translates_ingresses_into_the_config_the_gateways_serve() {
     );
 
     // A renewed certificate (cert-manager replacing the Secret's data) travels on its own.
-    let made = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/make-test-cert.sh"
-    ))
-    .arg(&certs.0)
-    .arg("renewed.example.com")
-    .output()
-    .unwrap();
-    assert!(made.status.success());
+    make_cert(&certs, "renewed.example.com");
     api.put(Kind::Secret, "shop", json!({"metadata": {"name": "shop-tls", "namespace": "shop"},
         "type": "kubernetes.io/tls",
         "data": {"tls.crt": b64("renewed.example.com.pem"), "tls.key": b64("renewed.example.com.key")}}));
@@ -687,12 +677,7 @@ async fn basic_authentication_takes_the_users_of_its_secret_and_follows_their_ch
     const OLGA: &str = "$2b$05$LO3G24OQIQHzSJa7Ecxi1u2v.AAWI7VxEm9o9Ss9Ww5OQSKvgG36W";
     let api = KubeApi::start().await;
     let shop_api = Upstream::start("api").await;
-    api.put(
-        Kind::IngressClass,
-        "",
-        json!({"metadata": {"name": "tidegate"},
-        "spec": {"controller": "tidegate.io/ingress-controller"}}),
-    );
+    put_ingress_class(&api);
     put_api_service(&api);
     api.serve_pod("shop", "api", "web", shop_api.addr.port());
     put_users(&api, &format!("olga:{OLGA}\n"));
@@ -795,15 +780,7 @@ async fn a_gateway_following_its_config_secret_serves_a_change_before_the_kubele
     // The controller writes a config naming a certificate of the Secret, under the mount
     // (where the kubelet would put it, later): served from the Secret at once.
     let certs = TempDir::new("follow-certs");
-    let made = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/make-test-cert.sh"
-    ))
-    .arg(&certs.0)
-    .arg("shop.example.com")
-    .output()
-    .unwrap();
-    assert!(made.status.success());
+    make_cert(&certs, "shop.example.com");
     let mount = gw.dir.0.display().to_string();
     let with_cert = format!(
         "{section}[[certificates]]\ncert = \"{mount}/shop.shop-tls.crt\"\nkey = \"{mount}/shop.shop-tls.key\"\n{}",

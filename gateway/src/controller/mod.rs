@@ -130,20 +130,7 @@ fn follow_grants(
 ) -> Store<DynamicObject> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
     let writer = reflector::store::Writer::new(resource.clone());
-    let reader = writer.as_reader();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
-    tokio::spawn(async move {
-        futures_util::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            if let Err(e) = event {
-                log::warn!("ingress-controller: watch of ReferenceGrants: {e} (retrying)");
-                continue;
-            }
-            changed.notify_one();
-        }
-    });
-    reader
+    follow_into(api, watcher::Config::default(), writer, changed)
 }
 
 fn follow<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
@@ -157,10 +144,16 @@ where
         + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
-    follow_selected(api, watcher::Config::default(), changed)
+    follow_into(api, watcher::Config::default(), Default::default(), changed)
 }
 
-fn follow_selected<K>(api: Api<K>, config: watcher::Config, changed: Arc<Notify>) -> Store<K>
+/// Runs a reflector into `writer`, waking `changed` on every event; returns its reader.
+fn follow_into<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+    changed: Arc<Notify>,
+) -> Store<K>
 where
     K: kube::Resource
         + Clone
@@ -169,15 +162,19 @@ where
         + Send
         + Sync
         + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    let (reader, writer) = reflector::store();
+    let reader = writer.as_reader();
+    let kind = std::any::type_name::<K>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("?");
     let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
     tokio::spawn(async move {
         futures_util::pin_mut!(stream);
         while let Some(event) = stream.next().await {
             if let Err(e) = event {
-                log::warn!("ingress-controller: watch: {e} (retrying)");
+                log::warn!("ingress-controller: watch of {kind}: {e} (retrying)");
                 continue;
             }
             changed.notify_one();
@@ -214,9 +211,10 @@ impl Cluster {
             ingresses: follow(Api::all(client.clone()), changed.clone()),
             classes: follow(Api::all(client.clone()), changed.clone()),
             services: follow(Api::all(client.clone()), changed.clone()),
-            tls_secrets: follow_selected(
+            tls_secrets: follow_into(
                 Api::all(client.clone()),
                 watcher::Config::default().fields("type=kubernetes.io/tls"),
+                Default::default(),
                 changed.clone(),
             ),
             gateway_api,
