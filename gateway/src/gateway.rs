@@ -151,13 +151,18 @@ impl Gateway {
         key: &crate::config::ServiceKey,
         endpoints: Vec<crate::upstream::EndpointSpec>,
     ) -> bool {
-        let snapshot = self.current.load();
+        let snapshot = self.current.load_full();
         let states = &self.lasting.endpoints;
         let changed = self
             .discovery()
             .push(key, endpoints, snapshot.services.values(), states);
         if changed {
             snapshot.publish_endpoint_states();
+            // An instance that left (deregistered before its deploy) has its tunnels closed
+            // as their route says — drained over the window rather than cut all at once when
+            // the instance stops. An unhealthy or disabled one is kept at weight 0 (no
+            // drain on a flap), and an empty answer is confirmed before it gets here.
+            tunnel::close_departed(&self.tunnels, &snapshot);
         }
         changed
     }
@@ -179,7 +184,7 @@ impl Gateway {
                 .push(key, endpoints, snapshot.services.values(), states);
         if changed {
             snapshot.publish_endpoint_states();
-            tunnel::close_orphaned(&self.tunnels, &snapshot, &snapshot);
+            tunnel::close_departed(&self.tunnels, &snapshot);
         }
         changed
     }

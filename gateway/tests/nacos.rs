@@ -559,3 +559,86 @@ async fn a_dead_instance_under_load_causes_no_client_error() {
         .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deregistered_instance_s_tunnels_drain_and_the_others_stay() {
+    let nacos = Nacos::start();
+    let (old, new) = (
+        support::ws::EchoServer::start().await,
+        support::ws::EchoServer::start().await,
+    );
+    nacos
+        .register("chat", &old.addr.to_string(), 1.0, "{}")
+        .await;
+    let gw = Gateway::start(&discovery_config(
+        &nacos,
+        "",
+        "on_route_change = \"drain\"\ndrain_window_seconds = 2",
+    ));
+    let url = format!("ws://{}/ws", gw.addr());
+    let usable = |metrics: &str| {
+        support::metric_sum(
+            metrics,
+            "tidegate_service_endpoints{service=\"chat\",state=\"usable\"}",
+        )
+    };
+    let found = eventually(Duration::from_secs(5), || async {
+        usable(&gw.metrics().await) == 1.0
+    })
+    .await;
+    assert!(found, "{}", gw.stderr());
+    let mut tunnels = Vec::new();
+    for _ in 0..6 {
+        tunnels.push(support::ws::connect(&url).await);
+    }
+    // A new instance joins (a deploy), then the old one deregisters before it stops.
+    nacos
+        .register("chat", &new.addr.to_string(), 1.0, "{}")
+        .await;
+    let joined = eventually(Duration::from_secs(5), || async {
+        usable(&gw.metrics().await) == 2.0
+    })
+    .await;
+    assert!(joined, "{}", gw.stderr());
+    for t in &mut tunnels {
+        assert!(
+            support::ws::echo(t, "after the join").await,
+            "a join cut a tunnel"
+        );
+    }
+    let started = Instant::now();
+    nacos.deregister("chat", &old.addr.to_string(), false).await;
+    let mut closes = Vec::new();
+    for mut t in tunnels {
+        closes.push(tokio::spawn(async move {
+            let code = support::ws::close_code(&mut t, Duration::from_secs(8)).await;
+            (code, started.elapsed())
+        }));
+    }
+    let mut last = Duration::ZERO;
+    for c in closes {
+        let (code, at) = c.await.unwrap();
+        assert_eq!(
+            code,
+            Some(1001),
+            "a tunnel to the deregistered instance was not drained"
+        );
+        last = last.max(at);
+    }
+    // Spread over the route's 2 s window (after the poll that saw the change), not at once.
+    assert!(
+        last >= Duration::from_millis(1000),
+        "all closed within {last:?}"
+    );
+    assert!(
+        old.close_codes.lock().await.iter().all(|c| *c == 1001),
+        "the old instance saw {:?}",
+        old.close_codes.lock().await
+    );
+    // New tunnels go to the instance that stays, and stay open.
+    let mut fresh = support::ws::connect(&url).await;
+    assert!(support::ws::echo(&mut fresh, "after").await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(support::ws::echo(&mut fresh, "still").await);
+    assert!(new.close_codes.lock().await.is_empty());
+}

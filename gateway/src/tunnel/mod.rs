@@ -16,7 +16,7 @@ mod relay;
 
 pub use detach::{detach, Client};
 pub use frames::{close_code, close_frame, FrameTracker};
-pub use policy::{close_orphaned, declare_metrics, spread_closes};
+pub use policy::{close_departed, close_orphaned, declare_metrics, spread_closes};
 pub use registry::{Command, Registry, TunnelInfo};
 pub use relay::CloseReason;
 

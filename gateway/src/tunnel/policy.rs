@@ -48,6 +48,12 @@ pub fn close_orphaned(registry: &Arc<Registry>, old: &Snapshot, new: &Snapshot) 
     }
 }
 
+/// After endpoints changed in place (a registry's or the API server's answer, no new
+/// snapshot): tunnels whose endpoint left their route's service are closed as the route says.
+pub fn close_departed(registry: &Arc<Registry>, serving: &Snapshot) {
+    close_orphaned(registry, serving, serving);
+}
+
 /// Closes the tunnels one by one at even intervals over `window`, so their clients come
 /// back gradually instead of all at once.
 pub fn spread_closes(registry: Arc<Registry>, ids: Vec<u64>, window: Duration) {
