@@ -136,22 +136,7 @@ impl BasicAuth {
                 "plugin {name:?}: `allow` names consumers, and with `users` no consumer is asked"
             ));
         }
-        let mut users = config.users.as_ref().map(|_| HashMap::new());
-        for user in config.users.into_iter().flatten() {
-            let Some(username) = user.username.filter(|u| !u.is_empty() && !u.contains(':')) else {
-                return Err(format!(
-                    "plugin {name:?}: each of `users` needs a username (without ':')"
-                ));
-            };
-            check_hash_format(&user.password_hash)
-                .map_err(|e| format!("plugin {name:?}: user {username:?}: {e}"))?;
-            let own = users.get_or_insert_with(HashMap::new);
-            if own.insert(username.clone(), user.password_hash).is_some() {
-                return Err(format!(
-                    "plugin {name:?}: user {username:?} is listed twice"
-                ));
-            }
-        }
+        let users = config.users.map(|list| own_users(name, list)).transpose()?;
         Ok(Arc::new(BasicAuth {
             name: name.into(),
             challenge,
@@ -162,6 +147,29 @@ impl BasicAuth {
             stores: cx.stores.clone(),
         }))
     }
+}
+
+/// The instance's own `users`, by username, each with a name and a hash.
+fn own_users(
+    name: &str,
+    list: Vec<crate::consumers::BasicCredential>,
+) -> Result<HashMap<String, String>, String> {
+    let mut users = HashMap::new();
+    for user in list {
+        let Some(username) = user.username.filter(|u| !u.is_empty() && !u.contains(':')) else {
+            return Err(format!(
+                "plugin {name:?}: each of `users` needs a username (without ':')"
+            ));
+        };
+        check_hash_format(&user.password_hash)
+            .map_err(|e| format!("plugin {name:?}: user {username:?}: {e}"))?;
+        if users.insert(username.clone(), user.password_hash).is_some() {
+            return Err(format!(
+                "plugin {name:?}: user {username:?} is listed twice"
+            ));
+        }
+    }
+    Ok(users)
 }
 
 /// `(user, password)` from an `Authorization: Basic …` header.

@@ -73,11 +73,7 @@ impl Events {
     pub async fn publish(&mut self, ingresses: &[Ingress], report: &Report) {
         let mut seen = Vec::new();
         for ingress in ingresses {
-            let id = format!(
-                "{}/{}",
-                ingress.metadata.namespace.as_deref().unwrap_or("default"),
-                ingress.metadata.name.as_deref().unwrap_or("?")
-            );
+            let id = crate::ingress::object_id(ingress);
             let Some(note) = Self::note(report, &id) else {
                 continue;
             };

@@ -99,12 +99,14 @@ pub async fn write(
     if let Some(addresses) = addresses {
         let status = super::address::ingress_status(addresses);
         for ingress in seen.ingresses {
-            let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
-            let name = ingress.metadata.name.as_deref().unwrap_or_default();
             // Only the Ingresses of this controller's class.
-            if !report.ingresses.contains(&format!("{namespace}/{name}")) {
+            if !report
+                .ingresses
+                .contains(&crate::ingress::object_id(ingress))
+            {
                 continue;
             }
+            let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
             let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
             if let Err(e) = put_status(&api, ingress.clone(), status.clone()).await {
                 failures.push(e);

@@ -128,7 +128,8 @@ pub fn translate_all(objects: &Objects, options: &Options, from: &str) -> Import
     }
 }
 
-fn object_id(ingress: &Ingress) -> String {
+/// An Ingress as the report names it: `namespace/name`.
+pub fn object_id(ingress: &Ingress) -> String {
     format!(
         "{}/{}",
         ingress.metadata.namespace.as_deref().unwrap_or("default"),
