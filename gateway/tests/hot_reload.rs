@@ -251,16 +251,8 @@ async fn removed_routes_close_per_policy() {
         assert_eq!(t.await.unwrap(), Some(1001));
     }
     // drain: every one gets 1001, spread over the 4 s window.
-    let mut drain_tasks = Vec::new();
-    for mut c in drained {
-        drain_tasks.push(tokio::spawn(async move {
-            let code = ws::close_code(&mut c, Duration::from_secs(10)).await;
-            (code, started.elapsed())
-        }));
-    }
     let mut times = Vec::new();
-    for t in drain_tasks {
-        let (code, at) = t.await.unwrap();
+    for (code, at) in ws::closes(drained, started, Duration::from_secs(10)).await {
         assert_eq!(code, Some(1001));
         times.push(at.as_secs_f64());
     }

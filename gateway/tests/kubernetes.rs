@@ -220,16 +220,8 @@ async fn a_terminating_pod_takes_no_new_request_and_its_tunnels_drain() {
     }
     let started = Instant::now();
     put_pod(&api, "old", old.addr.port(), "blue", false, true);
-    let mut closes = Vec::new();
-    for mut t in tunnels {
-        closes.push(tokio::spawn(async move {
-            let code = ws::close_code(&mut t, Duration::from_secs(8)).await;
-            (code, started.elapsed())
-        }));
-    }
     let mut last = Duration::ZERO;
-    for c in closes {
-        let (code, at) = c.await.unwrap();
+    for (code, at) in ws::closes(tunnels, started, Duration::from_secs(8)).await {
         assert_eq!(
             code,
             Some(1001),

@@ -608,16 +608,8 @@ async fn a_deregistered_instance_s_tunnels_drain_and_the_others_stay() {
     }
     let started = Instant::now();
     nacos.deregister("chat", &old.addr.to_string(), false).await;
-    let mut closes = Vec::new();
-    for mut t in tunnels {
-        closes.push(tokio::spawn(async move {
-            let code = support::ws::close_code(&mut t, Duration::from_secs(8)).await;
-            (code, started.elapsed())
-        }));
-    }
     let mut last = Duration::ZERO;
-    for c in closes {
-        let (code, at) = c.await.unwrap();
+    for (code, at) in support::ws::closes(tunnels, started, Duration::from_secs(8)).await {
         assert_eq!(
             code,
             Some(1001),

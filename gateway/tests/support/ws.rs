@@ -105,6 +105,26 @@ where
     }
 }
 
+/// Waits (concurrently, each up to `limit`) for every tunnel's close frame: its code and when
+/// it came, from `since`.
+pub async fn closes(
+    tunnels: Vec<Client>,
+    since: std::time::Instant,
+    limit: Duration,
+) -> Vec<(Option<u16>, Duration)> {
+    let waits = tunnels.into_iter().map(|mut t| {
+        tokio::spawn(async move {
+            let code = close_code(&mut t, limit).await;
+            (code, since.elapsed())
+        })
+    });
+    let mut out = Vec::new();
+    for wait in waits.collect::<Vec<_>>() {
+        out.push(wait.await.expect("close wait"));
+    }
+    out
+}
+
 /// Every client still echoes (`what` names the moment, for the message), and the upstream
 /// saw no close frame: the tunnels survived whatever happened in between.
 pub async fn assert_all_alive<S>(
