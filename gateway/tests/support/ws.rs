@@ -125,6 +125,28 @@ pub async fn closes(
     out
 }
 
+/// Every tunnel to `upstream` (`what` names it) was drained over a 2 s window since
+/// `since`: each closed with 1001, the last at least 1 s in (spread, not all at once), and
+/// the upstream saw only 1001s.
+pub async fn assert_drained_over_2s(
+    tunnels: Vec<Client>,
+    since: std::time::Instant,
+    upstream: &EchoServer,
+    what: &str,
+) {
+    let mut last = Duration::ZERO;
+    for (code, at) in closes(tunnels, since, Duration::from_secs(8)).await {
+        assert_eq!(code, Some(1001), "a tunnel to {what} was not drained");
+        last = last.max(at);
+    }
+    assert!(
+        last >= Duration::from_millis(1000),
+        "all closed within {last:?}"
+    );
+    let seen = upstream.close_codes.lock().await;
+    assert!(seen.iter().all(|c| *c == 1001), "{what} saw {seen:?}");
+}
+
 /// Every client still echoes (`what` names the moment, for the message), and the upstream
 /// saw no close frame: the tunnels survived whatever happened in between.
 pub async fn assert_all_alive<S>(
