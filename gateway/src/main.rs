@@ -307,6 +307,7 @@ fn main() -> ExitCode {
         }
     }
 
+    tidegate::upstream::pool::set_limit(server_config.upstream_keepalive_pool_size);
     let mut http = pingora_proxy::http_proxy(&server.configuration, Proxy::new(gateway.clone()));
     // HTTP/2 with prior knowledge on the plain listeners (the edge hands such connections on).
     let mut options = pingora_core::apps::HttpServerOptions::default();
@@ -416,6 +417,12 @@ fn main() -> ExitCode {
     server.add_service(background_service(
         "kubernetes config secret",
         tidegate::kubernetes::config_secret::ConfigSecretRunner {
+            gateway: gateway.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "upstream idle connections",
+        tidegate::upstream::pool::Sweeper {
             gateway: gateway.clone(),
         },
     ));

@@ -2,6 +2,10 @@
 //! label sets are bounded (routes and services come from config, methods are folded to the
 //! standard ones, statuses to classes).
 
+mod route_series;
+
+pub use route_series::RouteSeries;
+
 use prometheus::core::{Collector, Desc};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,

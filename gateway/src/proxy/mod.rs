@@ -2,15 +2,18 @@
 //!
 //! `request_filter` is four named steps — identify the client, route, run the route's
 //! plugins, dispatch — each of which may answer the request itself (an error, a plugin's
-//! refusal, a direct response, a redirect, a WebSocket tunnel); otherwise Pingora proxies:
+//! refusal, a direct response, a redirect, a WebSocket tunnel, or Tidegate's own exchange
+//! with the upstream for a bodiless HTTP/1 request); otherwise Pingora proxies:
 //! `upstream_peer` picks the endpoint, the filters rewrite headers, `logging` records the
-//! outcome.
+//! outcome. What a proxied request goes through is in `phases.rs`, shared by both ways.
 
 mod body;
 mod ctx;
+mod exchange;
 pub mod forwarded;
 mod grpc;
 mod observe;
+mod phases;
 mod request_id;
 pub mod respond;
 mod websocket;
@@ -22,6 +25,7 @@ use crate::gateway::Gateway;
 use crate::router::{normalize_host, normalize_path, PathPolicy, Route, RouteAction};
 use crate::snapshot::Snapshot;
 use async_trait::async_trait;
+use pingora_core::connectors::TransportConnector;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -30,11 +34,17 @@ use std::sync::Arc;
 
 pub struct Proxy {
     gateway: Arc<Gateway>,
+    /// Makes the upstream connections of Tidegate's own exchange (`exchange.rs`); Pingora's
+    /// proxy loop has its own.
+    connector: TransportConnector,
 }
 
 impl Proxy {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        Proxy { gateway }
+        Proxy {
+            gateway,
+            connector: TransportConnector::new(None),
+        }
     }
 }
 
@@ -99,32 +109,13 @@ impl ProxyHttp for Proxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let service = ctx
-            .route
-            .as_ref()
-            .and_then(|r| r.service())
+        let route = ctx.route.clone().expect("proxied requests have a route");
+        let service = route
+            .service()
             .cloned()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no service for route"))?;
-        let route = ctx.route.clone().expect("proxied requests have a route");
-        let subset = route
-            .subsets
-            .as_ref()
-            .and_then(|s| s.choose(&session.req_header().headers));
-        let key = service.key_for(session, &ctx.client_ip);
-        if let (Some(chosen), 0) = (&subset, ctx.tried.count()) {
-            crate::metrics::count_subset(&route.name, chosen.name);
-        }
-        let labels = subset.as_ref().map(|c| c.labels.as_slice());
-        let members = ctx.members.get_or_insert_with(|| service.members()).clone();
-        let Some(index) = members.select_in(&key, &ctx.tried, labels) else {
-            return Error::e_explain(ErrorType::HTTPStatus(502), "no usable endpoint left");
-        };
-        ctx.tried.add(index);
-        let endpoint = &members.endpoints[index];
-        ctx.upstream = Some(endpoint.addr);
-        ctx.upstream_host.clone_from(&endpoint.host);
-        ctx.hold(&endpoint.state);
-        let mut peer = Box::new(endpoint.peer.clone());
+        let (members, index) = phases::choose_endpoint(session, ctx, &route, &service)?;
+        let mut peer = Box::new(members.endpoints[index].peer.clone());
         if service.protocol.grpc() {
             // The call's deadline bounds the wait for the upstream (DEADLINE_EXCEEDED after).
             if let Some(deadline) = grpc::timeout(session.req_header()) {
@@ -143,27 +134,12 @@ impl ProxyHttp for Proxy {
         _session: &mut Session,
         peer: &HttpPeer,
         ctx: &mut RequestCtx,
-        mut e: Box<Error>,
+        e: Box<Error>,
     ) -> Box<Error> {
-        let service = ctx.route.as_ref().and_then(|r| r.service()).cloned();
-        if let (Some(service), Some(state)) = (&service, &ctx.active) {
-            service.connect_failed(state, peer);
-        }
-        // Nothing was sent, so any request may go to another endpoint.
-        let retries = service.map_or(0, |s| s.retries);
-        if ctx.tried.count() <= retries as usize {
-            e.set_retry(true);
-        }
-        e
+        phases::connect_failed(ctx, peer, e)
     }
 
-    /// An upstream that fails after the request went out. Sent again, to another endpoint
-    /// within the service's `retries`, is only what is safe to send twice and what the client
-    /// has seen nothing of: an idempotent request whose body is still whole, whose endpoint
-    /// closed or reset the connection before answering (nginx's `proxy_next_upstream error`).
-    /// Not a timeout: a slow upstream may still be working on it, and sending it again
-    /// doubles the load on a service that is already behind. A reused connection that fails
-    /// is retried as Pingora does (the upstream may have closed it while idle).
+    /// See `phases::upstream_failed`.
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
@@ -172,26 +148,7 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
         client_reused: bool,
     ) -> Box<Error> {
-        let mut e = e.more_context(format!("Peer: {peer}"));
-        let resendable = session.req_header().method.is_idempotent()
-            && !session.as_ref().retry_buffer_truncated()
-            && !ctx.upstream_answered
-            && !matches!(
-                e.etype(),
-                ErrorType::ReadTimedout | ErrorType::WriteTimedout
-            );
-        let retries = ctx
-            .route
-            .as_ref()
-            .and_then(|r| r.service())
-            .map_or(0, |s| s.retries as usize);
-        // A fresh connection's failure goes elsewhere: only while another endpoint is left.
-        let another = ctx
-            .members
-            .as_ref()
-            .is_some_and(|m| m.endpoints.len() > ctx.tried.count());
-        e.set_retry(resendable && (client_reused || (another && ctx.tried.count() <= retries)));
-        e
+        phases::upstream_failed(session, ctx, peer, e, client_reused)
     }
 
     async fn upstream_request_filter(
@@ -201,9 +158,8 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if let Some(route) = ctx.route.clone() {
-            forwarded::upstream_request(session, upstream_request, ctx, &route);
+            phases::upstream_request(session, upstream_request, ctx, &route);
         }
-        ctx.sent_upstream = Some(std::time::Instant::now());
         Ok(())
     }
 
@@ -213,34 +169,13 @@ impl ProxyHttp for Proxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        ctx.upstream_answered = true;
-        let Some(service) = ctx.route.as_ref().and_then(|r| r.service()) else {
+        let Some(route) = ctx.route.clone() else {
             return Ok(());
         };
-        if let Err(why) = crate::edge::framing::check_response(&upstream_response.headers) {
-            log::warn!("refused a response of service {}: {why}", service.name);
-            return Error::e_explain(ErrorType::HTTPStatus(502), why);
+        match route.service() {
+            Some(service) => phases::upstream_response(ctx, service, upstream_response),
+            None => Ok(()),
         }
-        if let Some(state) = &ctx.active {
-            service.responded(state, upstream_response.status);
-        }
-        if let Some(sent) = ctx.sent_upstream {
-            crate::metrics::get()
-                .upstream_duration
-                .with_label_values(&[&service.name])
-                .observe(sent.elapsed().as_secs_f64());
-        }
-        // A plugin may refuse the response (the WAF's outbound rules): fail_to_proxy sends
-        // its answer instead, as nothing of this response has gone out yet.
-        let refusal = ctx
-            .plugin_chain()
-            .and_then(|(chain, state)| chain.upstream_response(upstream_response, state).err());
-        if let Some(reply) = refusal {
-            let status = reply.status;
-            ctx.replacement = Some(reply);
-            return Error::e_explain(ErrorType::HTTPStatus(status), "response refused");
-        }
-        Ok(())
     }
 
     fn response_body_filter(
@@ -250,15 +185,7 @@ impl ProxyHttp for Proxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
-        if let Some((chain, state)) = ctx.plugin_chain() {
-            if chain.inspects_response_bodies() {
-                if let Err(why) = chain.response_body(body, end_of_stream, state) {
-                    // The header has gone out: all that is left is not to send the rest.
-                    log::warn!("{why}");
-                    return Error::e_explain(ErrorType::HTTPStatus(502), why);
-                }
-            }
-        }
+        phases::response_body(ctx, body, end_of_stream)?;
         Ok(None)
     }
 
@@ -268,12 +195,7 @@ impl ProxyHttp for Proxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
-        ctx.add_hsts(upstream_response)?;
-        if let Some((chain, state)) = ctx.plugin_chain() {
-            chain.response(upstream_response, state);
-        }
-        Ok(())
+        phases::downstream_response(ctx, upstream_response)
     }
 
     async fn fail_to_proxy(
@@ -282,21 +204,8 @@ impl ProxyHttp for Proxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let (code, message) = classify(e);
-        // Pingora will not reuse this connection after a proxy failure: say so in the
-        // response, or a keep-alive client would send its next request into a closed socket.
-        session.set_keepalive(None);
-        if code > 0 && session.response_written().is_none() {
-            let written = match ctx.replacement.take() {
-                Some(reply) => respond::reply(session, ctx, reply).await,
-                None => respond::error(session, ctx, code, message).await,
-            };
-            if let Err(write_error) = written {
-                log::debug!("could not send error response: {write_error}");
-            }
-        }
         FailToProxy {
-            error_code: code,
+            error_code: phases::failed(session, ctx, e).await,
             can_reuse_downstream: false,
         }
     }
@@ -379,6 +288,10 @@ impl Proxy {
                 if websocket::is_upgrade_request(session) {
                     ctx.tunnel = true;
                     websocket::open(self.gateway.tunnels(), session, ctx, route, service).await?;
+                    return Ok(true);
+                }
+                if exchange::takes(session, service) {
+                    exchange::forward(&self.connector, session, ctx, route, service).await?;
                     return Ok(true);
                 }
                 Ok(false)

@@ -2,9 +2,8 @@
 
 use super::RequestCtx;
 use crate::access_log::Line;
-use crate::config::METHODS;
 use crate::gateway::Gateway;
-use crate::metrics::{self, status_class};
+use crate::metrics;
 use crate::time::rfc3339_millis;
 use pingora_proxy::Session;
 
@@ -21,18 +20,11 @@ pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, stat
         .and_then(|r| r.service())
         .map_or("", |s| &s.name);
     let elapsed = ctx.started.elapsed();
-    let m = metrics::get();
-    m.requests
-        .with_label_values(&[
-            route,
-            method_label(&req.method),
-            status_class(status),
-            service,
-        ])
-        .inc();
-    m.request_duration
-        .with_label_values(&[route])
-        .observe(elapsed.as_secs_f64());
+    let series: &metrics::RouteSeries = match ctx.route.as_deref() {
+        Some(r) => &r.series,
+        None => metrics::RouteSeries::unrouted(),
+    };
+    series.request_done(route, service, &req.method, status, elapsed.as_secs_f64());
 
     let log = gateway.access_log();
     if !log.enabled() {
@@ -80,13 +72,4 @@ pub fn request_done(gateway: &Gateway, session: &Session, ctx: &RequestCtx, stat
     }
     .finish();
     log.write(line);
-}
-
-/// The method as a metric label: one of the standard methods, else `OTHER` (bounded).
-pub fn method_label(method: &http::Method) -> &'static str {
-    METHODS
-        .iter()
-        .find(|m| **m == method.as_str())
-        .copied()
-        .unwrap_or("OTHER")
 }

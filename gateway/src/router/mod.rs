@@ -65,6 +65,8 @@ pub struct Route {
     pub https_redirect: bool,
     /// `Strict-Transport-Security` for responses over TLS.
     pub hsts: Option<HeaderValue>,
+    /// This route's series of the per-request metrics.
+    pub series: crate::metrics::RouteSeries,
     pattern: PathPattern,
     predicates: Predicates,
 }
@@ -321,6 +323,7 @@ fn compile(
             .and_then(|h| HeaderValue::from_str(h.get_ref()).ok()),
         pattern,
         predicates: Predicates::new(config),
+        series: crate::metrics::RouteSeries::default(),
     })
 }
 

@@ -6,7 +6,7 @@
 use super::{EndpointState, EndpointStates, Tried};
 use crate::config::LbKind;
 use pingora_core::protocols::l4::socket::SocketAddr as PingoraAddr;
-use pingora_core::upstreams::peer::HttpPeer;
+use pingora_core::upstreams::peer::{HttpPeer, Peer};
 use pingora_load_balancing::selection::{BackendIter, BackendSelection, Consistent, RoundRobin};
 use pingora_load_balancing::Backend;
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +42,9 @@ pub struct Endpoint {
     /// Template cloned for every request; its options decide the connection pool key, so an
     /// unchanged endpoint keeps its pooled connections across reloads.
     pub peer: HttpPeer,
+    /// `peer`'s settings as one number (Pingora's `reuse_hash`), computed once: an idle
+    /// connection is reused only for the same settings.
+    pub reuse_key: u64,
     pub state: Arc<EndpointState>,
 }
 
@@ -140,6 +143,7 @@ impl Members {
                 peer.options.write_timeout = Some(settings.write_timeout);
                 peer.options.idle_timeout = Some(settings.pool_idle_timeout);
                 Endpoint {
+                    reuse_key: peer.reuse_hash(),
                     addr: spec.addr,
                     weight: spec.weight,
                     labels: spec.labels.clone(),

@@ -4,6 +4,7 @@ mod hash_key;
 mod members;
 mod named;
 mod passive;
+pub mod pool;
 mod state;
 
 pub use hash_key::HashKey;
@@ -42,6 +43,8 @@ pub struct Service {
     pub health_check: Option<HealthCheckConfig>,
     pub passive: PassiveConfig,
     pub protocol: crate::config::Protocol,
+    /// This service's `tidegate_upstream_response_duration_seconds` series, resolved once.
+    pub upstream_duration: std::sync::OnceLock<prometheus::Histogram>,
 }
 
 /// Endpoints a request already tried, so retries go elsewhere.
@@ -153,6 +156,7 @@ impl Service {
             health_check: config.health_check.clone(),
             passive: config.passive.clone(),
             protocol: config.protocol,
+            upstream_duration: std::sync::OnceLock::new(),
         })
     }
 

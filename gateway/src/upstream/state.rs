@@ -2,6 +2,7 @@
 //! service name and address so that a reload hands the same state to the new snapshot's
 //! endpoints.
 
+use super::pool::IdlePool;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,6 +22,8 @@ pub struct EndpointState {
     /// process clock, 0 when not ejected).
     failures: AtomicU32,
     ejected_until_ms: AtomicU64,
+    /// Idle keep-alive connections to this endpoint.
+    pub idle: IdlePool,
 }
 
 impl Default for EndpointState {
@@ -31,6 +34,7 @@ impl Default for EndpointState {
             streak: AtomicU32::new(0),
             failures: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
+            idle: IdlePool::default(),
         }
     }
 }
@@ -109,8 +113,17 @@ impl EndpointStates {
     /// Forgets endpoints no live snapshot refers to (their state is held by whoever still
     /// uses it, so in-flight requests are unaffected).
     pub fn retain_used(&self) {
+        // (A forgotten endpoint's idle connections close with its state.)
         self.map
             .lock()
             .retain(|_, state| Arc::strong_count(state) > 1);
+    }
+
+    /// Closes idle upstream connections that have reached their idle timeout.
+    pub fn sweep_idle(&self) {
+        let states: Vec<Arc<EndpointState>> = self.map.lock().values().cloned().collect();
+        for state in states {
+            state.idle.sweep();
+        }
     }
 }
