@@ -124,7 +124,7 @@ for i in range($2):
     print(f'    location /svc{i}/ {{ proxy_pass http://up; }}')")
   fi
   cat > "$WORK/nginx-$1.conf" <<CONF
-worker_processes 1;
+worker_processes ${WORKERS:-1};
 worker_rlimit_nofile 65536;
 daemon off;
 pid $WORK/nginx-$1.pid;
@@ -195,7 +195,7 @@ tidegate_conf() { # $1 port, $2 admin port, $3 number of extra routes, $4 plugin
     cat <<CONF
 [server]
 listen = ["127.0.0.1:$1"]
-threads = 1
+threads = ${WORKERS:-1}
 pid_file = "$WORK/tidegate-$1.pid"
 upgrade_sock = "$WORK/tidegate-$1.sock"
 grace_period_seconds = 1
@@ -251,7 +251,7 @@ CONF
 start_nginx() { # $1 extra locations → sets NG_PORT, NG_PIDS
   NG_PORT=$(free_port)
   local conf; conf=$(nginx_conf "$NG_PORT" "$1")
-  taskset -c 0 nginx -c "$conf" & local master=$!
+  taskset -c "${PROXY_CPUS:-0}" nginx -c "$conf" & local master=$!
   PIDS+=("$master")
   wait_port "$NG_PORT"
   NG_PIDS="$master $(children "$master")"
@@ -259,7 +259,7 @@ start_nginx() { # $1 extra locations → sets NG_PORT, NG_PIDS
 start_nginx_waf() { # $1 requests|responses → sets NG_PORT, NG_PIDS
   NG_PORT=$(free_port)
   local conf; conf=$(nginx_waf_conf "$NG_PORT" "${1:-requests}")
-  taskset -c 0 nginx -c "$conf" & local master=$!
+  taskset -c "${PROXY_CPUS:-0}" nginx -c "$conf" & local master=$!
   PIDS+=("$master")
   wait_port "$NG_PORT"
   NG_PIDS="$master $(children "$master")"
@@ -268,7 +268,7 @@ start_tidegate() { # $1 extra routes, $2 limit plugin → sets TG_PORT, TG_PIDS
   TG_PORT=$(free_port)
   local admin; admin=$(free_port)
   local conf; conf=$(tidegate_conf "$TG_PORT" "$admin" "$1" "${2:-none}")
-  RUST_LOG=warn taskset -c 0 "$BIN" -c "$conf" > "$WORK/tidegate-$TG_PORT.log" 2>&1 & local pid=$!
+  RUST_LOG=warn taskset -c "${PROXY_CPUS:-0}" "$BIN" -c "$conf" > "$WORK/tidegate-$TG_PORT.log" 2>&1 & local pid=$!
   PIDS+=("$pid")
   wait_port "$TG_PORT"
   TG_PIDS="$pid"
@@ -281,10 +281,10 @@ wrk_measure() {
   local name=$1 url=$2 pids=$3; shift 3
   local before after out total
   # One second of warm-up (connection pools, allocator, caches), not measured.
-  taskset -c 1 wrk -t1 -c"$CONNS" -d1s "$@" "$url" >/dev/null
+  taskset -c "${LOAD_CPUS:-1}" wrk -t1 -c"$CONNS" -d1s "$@" "$url" >/dev/null
   # shellcheck disable=SC2086
   before=$(cpu_ticks $pids)
-  out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "$url")
+  out=$(taskset -c "${LOAD_CPUS:-1}" wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "$url")
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pids)
   LAST_RPS=$(awk '/Requests\/sec/{print $2}' <<<"$out")
@@ -303,7 +303,7 @@ wrk_run() {
   RESULTS+=("$1|$LAST_RPS|$LAST_CPU|$LAST_RSS|${LAST_ERR:-}")
 }
 
-# wrk_pair "NAME|URL|PIDS" "NAME|URL|PIDS" [wrk args...] → RUNS rounds, A B A B …, so that
+# wrk_pair "NAME|URL|PIDS[|HEADER]" "NAME|URL|PIDS[|HEADER]" [wrk args...] → RUNS rounds, A B A B …, so that
 # drift of the machine falls on both alike; each row is the median requests/s and the median
 # CPU per request of its runs, with the spread (min–max requests/s) in its notes.
 wrk_pair() {
@@ -312,8 +312,10 @@ wrk_pair() {
   local side n u p r
   for ((r = 0; r < RUNS; r++)); do
     for side in "$a" "$b"; do
-      IFS='|' read -r n u p <<<"$side"
-      wrk_measure "$n" "$u" "$p" "$@"
+      IFS='|' read -r n u p h <<<"$side"
+      local extra=()
+      [[ -n "$h" ]] && extra=(-H "$h")
+      wrk_measure "$n" "$u" "$p" "$@" "${extra[@]}"
       rps[$n]+="$LAST_RPS "; cpu[$n]+="$LAST_CPU "; rss[$n]=$LAST_RSS; err[$n]+="$LAST_ERR"
     done
   done
@@ -615,6 +617,30 @@ if true; then  # also in the smoke run, so that it cannot rot
   done
 fi
 
+if ((!SMOKE)); then
+  # Two workers each. This machine has two cores, so here the proxies, the upstream and wrk
+  # all share both: the figure is how each proxy's throughput grows from one worker to two
+  # under the same contention (1-worker rows taken the same way, unpinned), not a clean
+  # scaling measurement — that needs a machine with cores to spare for the load.
+  echo "== scenario: 1 and 2 workers each, unpinned (scaling under shared cores)" >&2
+  for w in 1 2; do
+    WORKERS=$w PROXY_CPUS=0,1 start_nginx 0; WORKERS=$w PROXY_CPUS=0,1 start_tidegate 0
+    LOAD_CPUS=0,1 wrk_pair "nginx, $w worker(s) unpinned|http://127.0.0.1:$NG_PORT/|$NG_PIDS" \
+      "tidegate, $w worker(s) unpinned|http://127.0.0.1:$TG_PORT/|$TG_PIDS"
+  done
+fi
+
+if ((!SMOKE)); then
+  # The decision behind Tidegate's own HTTP/1 exchange, measured in every report: the same
+  # binary and bodiless GETs, once through the exchange and once through Pingora's proxy
+  # loop (a Connection header naming a field keeps a request on Pingora's path; see
+  # `takes` in gateway/src/proxy/exchange.rs).
+  echo "== scenario: Tidegate's own exchange vs Pingora's proxy loop" >&2
+  start_tidegate 0
+  wrk_pair "tidegate, own exchange|http://127.0.0.1:$TG_PORT/|$TG_PIDS" \
+    "tidegate, Pingora's proxy loop|http://127.0.0.1:$TG_PORT/|$TG_PIDS|Connection: keep-alive, x-hop"
+fi
+
 echo "== scenario: WebSocket" >&2
 TUNNELS=2000
 ((SMOKE)) && TUNNELS=50
@@ -757,7 +783,7 @@ if ((SMOKE)); then REPORT=$WORK/report.md; else REPORT=$ROOT/load-tests/results/
   echo "Machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(nginx -v 2>&1); tidegate $("$BIN" --version | awk '{print $2}')."
   echo "Each proxy: 1 worker, pinned to CPU 0. Upstream (nginx \`return 200\`) and load generators on CPU 1."
   echo "wrk: 1 thread, $CONNS connections, ${DURATION}s per run."
-  echo "Paired scenarios (keep-alive, new connection per request, bodies, access logs): $RUNS interleaved round(s) of nginx then Tidegate; each row is the median, the spread in its notes. Other rows: one run."
+  echo "Paired scenarios (keep-alive, new connection per request, bodies, access logs, 1 and 2 workers unpinned; and Tidegate's own exchange then Pingora's proxy loop): $RUNS interleaved round(s) of nginx then Tidegate; each row is the median, the spread in its notes. Other rows: one run."
   echo
   echo "## Charts"
   echo
@@ -810,12 +836,27 @@ print(json.dumps({"results": sys.argv[1].split("\n"), "latency": sys.argv[2].spl
       echo "| $1 | $(ratio "${t%%|*}" "${g%%|*}") | $(ratio "${t##*|}" "${g##*|}") |"
     }
     echo
-    echo "## Bodies and access logs, Tidegate / nginx (same run)"
+    echo "## Bodies, access logs and workers, Tidegate / nginx (same run)"
     echo
     echo "| scenario | throughput | CPU per request |"
     echo "| --- | ---: | ---: |"
     for size in 1k 16k 256k; do pair "$size response body" "tidegate, $size body" "nginx, $size body"; done
     pair "access logs on (to a file)" "tidegate, access log on" "nginx, access log on"
+    pair "1 worker, unpinned (shared cores)" "tidegate, 1 worker(s) unpinned" "nginx, 1 worker(s) unpinned"
+    pair "2 workers, unpinned (shared cores)" "tidegate, 2 worker(s) unpinned" "nginx, 2 worker(s) unpinned"
+    scale() { printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$1" '$1 == n {print $2}'; }
+    ng1=$(scale "nginx, 1 worker(s) unpinned"); ng2=$(scale "nginx, 2 worker(s) unpinned")
+    tg1=$(scale "tidegate, 1 worker(s) unpinned"); tg2=$(scale "tidegate, 2 worker(s) unpinned")
+    if [[ -n "$ng1" && -n "$ng2" && -n "$tg1" && -n "$tg2" ]]; then
+      echo
+      echo "Scaling from 1 to 2 workers (throughput at 2 / at 1, proxies, upstream and wrk sharing both cores): nginx $(ratio "$ng2" "$ng1"), Tidegate $(ratio "$tg2" "$tg1")."
+    fi
+    own=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '$1 == "tidegate, own exchange" {print $2"|"$3}')
+    loop=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '$1 == "tidegate, Pingora'"'"'s proxy loop" {print $2"|"$3}')
+    if [[ -n "$own" && -n "$loop" ]]; then
+      echo
+      echo "Tidegate's own HTTP/1 exchange / Pingora's proxy loop (same binary, keep-alive GET): throughput $(ratio "${own%%|*}" "${loop%%|*}"), CPU per request $(ratio "${own##*|}" "${loop##*|}")."
+    fi
   fi
   if true; then
     row() { printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$1" '$1 == n {print $2"|"$3"|"$4}'; }
