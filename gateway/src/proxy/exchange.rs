@@ -1,18 +1,19 @@
 //! Tidegate's own HTTP/1 exchange with the upstream, for requests without a body.
 //!
 //! Pingora's proxy loop runs every request as two halves joined by two channels (so a body
-//! can stream both ways at once), checks its connection out of a pool that spawns a task per
-//! idle connection, and copies the request header for the upstream. A request without a body
-//! needs none of that: its header goes out, the response comes back and is streamed to the
-//! client, one after the other in this task. That is most of a gateway's traffic (GET, HEAD,
+//! can stream both ways at once) and checks its connection out of a pool that spawns a task
+//! per idle connection. A request without a body needs neither: its header goes out, the
+//! response comes back and is streamed to the client, one after the other in this task, on a
+//! connection from its endpoint's own idle stack (`upstream::pool`). That is most of a gateway's traffic (GET, HEAD,
 //! DELETE, OPTIONS, bodiless POSTs), so this path takes it; requests with a body, upgrades,
 //! HTTP/2 clients and gRPC keep Pingora's path (`Proxy::dispatch` decides).
 //!
-//! Semantics are the proxy's, in the same words: the endpoint choice, its timeouts, connect
-//! failures and passive ejection, what is sent again to another endpoint (see
-//! `Proxy::error_while_proxy`), the response checks and plugin phases, and the error answers
-//! of `fail_to_proxy`. Framing on both sides is still Pingora's (its HTTP/1 client session
-//! upstream, the downstream session), so nothing here parses HTTP.
+//! Semantics are the proxy's, in the same words (`phases.rs`, which the `ProxyHttp` hooks
+//! call too): the endpoint choice, its timeouts, connect failures and passive ejection, what
+//! is sent again to another endpoint (`phases::upstream_failed`), the response checks and
+//! plugin phases, and the error answers of `fail_to_proxy`. Framing on both sides is still
+//! Pingora's (its HTTP/1 client session upstream, the downstream session), so nothing here
+//! parses HTTP.
 
 use super::{phases, RequestCtx};
 use crate::router::Route;
