@@ -24,6 +24,9 @@ enum Script {
     AnswerThenCloseIdle(&'static [u8], u64),
     /// Answer, then close at once (an HTTP/1.0 server ending its body by closing).
     AnswerAndClose(&'static [u8]),
+    /// Answer a connection's first request; close it on reading the second, unanswered (an
+    /// upstream closing a kept connection just as the gateway sends on it).
+    AnswerOnceThenDrop(&'static [u8]),
     /// Read the request and never answer.
     Hang,
 }
@@ -110,6 +113,12 @@ async fn serve(
                     return;
                 }
             }
+            Script::AnswerOnceThenDrop(answer) if answered == 0 => {
+                if stream.write_all(answer).await.is_err() {
+                    return;
+                }
+            }
+            Script::AnswerOnceThenDrop(_) => return,
             Script::AnswerAndClose(answer) => {
                 let _ = stream.write_all(answer).await;
                 return;
@@ -225,6 +234,28 @@ async fn a_connection_the_upstream_closed_while_idle_is_not_used() {
         8,
         "a new connection after each pause"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_connection_closed_as_the_request_goes_out_costs_a_get_nothing() {
+    // One endpoint, no retries configured: a GET whose kept connection the upstream closes
+    // on it is sent once more on a new connection to the same endpoint. A POST is not sent
+    // twice: its client gets the 502.
+    let up = Scripted::start(Script::AnswerOnceThenDrop(OK)).await;
+    let gw = Gateway::start(&route_to(up.addr, "retries = 0"));
+    let mut conn = TcpStream::connect(gw.addr()).await.unwrap();
+    for i in 0..4 {
+        let resp = exchange(&mut conn, GET).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "request {i}: {resp}");
+    }
+    // Each GET after the first: its kept connection dropped, then a new one answered.
+    assert_eq!(up.accepted.load(SeqCst), 4);
+    assert_eq!(up.heads().len(), 7);
+    let post = "POST /x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n";
+    let resp = exchange(&mut conn, post).await;
+    assert!(resp.starts_with("HTTP/1.1 502"), "{resp}");
+    assert_eq!(up.heads().len(), 8, "the POST went out once");
+    assert_eq!(up.accepted.load(SeqCst), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn only_plain_file_names_are_written() {
-        let dir = std::env::temp_dir().join(format!("tidegate-bundle-{}", std::process::id()));
+        // Under a directory of this test's own, so that `../x` is looked for where nothing
+        // else could have put an `x` (a scratch `/tmp/x` once failed this test).
+        let root = std::env::temp_dir().join(format!("tidegate-bundle-{}", std::process::id()));
+        let dir = root.join("files");
         write_files(
             &dir,
             [("a.crt", &b"A"[..]), ("../x", b"X"), (".hidden", b"H")],
@@ -57,7 +60,7 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read(dir.join("a.crt")).unwrap(), b"A");
         assert!(!dir.join(".hidden").exists());
-        assert!(!dir.parent().unwrap().join("x").exists());
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!root.join("x").exists());
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -90,7 +90,11 @@ pub async fn forward(
     }
 }
 
-/// One endpoint, one connection: send the request, stream the response back.
+/// One endpoint: a kept connection if it has one, else a new one. A kept connection that
+/// breaks before any answer was most likely closed by the upstream as the request went out
+/// (the end-of-file test at checkout narrows that window, it cannot close it); a request that
+/// may be sent again then goes once more to the same endpoint on a new connection, before
+/// another endpoint is tried — for a service with one endpoint there is no other.
 async fn attempt(
     connector: &TransportConnector,
     session: &mut Session,
@@ -104,90 +108,132 @@ async fn attempt(
         .active
         .clone()
         .expect("choose_endpoint holds the endpoint");
-    let (stream, reused) = match state.idle.checkout(key) {
-        Some(stream) => (stream, true),
-        None => match connector.new_stream(peer).await {
-            Ok(stream) => (stream, false),
-            Err(e) => return Err(Failed::BeforeResponse(phases::connect_failed(ctx, peer, e))),
-        },
+    let target = Target {
+        peer,
+        state: &state,
+        key,
     };
-    let mut upstream = UpstreamSession::new_with_options(stream, peer);
-    upstream.read_timeout = peer.options.read_timeout;
-    upstream.write_timeout = peer.options.write_timeout;
-
-    let req = upstream_header(session, ctx, route);
-    let sent = async {
-        upstream.write_request_header(req).await?;
-        upstream.finish_body().await
-    };
-    if let Err(e) = sent.await {
-        let e = phases::upstream_failed(session, ctx, peer, e.into_up(), reused);
-        return Err(Failed::BeforeResponse(e));
-    }
-
-    let mut header = loop {
-        let read = tokio::select! {
-            biased;
-            read = upstream.read_response_task() => read,
-            gone = client_gone(session) => return Err(Failed::BeforeResponse(gone)),
+    let mut kept = state.idle.checkout(key);
+    loop {
+        let (stream, reused) = match kept.take() {
+            Some(stream) => (stream, true),
+            None => match connector.new_stream(peer).await {
+                Ok(stream) => (stream, false),
+                Err(e) => return Err(Failed::BeforeResponse(phases::connect_failed(ctx, peer, e))),
+            },
         };
-        match read {
-            Ok(HttpTask::Header(header, _)) if header.status == 101 => {
-                let e = Error::explain(ErrorType::InvalidHTTPHeader, "101 to a plain request");
-                return Err(Failed::BeforeResponse(e.into_up()));
+        match target
+            .exchange(session, ctx, route, service, stream, reused)
+            .await
+        {
+            Err(Failed::BeforeResponse(e)) if reused && e.retry() => {
+                log::debug!(
+                    "route {}: a kept connection broke ({e}); a new one",
+                    route.name
+                );
             }
-            // 103 Early Hints and the like go on to the client as they came.
-            Ok(HttpTask::Header(header, _)) if header.status.is_informational() => {
-                if let Err(e) = session.write_response_header(header, false).await {
-                    return Err(Failed::AfterResponse(e));
+            outcome => return outcome,
+        }
+    }
+}
+
+/// The endpoint of an attempt: its peer settings and its idle stack.
+struct Target<'a> {
+    peer: &'a HttpPeer,
+    state: &'a crate::upstream::EndpointState,
+    key: u64,
+}
+
+impl Target<'_> {
+    /// The request and its response over `stream`.
+    async fn exchange(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &Route,
+        service: &Service,
+        stream: pingora_core::protocols::Stream,
+        reused: bool,
+    ) -> Result<(), Failed> {
+        let (peer, state, key) = (self.peer, self.state, self.key);
+        let mut upstream = UpstreamSession::new_with_options(stream, peer);
+        upstream.read_timeout = peer.options.read_timeout;
+        upstream.write_timeout = peer.options.write_timeout;
+
+        let req = upstream_header(session, ctx, route);
+        let sent = async {
+            upstream.write_request_header(req).await?;
+            upstream.finish_body().await
+        };
+        if let Err(e) = sent.await {
+            let e = phases::upstream_failed(session, ctx, peer, e.into_up(), reused);
+            return Err(Failed::BeforeResponse(e));
+        }
+
+        let mut header = loop {
+            let read = tokio::select! {
+                biased;
+                read = upstream.read_response_task() => read,
+                gone = client_gone(session) => return Err(Failed::BeforeResponse(gone)),
+            };
+            match read {
+                Ok(HttpTask::Header(header, _)) if header.status == 101 => {
+                    let e = Error::explain(ErrorType::InvalidHTTPHeader, "101 to a plain request");
+                    return Err(Failed::BeforeResponse(e.into_up()));
+                }
+                // 103 Early Hints and the like go on to the client as they came.
+                Ok(HttpTask::Header(header, _)) if header.status.is_informational() => {
+                    if let Err(e) = session.write_response_header(header, false).await {
+                        return Err(Failed::AfterResponse(e));
+                    }
+                }
+                Ok(HttpTask::Header(header, _)) => break header,
+                Ok(_) => {
+                    let e = Error::explain(ErrorType::InvalidHTTPHeader, "no response header");
+                    return Err(Failed::BeforeResponse(e.into_up()));
+                }
+                Err(e) => {
+                    let e = phases::upstream_failed(session, ctx, peer, e.into_up(), reused);
+                    return Err(Failed::BeforeResponse(e));
                 }
             }
-            Ok(HttpTask::Header(header, _)) => break header,
-            Ok(_) => {
-                let e = Error::explain(ErrorType::InvalidHTTPHeader, "no response header");
-                return Err(Failed::BeforeResponse(e.into_up()));
-            }
-            Err(e) => {
-                let e = phases::upstream_failed(session, ctx, peer, e.into_up(), reused);
-                return Err(Failed::BeforeResponse(e));
-            }
-        }
-    };
-    // From here on nothing is sent again (`upstream_answered`).
-    let mut end = upstream.is_body_done();
-    phases::upstream_response(ctx, service, &mut header)
-        .and_then(|()| chunk_unframed(session, &mut header, end))
-        .and_then(|()| phases::downstream_response(ctx, &mut header))
-        .map_err(Failed::BeforeResponse)?;
-    session
-        .write_response_header(header, end)
-        .await
-        .map_err(Failed::AfterResponse)?;
-
-    if end {
-        session.finish_body().await.map_err(Failed::AfterResponse)?;
-    }
-    while !end {
-        let read = tokio::select! {
-            biased;
-            read = upstream.read_body_bytes() => read,
-            gone = client_gone(session) => return Err(Failed::AfterResponse(gone)),
         };
-        let mut body = read.map_err(|e| Failed::AfterResponse(e.into_up()))?;
-        end = body.is_none() || upstream.is_body_done();
-        phases::response_body(ctx, &mut body, end).map_err(Failed::AfterResponse)?;
+        // From here on nothing is sent again (`upstream_answered`).
+        let mut end = upstream.is_body_done();
+        phases::upstream_response(ctx, service, &mut header)
+            .and_then(|()| chunk_unframed(session, &mut header, end))
+            .and_then(|()| phases::downstream_response(ctx, &mut header))
+            .map_err(Failed::BeforeResponse)?;
         session
-            .write_response_body(body, end)
+            .write_response_header(header, end)
             .await
             .map_err(Failed::AfterResponse)?;
-    }
 
-    upstream.respect_keepalive();
-    if let Some(stream) = upstream.reuse().await {
-        let idle = peer.options.idle_timeout.unwrap_or_default();
-        state.idle.release(stream, key, idle);
+        if end {
+            session.finish_body().await.map_err(Failed::AfterResponse)?;
+        }
+        while !end {
+            let read = tokio::select! {
+                biased;
+                read = upstream.read_body_bytes() => read,
+                gone = client_gone(session) => return Err(Failed::AfterResponse(gone)),
+            };
+            let mut body = read.map_err(|e| Failed::AfterResponse(e.into_up()))?;
+            end = body.is_none() || upstream.is_body_done();
+            phases::response_body(ctx, &mut body, end).map_err(Failed::AfterResponse)?;
+            session
+                .write_response_body(body, end)
+                .await
+                .map_err(Failed::AfterResponse)?;
+        }
+
+        upstream.respect_keepalive();
+        if let Some(stream) = upstream.reuse().await {
+            let idle = peer.options.idle_timeout.unwrap_or_default();
+            state.idle.release(stream, key, idle);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Resolves when the client closes its connection while the upstream is still answering
