@@ -44,6 +44,15 @@ pub struct IdlePool {
     stack: Mutex<Vec<Idle>>,
 }
 
+/// An endpoint's state is dropped when no snapshot uses it any more (`retain_used`): its
+/// idle connections close, and must leave the process-wide count with it, or endpoints that
+/// come and go (pods rolling) would fill the bound with connections long gone.
+impl Drop for IdlePool {
+    fn drop(&mut self) {
+        IDLE_TOTAL.fetch_sub(self.stack.get_mut().len(), Ordering::Relaxed);
+    }
+}
+
 impl std::fmt::Debug for IdlePool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "IdlePool({})", self.stack.lock().len())
@@ -122,5 +131,52 @@ impl pingora_core::services::background::BackgroundService for Sweeper {
                 _ = ticker.tick() => self.gateway.lasting().endpoints.sweep_idle(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected loopback stream (the peer kept open for the test).
+    async fn stream() -> (Stream, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let l4 = pingora_core::protocols::l4::stream::Stream::from(client.unwrap());
+        (Box::new(l4), accepted.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn counts_what_it_holds_and_forgets_it_when_dropped() {
+        let before = IDLE_TOTAL.load(Ordering::Relaxed);
+        let pool = IdlePool::default();
+        let idle = Duration::from_secs(60);
+        let (a, _peer_a) = stream().await;
+        let (b, _peer_b) = stream().await;
+        pool.release(a, 7, idle);
+        pool.release(b, 7, idle);
+        assert_eq!(IDLE_TOTAL.load(Ordering::Relaxed), before + 2);
+        // Made with other settings (a reload changed them): let go, not handed out.
+        assert!(pool.checkout(8).is_none());
+        assert_eq!(IDLE_TOTAL.load(Ordering::Relaxed), before);
+        // The newest one's peer closed it while idle: found at checkout and skipped.
+        let (c, _peer_c) = stream().await;
+        let (d, peer_d) = stream().await;
+        pool.release(c, 7, idle);
+        pool.release(d, 7, idle);
+        drop(peer_d);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut open = pool.checkout(7).expect("the older one");
+        assert!(still_open(&mut open), "a closed one was handed out");
+        assert_eq!(IDLE_TOTAL.load(Ordering::Relaxed), before);
+        pool.release(open, 7, idle);
+        assert_eq!(IDLE_TOTAL.load(Ordering::Relaxed), before + 1);
+        drop(pool);
+        assert_eq!(
+            IDLE_TOTAL.load(Ordering::Relaxed),
+            before,
+            "dropped with its state"
+        );
     }
 }
