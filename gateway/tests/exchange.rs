@@ -258,6 +258,43 @@ async fn a_kept_connection_closed_as_the_request_goes_out_costs_a_get_nothing() 
     assert_eq!(up.accepted.load(SeqCst), 4);
 }
 
+/// The gateway's open descriptors.
+fn open_fds(gw: &Gateway) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", gw.pid()))
+        .map(Iterator::count)
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_upstream_closed_while_idle_are_let_go_within_seconds() {
+    // Kept connections that the upstream drops after 100 ms idle, with a pool idle timeout
+    // of a minute: the gateway's ends must close within the sweep's second, not wait half
+    // closed for the minute.
+    let up = Scripted::start(Script::AnswerThenCloseIdle(OK, 100)).await;
+    let gw = Gateway::start(&route_to(up.addr, "pool_idle_timeout_ms = 60000"));
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        clients.push(TcpStream::connect(gw.addr()).await.unwrap());
+    }
+    let sent = clients.iter_mut().map(|c| exchange(c, GET));
+    for resp in futures_util::future::join_all(sent).await {
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    // (Some requests may have shared a connection another had just released.)
+    let idle = up.accepted.load(SeqCst);
+    assert!(idle >= 2, "{idle} upstream connections");
+    let with_them = open_fds(&gw);
+    let let_go = support::eventually(Duration::from_secs(3), || async {
+        open_fds(&gw) + idle <= with_them
+    })
+    .await;
+    assert!(
+        let_go,
+        "{} descriptors open, {with_them} with the {idle} idle connections",
+        open_fds(&gw)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
     let up = Scripted::start(Script::Answer(OK)).await;

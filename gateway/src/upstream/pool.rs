@@ -5,7 +5,7 @@
 //! LRU. Here an endpoint keeps its idle connections on a stack in its own state: release is
 //! a push, checkout a pop, and a connection that the upstream closed while idle is found at
 //! checkout (its socket reads end-of-file without waiting) or by the sweep that drops
-//! expired ones every second. The newest connection is reused first, so a quiet period
+//! closed and expired ones every second. The newest connection is reused first, so a quiet period
 //! lets the older ones expire instead of keeping all of them barely alive.
 
 use futures_util::FutureExt;
@@ -95,12 +95,14 @@ impl IdlePool {
         });
     }
 
-    /// Closes the connections that have been idle for their timeout.
+    /// Closes the connections that have been idle for their timeout, and those the upstream
+    /// closed meanwhile — many servers drop idle connections after a few seconds (Node.js
+    /// after 5), and each such socket would otherwise wait, half closed, for its timeout.
     pub fn sweep(&self) {
         let now = Instant::now();
         let mut stack = self.stack.lock();
         let before = stack.len();
-        stack.retain(|idle| !idle.expired(now));
+        stack.retain_mut(|idle| !idle.expired(now) && still_open(&mut idle.stream));
         IDLE_TOTAL.fetch_sub(before - stack.len(), Ordering::Relaxed);
     }
 }
@@ -114,8 +116,9 @@ fn still_open(stream: &mut Stream) -> bool {
         .is_none()
 }
 
-/// Closes expired idle connections once a second (those of endpoints nobody asks for any
-/// more would otherwise stay open until their state is forgotten).
+/// Closes idle connections that expired or that their upstream closed, once a second (those
+/// of endpoints nobody asks for any more would otherwise stay open until their state is
+/// forgotten).
 pub struct Sweeper {
     pub gateway: std::sync::Arc<crate::gateway::Gateway>,
 }
