@@ -1,9 +1,10 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 //! Tidegate's own HTTP/1 exchange (bodiless requests; `gateway/src/proxy/exchange.rs`)
 //! against upstreams scripted at the byte level: its idle-connection pool, client aborts,
-//! informational and unframed answers, hop-by-hop fields, and that what it does not take
-//! still goes through Pingora's path. Retries, timeouts and errors are in `data_plane.rs`,
-//! which runs both paths (bodiless requests here, requests with bodies through Pingora).
+//! informational and unframed answers, hop-by-hop fields, a Host for HTTP/1.0 requests
+//! without one, and that what it does not take still goes through Pingora's path.
+//! Retries, timeouts and errors are in `data_plane.rs`, which runs both paths (bodiless
+//! requests here, requests with bodies through Pingora).
 
 mod support;
 
@@ -412,4 +413,37 @@ async fn hop_by_hop_fields_stay_on_the_client_side() {
             assert!(!lower.contains(hop), "{hop} went upstream: {head}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_1_0_request_without_host_goes_upstream_with_one() {
+    let up = Scripted::start(Script::Answer(OK)).await;
+    let gw = Gateway::start(&route_to(up.addr, ""));
+    // Bodiless (the exchange), then with a body (Pingora's loop): both go upstream as
+    // HTTP/1.1, which needs a Host; the client gave none, so the endpoint's address it is.
+    for request in [
+        "GET /own HTTP/1.0\r\n\r\n",
+        "POST /pingora HTTP/1.0\r\nContent-Length: 2\r\n\r\nab",
+    ] {
+        let mut conn = TcpStream::connect(gw.addr()).await.unwrap();
+        let resp = exchange(&mut conn, request).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    let heads = up.heads();
+    assert_eq!(heads.len(), 2);
+    for head in &heads {
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains(" http/1.1\r\n"), "{head}");
+        assert!(
+            lower.contains(&format!("\r\nhost: {}\r\n", up.addr)),
+            "{head}"
+        );
+        assert!(!lower.contains("x-forwarded-host"), "{head}");
+    }
+    // A client's own Host is kept (HTTP/1.0 with one, on the exchange).
+    let mut conn = TcpStream::connect(gw.addr()).await.unwrap();
+    let resp = exchange(&mut conn, "GET /kept HTTP/1.0\r\nHost: example.com\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let head = up.heads().pop().unwrap().to_ascii_lowercase();
+    assert!(head.contains("\r\nhost: example.com\r\n"), "{head}");
 }

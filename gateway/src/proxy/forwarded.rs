@@ -55,6 +55,16 @@ pub fn prepare_upstream_request(
     // X-Forwarded-Host).
     if let Some(host) = &ctx.upstream_host {
         let _ = req.insert_header(http::header::HOST, host.clone());
+    } else if session.req_header().version == http::Version::HTTP_10
+        && !req.headers.contains_key(http::header::HOST)
+    {
+        // An HTTP/1.0 client may leave Host out (an SLB's health check often does), but it
+        // goes upstream as HTTP/1.1, which must carry one (RFC 9112 §3.2): without it an
+        // upstream answers 400. Pingora's loop leaves it out too. The endpoint's address
+        // is what nginx (`$proxy_host`) and Go's reverse proxy send in its place.
+        if let Some(addr) = ctx.upstream {
+            let _ = req.insert_header(http::header::HOST, addr.to_string());
+        }
     }
     let _ = req.insert_header("x-request-id", ctx.request_id.as_str());
     if route.service().is_some_and(|s| s.protocol.grpc()) {
