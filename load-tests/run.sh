@@ -828,10 +828,12 @@ print(json.dumps({"results": sys.argv[1].split("\n"), "latency": sys.argv[2].spl
     fi
   fi
   if true; then
+    result() { # ROW → "requests/s|CPU-s per 1M" of that row, empty if it was not run
+      printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$1" '$1 == n {print $2"|"$3}'
+    }
     pair() { # LABEL TIDEGATE-ROW NGINX-ROW
       local t g
-      t=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$2" '$1 == n {print $2"|"$3}')
-      g=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$3" '$1 == n {print $2"|"$3}')
+      t=$(result "$2"); g=$(result "$3")
       [[ -n "$t" && -n "$g" ]] || return 0
       echo "| $1 | $(ratio "${t%%|*}" "${g%%|*}") | $(ratio "${t##*|}" "${g##*|}") |"
     }
@@ -844,15 +846,14 @@ print(json.dumps({"results": sys.argv[1].split("\n"), "latency": sys.argv[2].spl
     pair "access logs on (to a file)" "tidegate, access log on" "nginx, access log on"
     pair "1 worker, unpinned (shared cores)" "tidegate, 1 worker(s) unpinned" "nginx, 1 worker(s) unpinned"
     pair "2 workers, unpinned (shared cores)" "tidegate, 2 worker(s) unpinned" "nginx, 2 worker(s) unpinned"
-    scale() { printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v n="$1" '$1 == n {print $2}'; }
+    scale() { local r; r=$(result "$1"); echo "${r%%|*}"; }
     ng1=$(scale "nginx, 1 worker(s) unpinned"); ng2=$(scale "nginx, 2 worker(s) unpinned")
     tg1=$(scale "tidegate, 1 worker(s) unpinned"); tg2=$(scale "tidegate, 2 worker(s) unpinned")
     if [[ -n "$ng1" && -n "$ng2" && -n "$tg1" && -n "$tg2" ]]; then
       echo
       echo "Scaling from 1 to 2 workers (throughput at 2 / at 1, proxies, upstream and wrk sharing both cores): nginx $(ratio "$ng2" "$ng1"), Tidegate $(ratio "$tg2" "$tg1")."
     fi
-    own=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '$1 == "tidegate, own exchange" {print $2"|"$3}')
-    loop=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '$1 == "tidegate, Pingora'"'"'s proxy loop" {print $2"|"$3}')
+    own=$(result "tidegate, own exchange"); loop=$(result "tidegate, Pingora's proxy loop")
     if [[ -n "$own" && -n "$loop" ]]; then
       echo
       echo "Tidegate's own HTTP/1 exchange / Pingora's proxy loop (same binary, keep-alive GET): throughput $(ratio "${own%%|*}" "${loop%%|*}"), CPU per request $(ratio "${own##*|}" "${loop##*|}")."

@@ -4,9 +4,10 @@
 //! can stream both ways at once) and checks its connection out of a pool that spawns a task
 //! per idle connection. A request without a body needs neither: its header goes out, the
 //! response comes back and is streamed to the client, one after the other in this task, on a
-//! connection from its endpoint's own idle stack (`upstream::pool`). That is most of a gateway's traffic (GET, HEAD,
-//! DELETE, OPTIONS, bodiless POSTs), so this path takes it; requests with a body, upgrades,
-//! HTTP/2 clients and gRPC keep Pingora's path (`Proxy::dispatch` decides).
+//! connection from its endpoint's own idle stack (`upstream::pool`). That is most of a
+//! gateway's traffic (GET, HEAD, DELETE, OPTIONS, bodiless POSTs), so this path takes it;
+//! requests with a body, upgrades, HTTP/2 clients and gRPC keep Pingora's path
+//! (`Proxy::dispatch` decides).
 //!
 //! Semantics are the proxy's, in the same words (`phases.rs`, which the `ProxyHttp` hooks
 //! call too): the endpoint choice, its timeouts, connect failures and passive ejection, what

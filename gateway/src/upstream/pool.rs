@@ -5,8 +5,8 @@
 //! LRU. Here an endpoint keeps its idle connections on a stack in its own state: release is
 //! a push, checkout a pop, and a connection that the upstream closed while idle is found at
 //! checkout (its socket reads end-of-file without waiting) or by the sweep that drops
-//! closed and expired ones every second. The newest connection is reused first, so a quiet period
-//! lets the older ones expire instead of keeping all of them barely alive.
+//! closed and expired ones every second. The newest connection is reused first, so a quiet
+//! period lets the older ones expire instead of keeping all of them barely alive.
 
 use futures_util::FutureExt;
 use parking_lot::Mutex;
